@@ -1,0 +1,239 @@
+//! Reading and rendering the metrics of a Petrel server.
+//!
+//! Metrics are declared next to the code that moves them, as
+//! [metriken](https://docs.rs/metriken) statics:
+//!
+//! ```
+//! use metriken::{metric, Counter};
+//!
+//! #[metric(name = "widgets_made", description = "widgets made since start")]
+//! static WIDGETS_MADE: Counter = Counter::new();
+//!
+//! WIDGETS_MADE.increment();
+//! let mut out = Vec::new();
+//! petrel_metrics::write_stats(&mut out);
+//! assert!(String::from_utf8(out).unwrap().contains("STAT widgets_made 1\r\n"));
+//! ```
+//!
+//! This crate reads every registered metric ([`snapshot`]) and renders the
+//! readings in two forms with the same names: memcached `STAT name value`
+//! lines ([`write_stats`]) and the Prometheus text format
+//! ([`write_prometheus`]). A histogram becomes its percentiles
+//! ([`PERCENTILES`]): `name_p50`, `name_p99`, … in `stats`, and a summary with
+//! `quantile` labels in Prometheus.
+
+use std::io::Write;
+use std::time::Instant;
+
+use metriken::{AtomicCounterHistogram, Value};
+
+/// The percentiles a histogram is reported at, with their suffixes.
+pub const PERCENTILES: [(&str, f64); 5] =
+    [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999), ("max", 1.0)];
+
+/// One metric read at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// The metric's registered name.
+    pub name: String,
+    /// Its description, if it has one.
+    pub description: Option<String>,
+    /// Its value.
+    pub value: ReadingValue,
+}
+
+/// The value of a [`Reading`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadingValue {
+    /// A monotonic count.
+    Counter(u64),
+    /// A level that goes up and down.
+    Gauge(i64),
+    /// Upper bounds of the buckets holding each of [`PERCENTILES`], in the
+    /// histogram's unit; empty while nothing has been recorded.
+    Percentiles(Vec<u64>),
+}
+
+/// Reads every registered metric, sorted by name so output is stable.
+pub fn snapshot() -> Vec<Reading> {
+    let metrics = metriken::metrics();
+    let mut readings: Vec<Reading> = metrics
+        .iter()
+        .filter_map(|entry| {
+            let value = match entry.value()? {
+                Value::Counter(value) => ReadingValue::Counter(value),
+                Value::Gauge(value) => ReadingValue::Gauge(value),
+                Value::Histogram(histogram) => {
+                    ReadingValue::Percentiles(histogram.load().map(|h| percentiles(&h)).unwrap_or_default())
+                }
+                _ => return None,
+            };
+            Some(Reading {
+                name: entry.name().to_string(),
+                description: entry.description().map(str::to_string),
+                value,
+            })
+        })
+        .collect();
+    readings.sort_by(|a, b| a.name.cmp(&b.name));
+    readings
+}
+
+fn percentiles(histogram: &metriken::histogram::Histogram) -> Vec<u64> {
+    PERCENTILES
+        .iter()
+        .map(|(_, quantile)| match histogram.quantile_bucket(*quantile) {
+            Ok(Some(bucket)) => bucket.end(),
+            _ => 0,
+        })
+        .collect()
+}
+
+/// The current value of the counter or gauge named `name`, if registered.
+pub fn value_of(name: &str) -> Option<i128> {
+    snapshot().into_iter().find(|reading| reading.name == name).and_then(|reading| match reading.value {
+        ReadingValue::Counter(value) => Some(value.into()),
+        ReadingValue::Gauge(value) => Some(value.into()),
+        ReadingValue::Percentiles(_) => None,
+    })
+}
+
+/// Appends every metric as memcached `STAT name value\r\n` lines.
+pub fn write_stats(out: &mut Vec<u8>) {
+    for reading in snapshot() {
+        match &reading.value {
+            ReadingValue::Counter(value) => stat_line(out, &reading.name, value),
+            ReadingValue::Gauge(value) => stat_line(out, &reading.name, value),
+            ReadingValue::Percentiles(values) => {
+                for ((suffix, _), value) in PERCENTILES.iter().zip(padded(values)) {
+                    stat_line(out, &format!("{}_{suffix}", reading.name), value);
+                }
+            }
+        }
+    }
+}
+
+/// Appends one `STAT name value\r\n` line.
+pub fn stat_line(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "STAT {name} {value}\r\n");
+}
+
+/// Appends every metric in the Prometheus text exposition format (0.0.4).
+pub fn write_prometheus(out: &mut Vec<u8>) {
+    for reading in snapshot() {
+        let name = &reading.name;
+        if let Some(help) = &reading.description {
+            let _ = writeln!(out, "# HELP {name} {}", help.replace('\n', " "));
+        }
+        let _ = match &reading.value {
+            ReadingValue::Counter(value) => writeln!(out, "# TYPE {name} counter\n{name} {value}"),
+            ReadingValue::Gauge(value) => writeln!(out, "# TYPE {name} gauge\n{name} {value}"),
+            ReadingValue::Percentiles(values) => {
+                let _ = writeln!(out, "# TYPE {name} summary");
+                for ((_, quantile), value) in PERCENTILES.iter().zip(padded(values)) {
+                    let _ = writeln!(out, "{name}{{quantile=\"{quantile}\"}} {value}");
+                }
+                Ok(())
+            }
+        };
+    }
+}
+
+/// Percentile values, zeros while the histogram is empty.
+fn padded(values: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    values.iter().copied().chain(std::iter::repeat(0)).take(PERCENTILES.len())
+}
+
+/// A latency histogram in nanoseconds: 2^7 buckets per power of two (under
+/// 1% relative error) up to 2^40 ns (18 minutes).
+pub const fn latency_histogram() -> AtomicCounterHistogram {
+    AtomicCounterHistogram::new(7, 40)
+}
+
+/// Measures how long something takes and records it, in nanoseconds, into a
+/// latency histogram when dropped or [`stop`](Self::stop)ped.
+#[must_use = "a timer records when it is stopped or dropped"]
+pub struct Timer<'a> {
+    histogram: &'a AtomicCounterHistogram,
+    start: Instant,
+}
+
+impl<'a> Timer<'a> {
+    /// Starts timing.
+    pub fn start(histogram: &'a AtomicCounterHistogram) -> Self {
+        Self { histogram, start: Instant::now() }
+    }
+
+    /// Stops timing and records the duration.
+    pub fn stop(self) {}
+}
+
+impl Drop for Timer<'_> {
+    fn drop(&mut self) {
+        let nanos = self.start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        // A duration beyond the histogram's range is not worth failing over.
+        let _ = self.histogram.increment(nanos);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metriken::{Counter, Gauge, metric};
+
+    #[metric(name = "test_counter", description = "a counter for tests")]
+    static TEST_COUNTER: Counter = Counter::new();
+
+    #[metric(name = "test_gauge")]
+    static TEST_GAUGE: Gauge = Gauge::new();
+
+    #[metric(name = "test_latency", description = "a histogram for tests")]
+    static TEST_LATENCY: AtomicCounterHistogram = latency_histogram();
+
+    fn text(write: fn(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        write(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn renders_counters_gauges_and_histograms_under_one_name() {
+        TEST_COUNTER.add(3);
+        TEST_GAUGE.set(-2);
+        for nanos in 1..=1000 {
+            TEST_LATENCY.increment(nanos).unwrap();
+        }
+
+        let stats = text(write_stats);
+        assert!(stats.contains("STAT test_counter 3\r\n"), "{stats}");
+        assert!(stats.contains("STAT test_gauge -2\r\n"), "{stats}");
+        let p50 = stats.lines().find(|l| l.starts_with("STAT test_latency_p50 ")).unwrap();
+        let p50: u64 = p50.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!((495..=510).contains(&p50), "p50 {p50}");
+        assert!(
+            stats.contains("STAT test_latency_max 1000\r\n")
+                || stats.contains("STAT test_latency_max 1003\r\n"),
+            "{stats}"
+        );
+
+        let prometheus = text(write_prometheus);
+        assert!(prometheus.contains(
+            "# HELP test_counter a counter for tests\n# TYPE test_counter counter\ntest_counter 3\n"
+        ));
+        assert!(prometheus.contains("# TYPE test_gauge gauge\ntest_gauge -2\n"));
+        assert!(prometheus.contains("# TYPE test_latency summary\ntest_latency{quantile=\"0.5\"} "));
+
+        assert_eq!(value_of("test_counter"), Some(3));
+        assert_eq!(value_of("no_such_metric"), None);
+    }
+
+    #[test]
+    fn timer_records_on_drop() {
+        #[metric(name = "test_timer")]
+        static TEST_TIMER: AtomicCounterHistogram = latency_histogram();
+        Timer::start(&TEST_TIMER).stop();
+        let total: u64 = (&TEST_TIMER.load().unwrap()).into_iter().map(|b| b.count()).sum();
+        assert_eq!(total, 1);
+    }
+}

@@ -1,0 +1,279 @@
+//! The admin protocol of Petrel servers, served on a port of its own.
+//!
+//! Text commands in the memcached style, usable with telnet or nc:
+//! `version`, `stats` (every metric as `STAT name value` lines, then `END`)
+//! and `quit`; anything else is answered `ERROR`. The same port answers HTTP
+//! `GET` requests so the server can be scraped and probed: `/metrics`
+//! (Prometheus text), `/health` and `/ready`. Nothing here can change data.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use petrel_protocol::{Flow, ParseError, Parsed, Protocol, Recovery, Service};
+
+/// The longest command line, or HTTP request head, accepted.
+pub const MAX_REQUEST: usize = 8192;
+
+/// The admin protocol (server side).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Admin;
+
+/// An admin request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// `version`
+    Version,
+    /// `stats`
+    Stats,
+    /// `quit`
+    Quit,
+    /// An HTTP `GET` of this path.
+    HttpGet(&'a [u8]),
+}
+
+/// An admin response, borrowing text the service composed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Response<'a> {
+    /// `VERSION <text>`
+    Version(&'a str),
+    /// `STAT` lines; `END` is added when composed.
+    Stats(&'a [u8]),
+    /// Nothing; the connection closes.
+    Quit,
+    /// An HTTP response; the connection closes after it.
+    Http {
+        /// Status line tail, such as `200 OK`.
+        status: &'static str,
+        /// Content type of the body.
+        content_type: &'static str,
+        /// The body.
+        body: &'a [u8],
+    },
+}
+
+/// What is wrong with an admin request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// Not an admin command: `ERROR`.
+    UnknownCommand,
+    /// No end of line within [`MAX_REQUEST`] bytes.
+    TooLong,
+}
+
+impl Protocol for Admin {
+    type Request<'a> = Request<'a>;
+    type Response<'a> = Response<'a>;
+    type Error = Error;
+
+    fn parse<'a>(&self, input: &'a [u8]) -> Result<Parsed<Request<'a>>, ParseError<Error>> {
+        let window = &input[..input.len().min(MAX_REQUEST)];
+        let Some(newline) = window.iter().position(|&b| b == b'\n') else {
+            return Err(incomplete_or_too_long(input));
+        };
+        let line = &input[..newline];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(rest) = line.strip_prefix(b"GET ") {
+            // Take the whole request head, up to the blank line.
+            let Some(end) = find(window, b"\r\n\r\n") else {
+                return Err(incomplete_or_too_long(input));
+            };
+            let path = rest.split(|&b| b == b' ').next().unwrap_or_default();
+            return Ok(Parsed { message: Request::HttpGet(path), consumed: end + 4 });
+        }
+        let consumed = newline + 1;
+        let request = match line.trim_ascii() {
+            b"version" => Request::Version,
+            b"stats" => Request::Stats,
+            b"quit" => Request::Quit,
+            _ => {
+                return Err(ParseError::Invalid {
+                    error: Error::UnknownCommand,
+                    recovery: Recovery::Skip(consumed as u64),
+                });
+            }
+        };
+        Ok(Parsed { message: request, consumed })
+    }
+
+    fn compose(&self, response: &Response<'_>, out: &mut Vec<u8>) -> Flow {
+        match response {
+            Response::Version(version) => {
+                out.extend_from_slice(b"VERSION ");
+                out.extend_from_slice(version.as_bytes());
+                out.extend_from_slice(b"\r\n");
+                Flow::Continue
+            }
+            Response::Stats(lines) => {
+                out.extend_from_slice(lines);
+                out.extend_from_slice(b"END\r\n");
+                Flow::Continue
+            }
+            Response::Quit => Flow::Close,
+            Response::Http { status, content_type, body } => {
+                out.extend_from_slice(
+                    format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+                out.extend_from_slice(body);
+                Flow::Close
+            }
+        }
+    }
+
+    fn compose_error(&self, error: &Error, out: &mut Vec<u8>) {
+        out.extend_from_slice(match error {
+            Error::UnknownCommand => b"ERROR\r\n",
+            Error::TooLong => b"CLIENT_ERROR line too long\r\n",
+        });
+    }
+}
+
+fn incomplete_or_too_long(input: &[u8]) -> ParseError<Error> {
+    if input.len() >= MAX_REQUEST {
+        ParseError::Invalid { error: Error::TooLong, recovery: Recovery::Close }
+    } else {
+        ParseError::Incomplete
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+/// Adds server-specific `STAT` lines (a store's own figures, say) to `stats`.
+pub type ExtraStats = Arc<dyn Fn(&mut Vec<u8>) + Send + Sync>;
+
+/// Answers admin requests from the process's metrics.
+pub struct AdminService {
+    version: String,
+    threads: usize,
+    started: Instant,
+    ready: Arc<AtomicBool>,
+    extra: Option<ExtraStats>,
+    /// Text of the response being composed, reused between requests.
+    scratch: Vec<u8>,
+}
+
+impl AdminService {
+    /// A service reporting `version` (such as `petrel-ping 0.1.0`) and the
+    /// number of worker `threads`. `ready` is what `/ready` reports.
+    pub fn new(version: impl Into<String>, threads: usize, ready: Arc<AtomicBool>) -> Self {
+        Self {
+            version: version.into(),
+            threads,
+            started: Instant::now(),
+            ready,
+            extra: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Adds server-specific lines to `stats`.
+    pub fn with_extra_stats(mut self, extra: ExtraStats) -> Self {
+        self.extra = Some(extra);
+        self
+    }
+}
+
+impl Service<Admin> for AdminService {
+    fn execute<'s>(&'s mut self, request: Request<'_>) -> Response<'s> {
+        self.scratch.clear();
+        match request {
+            Request::Version => Response::Version(&self.version),
+            Request::Quit => Response::Quit,
+            Request::Stats => {
+                let out = &mut self.scratch;
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                petrel_metrics::stat_line(out, "pid", std::process::id());
+                petrel_metrics::stat_line(out, "uptime", self.started.elapsed().as_secs());
+                petrel_metrics::stat_line(out, "time", now.as_secs());
+                petrel_metrics::stat_line(out, "version", &self.version);
+                petrel_metrics::stat_line(out, "threads", self.threads);
+                petrel_metrics::write_stats(out);
+                if let Some(extra) = &self.extra {
+                    extra(out);
+                }
+                Response::Stats(&self.scratch)
+            }
+            Request::HttpGet(path) => match path {
+                b"/metrics" => {
+                    petrel_metrics::write_prometheus(&mut self.scratch);
+                    http_ok("text/plain; version=0.0.4", &self.scratch)
+                }
+                b"/health" => http_ok("text/plain", b"OK\n"),
+                b"/ready" if self.ready.load(Ordering::Acquire) => http_ok("text/plain", b"READY\n"),
+                b"/ready" => Response::Http {
+                    status: "503 Service Unavailable",
+                    content_type: "text/plain",
+                    body: b"NOT READY\n",
+                },
+                _ => Response::Http {
+                    status: "404 Not Found",
+                    content_type: "text/plain",
+                    body: b"not found\n",
+                },
+            },
+        }
+    }
+}
+
+fn http_ok<'a>(content_type: &'static str, body: &'a [u8]) -> Response<'a> {
+    Response::Http { status: "200 OK", content_type, body }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(input: &[u8]) -> (Vec<u8>, Flow) {
+        let mut service = AdminService::new("petrel-test 1.2.3", 2, Arc::new(AtomicBool::new(true)));
+        let parsed = Admin.parse(input).unwrap();
+        assert_eq!(parsed.consumed, input.len());
+        let mut out = Vec::new();
+        let response = service.execute(parsed.message);
+        let flow = Admin.compose(&response, &mut out);
+        (out, flow)
+    }
+
+    #[test]
+    fn version_stats_quit() {
+        assert_eq!(serve(b"version\r\n"), (b"VERSION petrel-test 1.2.3\r\n".to_vec(), Flow::Continue));
+        let (stats, flow) = serve(b"stats\r\n");
+        let stats = String::from_utf8(stats).unwrap();
+        assert_eq!(flow, Flow::Continue);
+        assert!(stats.starts_with("STAT pid "), "{stats}");
+        assert!(stats.contains("STAT threads 2\r\n"), "{stats}");
+        assert!(stats.ends_with("END\r\n"), "{stats}");
+        assert_eq!(serve(b"quit\r\n"), (Vec::new(), Flow::Close));
+    }
+
+    #[test]
+    fn http_paths() {
+        let (out, flow) = serve(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(flow, Flow::Close);
+        assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert!(out.ends_with(b"\r\n\r\nOK\n"));
+        let (out, _) = serve(b"GET /nope HTTP/1.0\r\n\r\n");
+        assert!(out.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
+        let (out, _) = serve(b"GET /metrics HTTP/1.1\r\n\r\n");
+        assert!(out.starts_with(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"));
+    }
+
+    #[test]
+    fn unknown_and_overlong() {
+        assert_eq!(
+            Admin.parse(b"flush_all\r\n"),
+            Err(ParseError::Invalid { error: Error::UnknownCommand, recovery: Recovery::Skip(11) })
+        );
+        assert_eq!(Admin.parse(b"stat"), Err(ParseError::Incomplete));
+        assert_eq!(Admin.parse(b"GET / HTTP/1.1\r\n"), Err(ParseError::Incomplete));
+        assert_eq!(
+            Admin.parse(&vec![b'a'; MAX_REQUEST]),
+            Err(ParseError::Invalid { error: Error::TooLong, recovery: Recovery::Close })
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! The seam between Petrel's server core and its wire protocols.
+//!
+//! A protocol is sans-IO: it turns bytes into requests ([`Protocol::parse`]) and
+//! responses into bytes ([`Protocol::compose`]). A [`Service`] executes requests
+//! against whatever state the server keeps (nothing for ping, a store for
+//! memcache). The server core owns the sockets and drives the three steps:
+//!
+//! ```text
+//! read buffer --parse--> Request --execute--> Response --compose--> write buffer
+//! ```
+//!
+//! Requests borrow from the read buffer and responses may borrow from the
+//! service (a value read from the store), so nothing is copied on the way
+//! through except into the write buffer.
+
+/// A message parsed from the front of a buffer, with the number of bytes it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed<T> {
+    /// The request (or, on a client, the response).
+    pub message: T,
+    /// How many bytes of the buffer it occupied.
+    pub consumed: usize,
+}
+
+/// Why the front of a buffer did not yield a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError<E> {
+    /// The bytes so far are the start of a valid request: read more. This is
+    /// the normal case for a request split across reads, not a failure.
+    Incomplete,
+    /// The bytes are not a valid request. The server replies with the
+    /// protocol's error message and then recovers as told.
+    Invalid {
+        /// The protocol's description of the fault, composed as the reply.
+        error: E,
+        /// How the stream gets back in step.
+        recovery: Recovery,
+    },
+}
+
+/// How a connection gets back in step after invalid input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// Drop this many bytes and go on with the next request. The count may be
+    /// larger than what has been read so far (a value too large to accept is
+    /// still swallowed whole, as memcached does); the rest is discarded as it
+    /// arrives.
+    Skip(u64),
+    /// The stream cannot be resynchronised (a line with no end in sight):
+    /// send the reply, then close the connection.
+    Close,
+}
+
+/// What the connection does after a response has been composed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on with the next request.
+    Continue,
+    /// Send what has been composed, then close (the client said `quit`).
+    Close,
+}
+
+/// A wire protocol: parsing requests and composing responses, without I/O.
+///
+/// One value is shared (by reference) among all worker threads, so it holds
+/// only configuration such as size limits.
+pub trait Protocol: Send + Sync + 'static {
+    /// A parsed request, borrowing from the read buffer.
+    type Request<'a>;
+    /// A response, possibly borrowing from the service that produced it.
+    type Response<'a>;
+    /// What is wrong with invalid input; composed as the error reply.
+    type Error;
+
+    /// Parses one request from the front of `input`.
+    fn parse<'a>(&self, input: &'a [u8]) -> Result<Parsed<Self::Request<'a>>, ParseError<Self::Error>>;
+
+    /// Appends the wire form of `response` to `out`.
+    fn compose(&self, response: &Self::Response<'_>, out: &mut Vec<u8>) -> Flow;
+
+    /// Appends the reply for invalid input to `out`.
+    fn compose_error(&self, error: &Self::Error, out: &mut Vec<u8>);
+}
+
+/// Executes requests of protocol `P`. Each worker thread owns one service, so a
+/// service needs no locking of its own; state shared among workers (a store)
+/// sits behind the service and brings its own concurrency control.
+pub trait Service<P: Protocol>: Send + 'static {
+    /// Executes one request. The response may borrow from the service, for
+    /// example a value held in a scratch buffer until it is composed.
+    fn execute<'s>(&'s mut self, request: P::Request<'_>) -> P::Response<'s>;
+}

@@ -1,0 +1,190 @@
+//! The Petrel server core: the threads every Petrel binary runs, generic over
+//! the wire protocol and the service behind it.
+//!
+//! ```text
+//!                 accept                 crossbeam channel + mio Waker
+//!  clients ──► [listener] ── TcpStream ──► [worker-0] ── Session ─► Protocol::parse
+//!                   │                      [worker-1]               Service::execute
+//!                   │  round robin         [worker-N]               Protocol::compose
+//!                   └────────────────────►   each owns a mio Poll and a Slab of sessions
+//!
+//!  operators ──► [admin]  one event loop of its own: version, stats, quit, HTTP /metrics
+//! ```
+//!
+//! [`start`] binds both ports before any thread exists (a bad address fails
+//! at once), then spawns the named threads and returns a [`RunningServer`].
+//! Workers never wait on each other: each owns its sessions outright, and the
+//! only state they share is what the service shares (a store) and a few
+//! atomic counters. [`RunningServer::shutdown`] stops accepting, lets every
+//! worker answer what it has already read and send what it owes, then the
+//! threads end.
+
+mod listener;
+mod process;
+mod shutdown;
+mod worker;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::thread::JoinHandle;
+
+use petrel_config::{AdminConfig, BuffersConfig, ListenerConfig, WorkersConfig};
+use petrel_net::Listener;
+use petrel_protocol::{Protocol, Service};
+use petrel_protocol_admin::{Admin, AdminService};
+use petrel_session::Limits;
+
+pub use process::{StopSignals, exit_on_panic};
+pub use shutdown::Shutdown;
+
+/// The configuration sections the core reads.
+#[derive(Debug, Clone, Default)]
+pub struct CoreConfig {
+    /// The data port.
+    pub listener: ListenerConfig,
+    /// The worker threads.
+    pub workers: WorkersConfig,
+    /// The admin port.
+    pub admin: AdminConfig,
+    /// Per-connection buffers.
+    pub buffers: BuffersConfig,
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A port could not be bound.
+    #[error("cannot listen on {address} ({role} port): {source}")]
+    Bind {
+        /// `data` or `admin`.
+        role: &'static str,
+        /// The address asked for.
+        address: SocketAddr,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A thread or its event loop could not be created.
+    #[error("cannot start the {thread} thread: {source}")]
+    Thread {
+        /// Which thread.
+        thread: String,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// A server whose threads are running.
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    shutdown: Arc<Shutdown>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The address of the data port (with the port chosen, if 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The address of the admin port.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Asks every thread to stop; returns at once. See [`wait`](Self::wait).
+    pub fn shutdown(&self) {
+        self.shutdown.trigger();
+    }
+
+    /// Waits for every thread to end, which happens after
+    /// [`shutdown`](Self::shutdown).
+    pub fn wait(self) {
+        for thread in self.threads {
+            // A thread that panicked has already reported it; the process
+            // exits on panic in binaries (see `exit_on_panic`).
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Binds the data and admin ports and starts the listener, worker and admin
+/// threads. `services` makes each worker's service, given the worker's index;
+/// `admin` answers the admin port.
+pub fn start<P, V>(
+    config: &CoreConfig,
+    protocol: P,
+    mut services: impl FnMut(usize) -> V,
+    admin: AdminService,
+) -> Result<RunningServer, StartError>
+where
+    P: Protocol,
+    V: Service<P>,
+{
+    let bind =
+        |role, address| Listener::bind(address).map_err(|source| StartError::Bind { role, address, source });
+    let data_listener = bind("data", config.listener.address)?;
+    let admin_listener = bind("admin", config.admin.address)?;
+    let local_addr = data_listener.local_addr();
+    let admin_addr = admin_listener.local_addr();
+
+    let limits = Limits {
+        initial: config.buffers.initial_size,
+        read_max: config.buffers.read_max,
+        write_max: config.buffers.write_max,
+    };
+    let budget = config.workers.requests_per_turn;
+    let shutdown = Arc::new(Shutdown::default());
+    let protocol = Arc::new(protocol);
+    let mut threads = Vec::new();
+    let mut queues = Vec::new();
+
+    for index in 0..config.workers.thread_count() {
+        let name = format!("worker-{index}");
+        let (sender, receiver) = crossbeam_channel::bounded(config.workers.queue_depth);
+        let worker = worker::Worker::new(
+            protocol.clone(),
+            services(index),
+            worker::Intake::Queue(receiver),
+            limits,
+            budget,
+            shutdown.clone(),
+        )
+        .map_err(|source| StartError::Thread { thread: name.clone(), source })?;
+        queues.push(listener::WorkerQueue { sender, waker: worker.waker() });
+        threads.push(spawn(name, move || worker.run())?);
+    }
+
+    let admin_worker = worker::Worker::new(
+        Arc::new(Admin),
+        admin,
+        worker::Intake::Listener(admin_listener),
+        limits,
+        budget,
+        shutdown.clone(),
+    )
+    .map_err(|source| StartError::Thread { thread: "admin".into(), source })?;
+    threads.push(spawn("admin".into(), move || admin_worker.run())?);
+
+    let acceptor =
+        listener::Acceptor::new(data_listener, queues, config.listener.max_connections, shutdown.clone())
+            .map_err(|source| StartError::Thread { thread: "listener".into(), source })?;
+    threads.push(spawn("listener".into(), move || acceptor.run())?);
+
+    log::info!("serving on {local_addr}, admin on {admin_addr}");
+    Ok(RunningServer { local_addr, admin_addr, shutdown, threads })
+}
+
+/// A flag the admin port's `/ready` reports; set once the server serves.
+pub fn ready_flag() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, StartError> {
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(body)
+        .map_err(|source| StartError::Thread { thread: name, source })
+}

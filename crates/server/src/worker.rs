@@ -1,0 +1,219 @@
+//! A worker thread: one mio event loop serving the sessions it owns.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use metriken::{Gauge, metric};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use petrel_net::Listener;
+use petrel_protocol::{Protocol, Service};
+use petrel_session::{Limits, Progress, Readiness, Session};
+use slab::Slab;
+
+use crate::shutdown::Shutdown;
+
+#[metric(name = "curr_connections", description = "client connections open now")]
+pub(crate) static CURR_CONNECTIONS: Gauge = Gauge::new();
+
+/// Tokens above every slab key: the waker and, for the admin loop, its listener.
+const WAKER: Token = Token(usize::MAX);
+const LISTENER: Token = Token(usize::MAX - 1);
+
+/// How long a stopping worker waits for slow clients to take their last
+/// responses before closing on them.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Where a worker's connections come from.
+pub(crate) enum Intake {
+    /// Handed over by the listener thread (data workers).
+    Queue(Receiver<TcpStream>),
+    /// Accepted by the worker itself (the admin loop, which is small).
+    Listener(Listener),
+}
+
+/// One event loop and the sessions it owns.
+pub(crate) struct Worker<P: Protocol, V> {
+    poll: Poll,
+    waker: Arc<Waker>,
+    protocol: Arc<P>,
+    service: V,
+    intake: Intake,
+    sessions: Slab<Session<TcpStream>>,
+    /// Sessions that yielded with requests still buffered.
+    pending: Vec<usize>,
+    limits: Limits,
+    budget: usize,
+    shutdown: Arc<Shutdown>,
+}
+
+impl<P: Protocol, V: Service<P>> Worker<P, V> {
+    pub fn new(
+        protocol: Arc<P>,
+        service: V,
+        mut intake: Intake,
+        limits: Limits,
+        budget: usize,
+        shutdown: Arc<Shutdown>,
+    ) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        if let Intake::Listener(listener) = &mut intake {
+            poll.registry().register(listener, LISTENER, Interest::READABLE)?;
+        }
+        shutdown.register(waker.clone());
+        Ok(Self {
+            poll,
+            waker,
+            protocol,
+            service,
+            intake,
+            sessions: Slab::new(),
+            pending: Vec::new(),
+            limits,
+            budget,
+            shutdown,
+        })
+    }
+
+    /// The waker the listener uses to announce a new connection.
+    pub fn waker(&self) -> Arc<Waker> {
+        self.waker.clone()
+    }
+
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        while !self.shutdown.is_triggered() {
+            let timeout = if self.pending.is_empty() { None } else { Some(Duration::ZERO) };
+            if let Err(error) = self.poll.poll(&mut events, timeout) {
+                if error.kind() != io::ErrorKind::Interrupted {
+                    log::error!("worker poll failed: {error}");
+                }
+                continue;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    WAKER | LISTENER => self.take_new_connections(),
+                    Token(key) => {
+                        let readiness =
+                            Readiness { readable: event.is_readable(), read_closed: event.is_read_closed() };
+                        self.drive(key, readiness);
+                    }
+                }
+            }
+            for key in std::mem::take(&mut self.pending) {
+                self.drive(key, Readiness::RESUME);
+            }
+        }
+        self.drain();
+    }
+
+    fn take_new_connections(&mut self) {
+        loop {
+            let stream = match &self.intake {
+                Intake::Queue(receiver) => match receiver.try_recv() {
+                    Ok(stream) => stream,
+                    Err(_) => return,
+                },
+                Intake::Listener(listener) => match listener.accept() {
+                    Ok(Some((stream, _))) => stream,
+                    Ok(None) => return,
+                    Err(error) => {
+                        log::warn!("admin accept failed: {error}");
+                        return;
+                    }
+                },
+            };
+            let entry = self.sessions.vacant_entry();
+            let key = entry.key();
+            let mut session = Session::new(stream, self.limits);
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            match self.poll.registry().register(session.stream_mut(), Token(key), interest) {
+                Ok(()) => {
+                    entry.insert(session);
+                    // Input may have arrived before registration.
+                    self.drive(key, Readiness::READABLE);
+                }
+                Err(error) => {
+                    log::warn!("cannot register a connection: {error}");
+                    self.count_closed();
+                }
+            }
+        }
+    }
+
+    fn drive(&mut self, key: usize, readiness: Readiness) {
+        let Some(session) = self.sessions.get_mut(key) else { return };
+        match session.drive(self.protocol.as_ref(), &mut self.service, self.budget, readiness) {
+            Ok(Progress::Idle) => {}
+            Ok(Progress::Yield) => self.pending.push(key),
+            Ok(Progress::Done) => self.close(key),
+            Err(error) => {
+                log::debug!("closing a connection: {error}");
+                self.close(key);
+            }
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        if let Some(mut session) = self.sessions.try_remove(key) {
+            let _ = self.poll.registry().deregister(session.stream_mut());
+            self.count_closed();
+        }
+    }
+
+    fn count_closed(&self) {
+        if matches!(self.intake, Intake::Queue(_)) {
+            CURR_CONNECTIONS.decrement();
+        }
+    }
+
+    /// Graceful stop: answer what has been read, send what is owed, close.
+    fn drain(&mut self) {
+        if let Intake::Queue(_) = self.intake {
+            // Connections still queued were never served; closing them is all
+            // that is owed.
+            self.take_new_connections_for_drain();
+        }
+        let keys: Vec<usize> = self.sessions.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            if let Some(session) = self.sessions.get_mut(key) {
+                session.end_input();
+            }
+            self.drive_to_end(key);
+        }
+        let deadline = Instant::now() + DRAIN_DEADLINE;
+        let mut events = Events::with_capacity(1024);
+        while !self.sessions.is_empty() && Instant::now() < deadline {
+            let _ = self.poll.poll(&mut events, Some(deadline - Instant::now()));
+            for event in events.iter() {
+                let Token(key) = event.token();
+                self.drive_to_end(key);
+            }
+        }
+        let keys: Vec<usize> = self.sessions.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.close(key);
+        }
+    }
+
+    fn take_new_connections_for_drain(&mut self) {
+        if let Intake::Queue(receiver) = &self.intake {
+            while receiver.try_recv().is_ok() {
+                CURR_CONNECTIONS.decrement();
+            }
+        }
+    }
+
+    /// Drives a stopping session with no request budget, since nothing new
+    /// competes for the worker.
+    fn drive_to_end(&mut self, key: usize) {
+        let Some(session) = self.sessions.get_mut(key) else { return };
+        match session.drive(self.protocol.as_ref(), &mut self.service, usize::MAX, Readiness::RESUME) {
+            Ok(Progress::Done) | Err(_) => self.close(key),
+            Ok(_) => {}
+        }
+    }
+}

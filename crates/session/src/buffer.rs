@@ -1,0 +1,269 @@
+//! Byte buffers for the two directions of one connection.
+//!
+//! Both hold nothing until first used, then `initial` bytes; they grow by
+//! doubling when a request or a batch of responses needs more, never past
+//! `max` (a soft limit for the write side, see [`WriteBuffer`]), and shrink
+//! back to `initial` once empty again, so one large request does not pin
+//! memory for the life of an idle connection.
+
+use std::io::{self, Read, Write};
+
+/// Bytes received and not yet parsed.
+///
+/// The storage is zeroed once when allocated and then reused, so a read goes
+/// straight into it without clearing it first.
+#[derive(Debug)]
+pub struct ReadBuffer {
+    storage: Vec<u8>,
+    /// `storage[start..end]` holds the unparsed bytes.
+    start: usize,
+    end: usize,
+    initial: usize,
+    max: usize,
+}
+
+impl ReadBuffer {
+    /// An empty buffer that will start at `initial` bytes and grow to `max`.
+    pub fn new(initial: usize, max: usize) -> Self {
+        Self { storage: Vec::new(), start: 0, end: 0, initial, max: max.max(initial) }
+    }
+
+    /// The bytes not yet parsed.
+    pub fn bytes(&self) -> &[u8] {
+        &self.storage[self.start..self.end]
+    }
+
+    /// How many bytes are not yet parsed.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether every byte has been parsed.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Whether the buffer holds `max` bytes, so nothing more can be read.
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.max
+    }
+
+    /// The memory currently allocated.
+    pub fn capacity(&self) -> usize {
+        self.storage.len()
+    }
+
+    /// Marks the first `count` bytes parsed.
+    pub fn consume(&mut self, count: usize) {
+        assert!(count <= self.len(), "consumed more than the buffer holds");
+        self.start += count;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.storage.len() > self.initial {
+                self.storage = vec![0; self.initial];
+            }
+        }
+    }
+
+    /// Reads once from `source` into free space, first compacting and then
+    /// growing toward `max` if there is none. Returns what the read returned;
+    /// `Ok(0)` is the end of the stream. When the buffer already holds `max`
+    /// bytes it reads nothing and returns `OutOfMemory`.
+    pub fn read_from(&mut self, source: &mut impl Read) -> io::Result<usize> {
+        self.make_room()?;
+        let read = source.read(&mut self.storage[self.end..])?;
+        self.end += read;
+        Ok(read)
+    }
+
+    /// How many bytes the next read can take without moving or growing.
+    pub fn spare(&self) -> usize {
+        self.storage.len() - self.end
+    }
+
+    fn make_room(&mut self) -> io::Result<()> {
+        if self.storage.is_empty() {
+            self.storage = vec![0; self.initial];
+        }
+        if self.spare() > 0 {
+            return Ok(());
+        }
+        if self.start > 0 {
+            self.storage.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            return Ok(());
+        }
+        if self.len() >= self.max {
+            return Err(io::Error::new(io::ErrorKind::OutOfMemory, "read buffer limit reached"));
+        }
+        let grown = (self.storage.len() * 2).clamp(self.initial, self.max);
+        self.storage.resize(grown, 0);
+        Ok(())
+    }
+}
+
+/// Responses composed and not yet sent.
+///
+/// `max` is a soft limit: the session stops taking new requests once it is
+/// reached, but the response being composed is always completed, so the
+/// buffer can exceed `max` by one response.
+#[derive(Debug)]
+pub struct WriteBuffer {
+    data: Vec<u8>,
+    /// Bytes before this offset have been sent.
+    start: usize,
+    initial: usize,
+    max: usize,
+}
+
+impl WriteBuffer {
+    /// An empty buffer that will start at `initial` bytes; `max` is the soft limit.
+    pub fn new(initial: usize, max: usize) -> Self {
+        Self { data: Vec::new(), start: 0, initial, max: max.max(initial) }
+    }
+
+    /// The bytes not yet sent.
+    pub fn bytes(&self) -> &[u8] {
+        &self.data[self.start..]
+    }
+
+    /// How many bytes are not yet sent.
+    pub fn len(&self) -> usize {
+        self.data.len() - self.start
+    }
+
+    /// Whether everything has been sent.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the soft limit has been reached.
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.max
+    }
+
+    /// The memory currently allocated.
+    pub fn capacity(&self) -> usize {
+        self.data.capacity()
+    }
+
+    /// The vector responses are composed into, by appending.
+    pub fn tail(&mut self) -> &mut Vec<u8> {
+        if self.data.capacity() == 0 {
+            self.data.reserve_exact(self.initial);
+        }
+        &mut self.data
+    }
+
+    /// Writes once from the front of the buffer to `sink`, consuming what
+    /// was written.
+    pub fn write_to(&mut self, sink: &mut impl Write) -> io::Result<usize> {
+        let written = sink.write(self.bytes())?;
+        self.consume(written);
+        Ok(written)
+    }
+
+    fn consume(&mut self, count: usize) {
+        self.start += count;
+        if self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+            if self.data.capacity() > self.initial {
+                self.data = Vec::with_capacity(self.initial);
+            }
+        } else if self.start >= self.data.len() / 2 && self.start >= self.initial {
+            // Most of the buffer is sent: move the rest to the front rather
+            // than let the vector grow ahead of a slow reader.
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocate_nothing_until_used() {
+        assert_eq!(ReadBuffer::new(64, 1024).capacity(), 0);
+        assert_eq!(WriteBuffer::new(64, 1024).capacity(), 0);
+    }
+
+    #[test]
+    fn reads_grow_to_max_and_stop() {
+        let mut buffer = ReadBuffer::new(64, 256);
+        let mut source: &[u8] = &[7u8; 1000];
+        let mut total = 0;
+        let error = loop {
+            match buffer.read_from(&mut source) {
+                Ok(n) => total += n,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(error.kind(), io::ErrorKind::OutOfMemory);
+        assert_eq!(total, 256);
+        assert!(buffer.is_full());
+        assert_eq!(buffer.capacity(), 256);
+    }
+
+    #[test]
+    fn read_buffer_shrinks_back_when_consumed() {
+        let mut buffer = ReadBuffer::new(64, 4096);
+        let mut source: &[u8] = &[1u8; 3000];
+        while !source.is_empty() {
+            buffer.read_from(&mut source).unwrap();
+        }
+        assert!(buffer.capacity() >= 3000);
+        buffer.consume(1000);
+        assert!(buffer.capacity() >= 3000);
+        buffer.consume(2000);
+        assert_eq!(buffer.capacity(), 64);
+    }
+
+    #[test]
+    fn compacts_before_growing() {
+        let mut buffer = ReadBuffer::new(64, 64);
+        let mut source: &[u8] = &[1u8; 64];
+        assert_eq!(buffer.read_from(&mut source).unwrap(), 64);
+        buffer.consume(60);
+        let mut more: &[u8] = &[2u8; 10];
+        assert_eq!(buffer.read_from(&mut more).unwrap(), 10);
+        assert_eq!(buffer.bytes(), &[1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
+    }
+
+    struct Trickle(Vec<u8>);
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn writes_consume_what_was_written_and_shrink() {
+        let mut buffer = WriteBuffer::new(4, 64);
+        buffer.tail().extend_from_slice(b"hello");
+        let mut sink = Trickle(Vec::new());
+        assert_eq!(buffer.write_to(&mut sink).unwrap(), 3);
+        assert_eq!(buffer.bytes(), b"lo");
+        assert_eq!(buffer.write_to(&mut sink).unwrap(), 2);
+        assert!(buffer.is_empty());
+        assert_eq!(buffer.capacity(), 4);
+        assert_eq!(sink.0, b"hello");
+    }
+
+    #[test]
+    fn write_limit_is_soft() {
+        let mut buffer = WriteBuffer::new(4, 8);
+        buffer.tail().extend_from_slice(b"0123456789");
+        assert!(buffer.is_full());
+        assert_eq!(buffer.len(), 10);
+    }
+}

@@ -1,0 +1,307 @@
+//! One client connection: its socket, its buffers, and the loop that turns
+//! the bytes it sends into the bytes it is sent.
+//!
+//! [`Session::drive`] is called whenever the connection's socket is ready.
+//! It serves what is already buffered, reads once, serves again, and writes
+//! all the responses of the batch at once, so a client that pipelines gets one
+//! read and one write system call per batch, not per request:
+//!
+//! ```text
+//! socket --read--> ReadBuffer --parse/execute/compose--> WriteBuffer --write--> socket
+//! ```
+//!
+//! Two limits keep memory bounded whatever a client does: the read buffer
+//! never grows past `read_max` (a request that does not fit closes the
+//! connection), and once `write_max` bytes of responses are waiting the
+//! session stops taking requests until the client reads.
+
+mod buffer;
+
+use std::io::{self, Read, Write};
+
+use metriken::{Counter, metric};
+use petrel_protocol::{Flow, ParseError, Protocol, Recovery, Service};
+
+pub use buffer::{ReadBuffer, WriteBuffer};
+
+#[metric(name = "bytes_read", description = "bytes read from client connections")]
+static BYTES_READ: Counter = Counter::new();
+
+#[metric(name = "bytes_written", description = "bytes written to client connections")]
+static BYTES_WRITTEN: Counter = Counter::new();
+
+#[metric(name = "requests", description = "requests parsed and served")]
+static REQUESTS: Counter = Counter::new();
+
+#[metric(name = "request_errors", description = "invalid requests answered with an error")]
+static REQUEST_ERRORS: Counter = Counter::new();
+
+#[metric(
+    name = "request_overflows",
+    description = "connections closed for a request larger than the read buffer"
+)]
+static REQUEST_OVERFLOWS: Counter = Counter::new();
+
+/// Buffer sizes of a session.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Size each buffer starts at and shrinks back to.
+    pub initial: usize,
+    /// Most bytes of unparsed input.
+    pub read_max: usize,
+    /// Unsent output past which no more requests are taken.
+    pub write_max: usize,
+}
+
+/// What the caller does with a session after [`Session::drive`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing to do until the socket is ready again.
+    Idle,
+    /// The request budget ran out with requests still buffered: drive again
+    /// after giving other connections a turn.
+    Yield,
+    /// The connection is finished: everything owed was sent. Close it.
+    Done,
+}
+
+/// What the event loop saw on the socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// New input may be waiting.
+    pub readable: bool,
+    /// The peer closed its side (input ends after what is waiting).
+    pub read_closed: bool,
+}
+
+impl Readiness {
+    /// Input may be waiting.
+    pub const READABLE: Self = Self { readable: true, read_closed: false };
+    /// No new readiness: resuming after a yield, or after the socket became
+    /// writable.
+    pub const RESUME: Self = Self { readable: false, read_closed: false };
+}
+
+/// What became of the request at the front of the read buffer.
+enum Outcome {
+    Served { consumed: usize, flow: Flow },
+    Incomplete,
+    Rejected(Recovery),
+}
+
+/// Why serving stopped.
+enum Stop {
+    NeedInput,
+    Budget,
+    WriteFull,
+    Close,
+}
+
+/// A client connection and its buffers.
+#[derive(Debug)]
+pub struct Session<S> {
+    stream: S,
+    read: ReadBuffer,
+    write: WriteBuffer,
+    /// Bytes of a rejected request still to be dropped as they arrive.
+    discard: u64,
+    /// No more reads: the peer closed its side, or the server is stopping.
+    /// Requests already buffered are still served.
+    input_ended: bool,
+    /// No more requests served (quit, or input the stream cannot recover
+    /// from); what was composed is still sent.
+    closing: bool,
+    /// The last read took everything the socket had, so there is nothing to
+    /// read until the next readiness event.
+    drained: bool,
+    /// The peer has closed its side: read until the end of the stream even
+    /// after a short read, as no further readiness event will come.
+    peer_closed: bool,
+}
+
+impl<S: Read + Write> Session<S> {
+    /// A session on a connected, non-blocking stream.
+    pub fn new(stream: S, limits: Limits) -> Self {
+        Self {
+            stream,
+            read: ReadBuffer::new(limits.initial, limits.read_max),
+            write: WriteBuffer::new(limits.initial, limits.write_max),
+            discard: 0,
+            input_ended: false,
+            closing: false,
+            drained: false,
+            peer_closed: false,
+        }
+    }
+
+    /// The socket.
+    pub fn stream(&self) -> &S {
+        &self.stream
+    }
+
+    /// The socket, for registration with an event loop.
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Bytes of memory held by the buffers.
+    pub fn buffered_capacity(&self) -> usize {
+        self.read.capacity() + self.write.capacity()
+    }
+
+    /// Stops reading: requests already buffered are served and their
+    /// responses sent, then [`drive`](Self::drive) reports `Done`. Used for
+    /// graceful shutdown.
+    pub fn end_input(&mut self) {
+        self.input_ended = true;
+    }
+
+    /// Serves the connection after its socket became ready (or to resume
+    /// after a [`Progress::Yield`]), serving at most `budget` requests. An
+    /// error means the connection is broken; the caller closes it.
+    pub fn drive<P: Protocol, V: Service<P>>(
+        &mut self,
+        protocol: &P,
+        service: &mut V,
+        budget: usize,
+        readiness: Readiness,
+    ) -> io::Result<Progress> {
+        if readiness.readable || readiness.read_closed {
+            self.drained = false;
+        }
+        self.peer_closed |= readiness.read_closed;
+        self.flush()?;
+        let mut served = 0;
+        let progress = loop {
+            if self.closing {
+                break Progress::Idle;
+            }
+            match self.serve(protocol, service, budget, &mut served) {
+                Stop::Budget => break Progress::Yield,
+                Stop::Close => self.closing = true,
+                Stop::WriteFull => {
+                    self.flush()?;
+                    if self.write.is_full() {
+                        // Wait for the client to read before taking more.
+                        break Progress::Idle;
+                    }
+                }
+                Stop::NeedInput if self.input_ended || self.drained => break Progress::Idle,
+                Stop::NeedInput => self.fill()?,
+            }
+        };
+        REQUESTS.add(served as u64);
+        self.flush()?;
+        let finished = self.closing || (self.input_ended && progress == Progress::Idle);
+        if finished && self.write.is_empty() {
+            return Ok(Progress::Done);
+        }
+        Ok(progress)
+    }
+
+    /// Serves buffered requests until input runs out, the budget is spent,
+    /// the write buffer is full, or the connection must close.
+    fn serve<P: Protocol, V: Service<P>>(
+        &mut self,
+        protocol: &P,
+        service: &mut V,
+        budget: usize,
+        served: &mut usize,
+    ) -> Stop {
+        loop {
+            if *served >= budget {
+                return Stop::Budget;
+            }
+            if self.write.is_full() {
+                return Stop::WriteFull;
+            }
+            if self.discard > 0 {
+                let dropped = self.discard.min(self.read.len() as u64);
+                self.read.consume(dropped as usize);
+                self.discard -= dropped;
+            }
+            if self.read.is_empty() {
+                return Stop::NeedInput;
+            }
+            // The request borrows the read buffer, so act on what happened
+            // only once the borrow has ended.
+            let outcome = match protocol.parse(self.read.bytes()) {
+                Ok(parsed) => {
+                    let response = service.execute(parsed.message);
+                    let flow = protocol.compose(&response, self.write.tail());
+                    Outcome::Served { consumed: parsed.consumed, flow }
+                }
+                Err(ParseError::Incomplete) => Outcome::Incomplete,
+                Err(ParseError::Invalid { error, recovery }) => {
+                    protocol.compose_error(&error, self.write.tail());
+                    Outcome::Rejected(recovery)
+                }
+            };
+            match outcome {
+                Outcome::Served { consumed, flow } => {
+                    self.read.consume(consumed);
+                    *served += 1;
+                    if flow == Flow::Close {
+                        return Stop::Close;
+                    }
+                }
+                Outcome::Incomplete if self.read.is_full() => {
+                    // The request cannot fit: the protocol's own limits should
+                    // have rejected it, so this is the last line of defence.
+                    REQUEST_OVERFLOWS.increment();
+                    log::debug!("closing a connection whose request exceeds the read buffer");
+                    return Stop::Close;
+                }
+                Outcome::Incomplete => return Stop::NeedInput,
+                Outcome::Rejected(Recovery::Skip(count)) => {
+                    REQUEST_ERRORS.increment();
+                    self.discard = count;
+                }
+                Outcome::Rejected(Recovery::Close) => {
+                    REQUEST_ERRORS.increment();
+                    return Stop::Close;
+                }
+            }
+        }
+    }
+
+    /// Reads once. A short read means the socket is drained until its next
+    /// readiness event; the end of the stream ends input.
+    fn fill(&mut self) -> io::Result<()> {
+        match self.read.read_from(&mut self.stream) {
+            Ok(0) => self.input_ended = true,
+            Ok(read) => {
+                BYTES_READ.add(read as u64);
+                // Had the read filled all the room there was, more may wait.
+                self.drained = self.read.spare() > 0 && !self.peer_closed;
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.drained = true,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if error.kind() == io::ErrorKind::OutOfMemory => {
+                // Full of a request that is still incomplete; serve() closes.
+                self.drained = true;
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending, until done or the socket would block.
+    fn flush(&mut self) -> io::Result<()> {
+        while !self.write.is_empty() {
+            match self.write.write_to(&mut self.stream) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => {
+                    BYTES_WRITTEN.add(written as u64);
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+//! Sessions driven over real (Unix-domain) socket pairs with the ping protocol.
+
+use super::*;
+use petrel_protocol_ping::{Ping, PingService};
+use std::os::unix::net::UnixStream;
+
+const LIMITS: Limits = Limits { initial: 64, read_max: 4096, write_max: 4096 };
+
+fn pair() -> (Session<UnixStream>, UnixStream) {
+    let (server, client) = UnixStream::pair().unwrap();
+    server.set_nonblocking(true).unwrap();
+    client.set_nonblocking(true).unwrap();
+    (Session::new(server, LIMITS), client)
+}
+
+fn drive(session: &mut Session<UnixStream>) -> Progress {
+    session.drive(&Ping, &mut PingService, usize::MAX, Readiness::READABLE).unwrap()
+}
+
+fn received(client: &mut UnixStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        match client.read(&mut chunk) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return out,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_one_batch() {
+    let (mut session, mut client) = pair();
+    client.write_all(&b"PING\r\n".repeat(500)).unwrap();
+    assert_eq!(drive(&mut session), Progress::Idle);
+    assert_eq!(received(&mut client), b"PONG\r\n".repeat(500));
+}
+
+#[test]
+fn bytes_arriving_one_at_a_time() {
+    let (mut session, mut client) = pair();
+    let mut answers = Vec::new();
+    for &byte in b"PING\r\nping\nPING\r\n" {
+        client.write_all(&[byte]).unwrap();
+        assert_eq!(drive(&mut session), Progress::Idle);
+        answers.extend(received(&mut client));
+    }
+    assert_eq!(answers, b"PONG\r\nPONG\r\nPONG\r\n");
+}
+
+#[test]
+fn invalid_line_gets_error_and_the_next_request_is_served() {
+    let (mut session, mut client) = pair();
+    client.write_all(b"HELLO\r\nPING\r\n").unwrap();
+    drive(&mut session);
+    assert_eq!(received(&mut client), b"ERROR\r\nPONG\r\n");
+}
+
+#[test]
+fn overlong_line_is_answered_then_closed() {
+    let (mut session, mut client) = pair();
+    client.write_all(&[b'x'; 2000]).unwrap();
+    assert_eq!(drive(&mut session), Progress::Done);
+    assert_eq!(received(&mut client), b"CLIENT_ERROR line too long\r\n");
+}
+
+#[test]
+fn peer_close_serves_what_was_sent_then_finishes() {
+    let (mut session, mut client) = pair();
+    client.write_all(b"PING\r\nPING\r\n").unwrap();
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let hangup = Readiness { readable: true, read_closed: true };
+    assert_eq!(session.drive(&Ping, &mut PingService, usize::MAX, hangup).unwrap(), Progress::Done);
+    assert_eq!(received(&mut client), b"PONG\r\nPONG\r\n");
+}
+
+#[test]
+fn budget_yields_and_resumes() {
+    let (mut session, mut client) = pair();
+    client.write_all(&b"PING\r\n".repeat(10)).unwrap();
+    assert_eq!(session.drive(&Ping, &mut PingService, 4, Readiness::READABLE).unwrap(), Progress::Yield);
+    assert_eq!(received(&mut client), b"PONG\r\n".repeat(4));
+    assert_eq!(session.drive(&Ping, &mut PingService, 4, Readiness::RESUME).unwrap(), Progress::Yield);
+    assert_eq!(session.drive(&Ping, &mut PingService, 4, Readiness::RESUME).unwrap(), Progress::Idle);
+    assert_eq!(received(&mut client), b"PONG\r\n".repeat(6));
+}
+
+#[test]
+fn client_that_never_reads_cannot_grow_the_buffers() {
+    let (mut session, mut client) = pair();
+    let request = b"PING\r\n".repeat(1000);
+    let mut sent = 0usize;
+    // Keep sending until the server stops taking requests and both socket
+    // buffers are full.
+    for _ in 0..10_000 {
+        match client.write(&request) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+        drive(&mut session);
+        assert!(session.buffered_capacity() <= 2 * LIMITS.read_max + 2 * LIMITS.write_max);
+    }
+    assert!(sent > 0);
+    // Now read everything: the server catches up and answers every request.
+    let mut answered = received(&mut client).len();
+    for _ in 0..100_000 {
+        if answered == sent {
+            break;
+        }
+        drive(&mut session);
+        answered += received(&mut client).len();
+    }
+    assert_eq!(answered, sent, "every PING is answered once the client reads");
+}
+
+#[test]
+fn end_input_finishes_buffered_requests() {
+    let (mut session, mut client) = pair();
+    client.write_all(b"PING\r\n").unwrap();
+    session.end_input();
+    // Input ended before anything was read: nothing more is read.
+    assert_eq!(drive(&mut session), Progress::Done);
+    assert_eq!(received(&mut client), b"");
+}
+
+/// A protocol whose `skip N` line rejects itself plus the next N bytes, to
+/// exercise discarding input that has not arrived yet.
+struct Skipper;
+impl Protocol for Skipper {
+    type Request<'a> = &'a [u8];
+    type Response<'a> = Vec<u8>;
+    type Error = ();
+    fn parse<'a>(&self, input: &'a [u8]) -> Result<petrel_protocol::Parsed<&'a [u8]>, ParseError<()>> {
+        let end = input.iter().position(|&b| b == b'\n').ok_or(ParseError::Incomplete)?;
+        let line = &input[..end];
+        match line.strip_prefix(b"skip ") {
+            Some(n) => {
+                let n: u64 = std::str::from_utf8(n).unwrap().parse().unwrap();
+                Err(ParseError::Invalid { error: (), recovery: Recovery::Skip(end as u64 + 1 + n) })
+            }
+            None => Ok(petrel_protocol::Parsed { message: line, consumed: end + 1 }),
+        }
+    }
+    fn compose(&self, response: &Vec<u8>, out: &mut Vec<u8>) -> Flow {
+        out.extend_from_slice(response);
+        out.extend_from_slice(b"\n");
+        Flow::Continue
+    }
+    fn compose_error(&self, _: &(), out: &mut Vec<u8>) {
+        out.extend_from_slice(b"skipped\n");
+    }
+}
+struct Echo;
+impl Service<Skipper> for Echo {
+    fn execute(&mut self, request: &[u8]) -> Vec<u8> {
+        request.to_vec()
+    }
+}
+
+#[test]
+fn skip_discards_bytes_that_arrive_later() {
+    let (mut session, mut client) = pair();
+    let mut answers = Vec::new();
+    client.write_all(b"skip 10000\n").unwrap();
+    for _ in 0..10 {
+        client.write_all(&[b'z'; 1000]).unwrap();
+        session.drive(&Skipper, &mut Echo, usize::MAX, Readiness::READABLE).unwrap();
+        answers.extend(received(&mut client));
+    }
+    client.write_all(b"after\n").unwrap();
+    session.drive(&Skipper, &mut Echo, usize::MAX, Readiness::READABLE).unwrap();
+    answers.extend(received(&mut client));
+    assert_eq!(answers, b"skipped\nafter\n");
+}

@@ -1,0 +1,1 @@
+//! System tests of the Petrel workspace; see the `[[test]]` targets.

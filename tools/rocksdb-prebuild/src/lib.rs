@@ -1,0 +1,1 @@
+//! Nothing to see: this crate exists so that building it builds librocksdb.a.
