@@ -10,7 +10,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use petrel_net::Listener;
 use petrel_protocol::{Protocol, Service};
-use petrel_session::{Limits, Progress, Readiness, Session};
+use petrel_session::{Limits, Progress, Readiness, Session, Traffic};
 use slab::Slab;
 
 use crate::shutdown::Shutdown;
@@ -128,7 +128,11 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             };
             let entry = self.sessions.vacant_entry();
             let key = entry.key();
-            let mut session = Session::new(stream, self.limits);
+            let traffic = match self.intake {
+                Intake::Queue(_) => Traffic::Client,
+                Intake::Listener(_) => Traffic::Admin,
+            };
+            let mut session = Session::new(stream, self.limits, traffic);
             let interest = Interest::READABLE | Interest::WRITABLE;
             match self.poll.registry().register(session.stream_mut(), Token(key), interest) {
                 Ok(()) => {

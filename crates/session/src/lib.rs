@@ -53,6 +53,16 @@ pub struct Limits {
     pub write_max: usize,
 }
 
+/// Whose traffic a session carries, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Traffic {
+    /// A client's: counted in `bytes_read`, `bytes_written`, `requests`, ...
+    Client,
+    /// An operator's (the admin port): not counted, so that scraping the
+    /// metrics does not move them.
+    Admin,
+}
+
 /// What the caller does with a session after [`Session::drive`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
@@ -117,11 +127,12 @@ pub struct Session<S> {
     /// The peer has closed its side: read until the end of the stream even
     /// after a short read, as no further readiness event will come.
     peer_closed: bool,
+    traffic: Traffic,
 }
 
 impl<S: Read + Write> Session<S> {
     /// A session on a connected, non-blocking stream.
-    pub fn new(stream: S, limits: Limits) -> Self {
+    pub fn new(stream: S, limits: Limits, traffic: Traffic) -> Self {
         Self {
             stream,
             read: ReadBuffer::new(limits.initial, limits.read_max),
@@ -131,6 +142,7 @@ impl<S: Read + Write> Session<S> {
             closing: false,
             drained: false,
             peer_closed: false,
+            traffic,
         }
     }
 
@@ -190,7 +202,7 @@ impl<S: Read + Write> Session<S> {
                 Stop::NeedInput => self.fill()?,
             }
         };
-        REQUESTS.add(served as u64);
+        self.count(&REQUESTS, served);
         self.flush()?;
         let finished = self.closing || (self.input_ended && progress == Progress::Idle);
         if finished && self.write.is_empty() {
@@ -248,17 +260,17 @@ impl<S: Read + Write> Session<S> {
                 Outcome::Incomplete if self.read.is_full() => {
                     // The request cannot fit: the protocol's own limits should
                     // have rejected it, so this is the last line of defence.
-                    REQUEST_OVERFLOWS.increment();
+                    self.count(&REQUEST_OVERFLOWS, 1);
                     log::debug!("closing a connection whose request exceeds the read buffer");
                     return Stop::Close;
                 }
                 Outcome::Incomplete => return Stop::NeedInput,
                 Outcome::Rejected(Recovery::Skip(count)) => {
-                    REQUEST_ERRORS.increment();
+                    self.count(&REQUEST_ERRORS, 1);
                     self.discard = count;
                 }
                 Outcome::Rejected(Recovery::Close) => {
-                    REQUEST_ERRORS.increment();
+                    self.count(&REQUEST_ERRORS, 1);
                     return Stop::Close;
                 }
             }
@@ -271,7 +283,7 @@ impl<S: Read + Write> Session<S> {
         match self.read.read_from(&mut self.stream) {
             Ok(0) => self.input_ended = true,
             Ok(read) => {
-                BYTES_READ.add(read as u64);
+                self.count(&BYTES_READ, read);
                 // Had the read filled all the room there was, more may wait.
                 self.drained = self.read.spare() > 0 && !self.peer_closed;
             }
@@ -286,13 +298,19 @@ impl<S: Read + Write> Session<S> {
         Ok(())
     }
 
+    fn count(&self, counter: &Counter, amount: usize) {
+        if self.traffic == Traffic::Client {
+            counter.add(amount as u64);
+        }
+    }
+
     /// Writes what is pending, until done or the socket would block.
     fn flush(&mut self) -> io::Result<()> {
         while !self.write.is_empty() {
             match self.write.write_to(&mut self.stream) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(written) => {
-                    BYTES_WRITTEN.add(written as u64);
+                    self.count(&BYTES_WRITTEN, written);
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}

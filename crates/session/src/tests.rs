@@ -10,7 +10,7 @@ fn pair() -> (Session<UnixStream>, UnixStream) {
     let (server, client) = UnixStream::pair().unwrap();
     server.set_nonblocking(true).unwrap();
     client.set_nonblocking(true).unwrap();
-    (Session::new(server, LIMITS), client)
+    (Session::new(server, LIMITS, Traffic::Client), client)
 }
 
 fn drive(session: &mut Session<UnixStream>) -> Progress {

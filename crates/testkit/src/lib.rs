@@ -289,6 +289,21 @@ pub fn stat(stats: &str, name: &str) -> Option<i64> {
     })
 }
 
+/// Waits until the admin `stats` of `server` show `name` at `expected`, for
+/// counters that move just after the reply a client saw (such as
+/// `bytes_written`) or when a peer leaves (`curr_connections`).
+pub fn wait_for_stat(server: &ServerProcess, name: &str, expected: i64) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let stats = admin_stats(server);
+        if stat(&stats, name) == Some(expected) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} never reached {expected}:\n{stats}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Reads the admin `stats` of a server.
 pub fn admin_stats(server: &ServerProcess) -> String {
     let mut admin = server.connect_admin();
