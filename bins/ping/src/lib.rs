@@ -7,6 +7,9 @@
 use petrel_config::{
     AdminConfig, BuffersConfig, ListenerConfig, LoggingConfig, Validate, ValueError, WorkersConfig,
 };
+use std::sync::Arc;
+
+use petrel_metrics::ServerInfo;
 use petrel_protocol_admin::AdminService;
 use petrel_protocol_ping::{Ping, PingService};
 use petrel_server::{CoreConfig, RunningServer, StartError};
@@ -48,7 +51,8 @@ pub fn start(config: &PingConfig) -> Result<RunningServer, StartError> {
         buffers: config.buffers.clone(),
     };
     let ready = petrel_server::ready_flag();
-    let admin = AdminService::new(VERSION, config.workers.thread_count(), ready.clone());
+    let server_info = Arc::new(ServerInfo::new(VERSION, config.workers.thread_count()));
+    let admin = AdminService::new(server_info, ready.clone());
     let server = petrel_server::start(&core, Ping, |_| PingService, admin)?;
     ready.store(true, std::sync::atomic::Ordering::Release);
     Ok(server)

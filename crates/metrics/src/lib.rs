@@ -140,6 +140,35 @@ pub fn write_prometheus(out: &mut Vec<u8>) {
     }
 }
 
+/// What a server reports about itself at the top of `stats`.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// Name and version, such as `petrel-memcache 0.1.0`.
+    pub version: String,
+    /// Worker threads.
+    pub threads: usize,
+    /// When the server started.
+    pub started: Instant,
+}
+
+impl ServerInfo {
+    /// A server starting now.
+    pub fn new(version: impl Into<String>, threads: usize) -> Self {
+        Self { version: version.into(), threads, started: Instant::now() }
+    }
+
+    /// Appends `pid`, `uptime`, `time`, `version` and `threads`, as memcached
+    /// starts its `stats`.
+    pub fn write_stats(&self, out: &mut Vec<u8>) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        stat_line(out, "pid", std::process::id());
+        stat_line(out, "uptime", self.started.elapsed().as_secs());
+        stat_line(out, "time", now.as_secs());
+        stat_line(out, "version", &self.version);
+        stat_line(out, "threads", self.threads);
+    }
+}
+
 /// Percentile values, zeros while the histogram is empty.
 fn padded(values: &[u64]) -> impl Iterator<Item = u64> + '_ {
     values.iter().copied().chain(std::iter::repeat(0)).take(PERCENTILES.len())

@@ -6,11 +6,10 @@
 //! `GET` requests so the server can be scraped and probed: `/metrics`
 //! (Prometheus text), `/health` and `/ready`. Nothing here can change data.
 
+use petrel_metrics::ServerInfo;
+use petrel_protocol::{Flow, ParseError, Parsed, Protocol, Recovery, Service};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-use petrel_protocol::{Flow, ParseError, Parsed, Protocol, Recovery, Service};
 
 /// The longest command line, or HTTP request head, accepted.
 pub const MAX_REQUEST: usize = 8192;
@@ -149,9 +148,7 @@ pub type ExtraStats = Arc<dyn Fn(&mut Vec<u8>) + Send + Sync>;
 
 /// Answers admin requests from the process's metrics.
 pub struct AdminService {
-    version: String,
-    threads: usize,
-    started: Instant,
+    server: Arc<ServerInfo>,
     ready: Arc<AtomicBool>,
     extra: Option<ExtraStats>,
     /// Text of the response being composed, reused between requests.
@@ -159,17 +156,10 @@ pub struct AdminService {
 }
 
 impl AdminService {
-    /// A service reporting `version` (such as `petrel-ping 0.1.0`) and the
-    /// number of worker `threads`. `ready` is what `/ready` reports.
-    pub fn new(version: impl Into<String>, threads: usize, ready: Arc<AtomicBool>) -> Self {
-        Self {
-            version: version.into(),
-            threads,
-            started: Instant::now(),
-            ready,
-            extra: None,
-            scratch: Vec::new(),
-        }
+    /// A service reporting `server` in `version` and `stats`; `ready` is
+    /// what `/ready` reports.
+    pub fn new(server: Arc<ServerInfo>, ready: Arc<AtomicBool>) -> Self {
+        Self { server, ready, extra: None, scratch: Vec::new() }
     }
 
     /// Adds server-specific lines to `stats`.
@@ -183,16 +173,11 @@ impl Service<Admin> for AdminService {
     fn execute<'s>(&'s mut self, request: Request<'_>) -> Response<'s> {
         self.scratch.clear();
         match request {
-            Request::Version => Response::Version(&self.version),
+            Request::Version => Response::Version(&self.server.version),
             Request::Quit => Response::Quit,
             Request::Stats => {
                 let out = &mut self.scratch;
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-                petrel_metrics::stat_line(out, "pid", std::process::id());
-                petrel_metrics::stat_line(out, "uptime", self.started.elapsed().as_secs());
-                petrel_metrics::stat_line(out, "time", now.as_secs());
-                petrel_metrics::stat_line(out, "version", &self.version);
-                petrel_metrics::stat_line(out, "threads", self.threads);
+                self.server.write_stats(out);
                 petrel_metrics::write_stats(out);
                 if let Some(extra) = &self.extra {
                     extra(out);
@@ -230,7 +215,10 @@ mod tests {
     use super::*;
 
     fn serve(input: &[u8]) -> (Vec<u8>, Flow) {
-        let mut service = AdminService::new("petrel-test 1.2.3", 2, Arc::new(AtomicBool::new(true)));
+        let mut service = AdminService::new(
+            Arc::new(ServerInfo::new("petrel-test 1.2.3", 2)),
+            Arc::new(AtomicBool::new(true)),
+        );
         let parsed = Admin.parse(input).unwrap();
         assert_eq!(parsed.consumed, input.len());
         let mut out = Vec::new();

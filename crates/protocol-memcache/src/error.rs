@@ -1,0 +1,80 @@
+//! What can be wrong with a request, as memcached words it.
+
+use std::fmt;
+
+/// A request that cannot be served, with the reply memcached gives for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// Not a command: `ERROR`.
+    UnknownCommand,
+    /// Malformed arguments: `CLIENT_ERROR bad command line format`.
+    BadCommandLine,
+    /// The data block does not end in CRLF: `CLIENT_ERROR bad data chunk`.
+    BadDataChunk,
+    /// No end of line in sight: `CLIENT_ERROR line too long`; the connection closes.
+    LineTooLong,
+    /// A value over the size limit: `SERVER_ERROR object too large for cache`;
+    /// the data block is swallowed so the connection stays in step.
+    TooLarge,
+    /// `incr`/`decr` delta that is not a 64-bit unsigned number.
+    InvalidDelta,
+    /// `incr`/`decr` on a value that is not a 64-bit unsigned number.
+    NonNumeric,
+    /// A meta flag the command does not take.
+    InvalidFlag,
+    /// A meta flag given twice.
+    DuplicateFlag,
+    /// A meta flag's token is not of the right form.
+    BadToken,
+    /// An opaque (`O`) token longer than 32 bytes.
+    OpaqueTooLong,
+    /// A mode (`M`) token the command does not know.
+    InvalidMode,
+    /// A base64 key (`b`) that does not decode.
+    BadKeyEncoding,
+    /// The store failed: `SERVER_ERROR <reason>`.
+    Server(&'static str),
+}
+
+impl Error {
+    /// The reply line, without its CRLF.
+    pub fn message(&self) -> &'static str {
+        match self {
+            Error::UnknownCommand => "ERROR",
+            Error::BadCommandLine => "CLIENT_ERROR bad command line format",
+            Error::BadDataChunk => "CLIENT_ERROR bad data chunk",
+            Error::LineTooLong => "CLIENT_ERROR line too long",
+            Error::TooLarge => "SERVER_ERROR object too large for cache",
+            Error::InvalidDelta => "CLIENT_ERROR invalid numeric delta argument",
+            Error::NonNumeric => "CLIENT_ERROR cannot increment or decrement non-numeric value",
+            Error::InvalidFlag => "CLIENT_ERROR invalid flag",
+            Error::DuplicateFlag => "CLIENT_ERROR duplicate flag",
+            Error::BadToken => "CLIENT_ERROR bad token in command line format",
+            Error::OpaqueTooLong => "CLIENT_ERROR opaque token too long",
+            Error::InvalidMode => "CLIENT_ERROR invalid mode for ms",
+            Error::BadKeyEncoding => "CLIENT_ERROR error decoding key",
+            Error::Server(_) => "SERVER_ERROR",
+        }
+    }
+
+    /// Appends the reply line, with its CRLF.
+    pub fn compose(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.message().as_bytes());
+        if let Error::Server(reason) = self {
+            out.push(b' ');
+            out.extend_from_slice(reason.as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Server(reason) => write!(f, "SERVER_ERROR {reason}"),
+            other => f.write_str(other.message()),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

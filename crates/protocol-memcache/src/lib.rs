@@ -1,0 +1,82 @@
+//! The memcached protocol, text and meta commands, for servers, proxies and
+//! clients; and the storage seam a memcache backend implements.
+//!
+//! Sans-IO: bytes in, requests out; responses in, bytes out.
+//!
+//! - [`Memcache`] is the [`Protocol`]: [`parse`](request::parse) borrows keys
+//!   and values from the read buffer and reports [`ParseError::Incomplete`]
+//!   until a whole request (line and data block) is there, so the result
+//!   does not depend on how the bytes were split across reads.
+//! - [`Storage`] is what a backend provides (fetch, store, delete,
+//!   arithmetic, flush), each atomic per key; [`MemoryStorage`] is the
+//!   in-memory reference backend.
+//! - [`MemcacheService`] executes requests against any [`Storage`] and
+//!   counts them under memcached's stats names.
+//! - Clients compose with [`Request::compose`] and parse with [`parse_reply`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use petrel_protocol::{Protocol, Service};
+//! use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage};
+//! use petrel_metrics::ServerInfo;
+//!
+//! let protocol = Memcache::default();
+//! let storage = Arc::new(MemoryStorage::new());
+//! let mut service = MemcacheService::new(storage, Limits::default(), Arc::new(ServerInfo::new("example 1.0", 1)));
+//! let mut out = Vec::new();
+//! for input in [&b"set greeting 5 0 5\r\nhello\r\n"[..], b"get greeting\r\n"] {
+//!     let parsed = protocol.parse(input).unwrap();
+//!     let response = service.execute(parsed.message);
+//!     protocol.compose(&response, &mut out);
+//! }
+//! assert_eq!(out, b"STORED\r\nVALUE greeting 5 5\r\nhello\r\nEND\r\n");
+//! ```
+
+mod error;
+mod key;
+mod memory;
+mod meta;
+mod number;
+pub mod request;
+mod response;
+mod service;
+mod store;
+
+use petrel_protocol::{Flow, ParseError, Parsed, Protocol};
+
+pub use error::Error;
+pub use key::{Key, Keys, MAX_KEY_LEN};
+pub use memory::MemoryStorage;
+pub use meta::{ArithmeticMode, MAX_OPAQUE_LEN, MetaCommand, MetaFlags, SetMode};
+pub use request::{Limits, Request, StoreCommand};
+pub use response::{Hit, MetaCode, Reply, Response, ReturnFlag, parse_reply};
+pub use service::MemcacheService;
+pub use store::{
+    Arithmetic, Counted, Delete, Deleted, Expiry, Fetch, Fetched, Found, ItemInfo, MAX_RELATIVE_EXPTIME,
+    Storage, Store, StoreError, StoreMode, Stored, unix_now,
+};
+
+/// The memcache protocol, with its size limits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memcache {
+    /// Value and line size limits.
+    pub limits: Limits,
+}
+
+impl Protocol for Memcache {
+    type Request<'a> = Request<'a>;
+    type Response<'a> = Response<'a>;
+    type Error = Error;
+
+    fn parse<'a>(&self, input: &'a [u8]) -> Result<Parsed<Request<'a>>, ParseError<Error>> {
+        request::parse(input, &self.limits)
+    }
+
+    fn compose(&self, response: &Response<'_>, out: &mut Vec<u8>) -> Flow {
+        response.compose(out)
+    }
+
+    fn compose_error(&self, error: &Error, out: &mut Vec<u8>) {
+        error.compose(out);
+    }
+}

@@ -1,0 +1,303 @@
+//! The storage seam: what a memcache backend provides.
+//!
+//! Every operation is one atomic step on one key: a backend must not let two
+//! workers interleave inside `store`, `fetch` (with touch or vivify),
+//! `delete` or `arithmetic` on the same key. The classic commands are special
+//! cases of these operations (`gat` is a fetch with touch, `cas` a store
+//! with a CAS to compare), as in memcached itself.
+//!
+//! Time is passed in (`now`, seconds since the Unix epoch), so that a
+//! backend is deterministic and can be tested without waiting.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Relative expiration times up to this many seconds (30 days); larger ones
+/// are absolute Unix times, as in memcached.
+pub const MAX_RELATIVE_EXPTIME: i64 = 60 * 60 * 24 * 30;
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// When an item expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Expiry {
+    /// Never.
+    Never,
+    /// At this Unix time; from then on the item is gone.
+    At(u64),
+}
+
+impl Expiry {
+    /// memcached's rules for an exptime sent at `now`: 0 never expires; a
+    /// negative value has already expired; up to 30 days is relative; more is
+    /// an absolute Unix time.
+    pub fn from_exptime(exptime: i64, now: u64) -> Self {
+        match exptime {
+            0 => Expiry::Never,
+            e if e < 0 => Expiry::At(0),
+            e if e <= MAX_RELATIVE_EXPTIME => Expiry::At(now + e as u64),
+            e => Expiry::At(e as u64),
+        }
+    }
+
+    /// Whether the item is gone at `now`.
+    pub fn is_expired(self, now: u64) -> bool {
+        match self {
+            Expiry::Never => false,
+            Expiry::At(at) => at <= now,
+        }
+    }
+
+    /// Seconds left at `now`, or -1 for never (the meta `t` flag).
+    pub fn ttl(self, now: u64) -> i64 {
+        match self {
+            Expiry::Never => -1,
+            Expiry::At(at) => at.saturating_sub(now) as i64,
+        }
+    }
+}
+
+/// What a store keeps about an item besides its key and value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemInfo {
+    /// Client flags.
+    pub flags: u32,
+    /// CAS value: unique, and increasing over the store's life.
+    pub cas: u64,
+    /// When it expires.
+    pub expiry: Expiry,
+    /// Length of the value.
+    pub size: u64,
+}
+
+/// A fetch, with the item changes the meta get flags ask for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fetch {
+    /// Set the expiry on a hit (`gat`, `touch`, meta `T`).
+    pub touch: Option<Expiry>,
+    /// On a miss, create an empty item with this expiry, and win (meta `N`).
+    pub vivify: Option<Expiry>,
+    /// Win the recache when fewer seconds than this remain (meta `R`).
+    pub recache_below: Option<i64>,
+    /// The CAS value to give the item if this fetch modifies it (meta `E`).
+    pub new_cas: Option<u64>,
+    /// Leave access time and "fetched" untouched (meta `u`).
+    pub no_bump: bool,
+}
+
+/// An item found by a fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// Its metadata, after the fetch's changes.
+    pub info: ItemInfo,
+    /// Marked stale by an invalidating delete (meta `X`).
+    pub stale: bool,
+    /// This fetch won the right to recache it (meta `W`).
+    pub won: bool,
+    /// Another fetch already won (meta `Z`).
+    pub already_won: bool,
+    /// Fetched before this fetch (meta `h`).
+    pub fetched_before: bool,
+    /// Seconds since the previous access (meta `l`).
+    pub idle_seconds: u64,
+}
+
+/// The result of a fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetched {
+    /// Found (the value was appended to the buffer given).
+    Hit(Found),
+    /// Not there: never stored, deleted, evicted, flushed or expired.
+    Miss {
+        /// It was there but had expired.
+        expired: bool,
+    },
+}
+
+/// How a store request treats an existing item.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StoreMode {
+    /// Store whatever is there.
+    #[default]
+    Set,
+    /// Store only if absent.
+    Add,
+    /// Store only if present.
+    Replace,
+    /// Add the data after the present value; flags and expiry are kept.
+    Append,
+    /// Add the data before the present value; flags and expiry are kept.
+    Prepend,
+}
+
+/// A store request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Store {
+    /// How to treat an existing item.
+    pub mode: StoreMode,
+    /// Client flags.
+    pub flags: u32,
+    /// Expiry of the new item.
+    pub expiry: Expiry,
+    /// Store only if the item's CAS equals this (`cas`, meta `C`).
+    pub compare_cas: Option<u64>,
+    /// With `compare_cas`: accept an older CAS and mark the item stale (meta `I`).
+    pub invalidate: bool,
+    /// Give the item this CAS value (meta `E`).
+    pub new_cas: Option<u64>,
+    /// Append/prepend on a miss creates the item with this expiry (meta `N`).
+    pub vivify: Option<Expiry>,
+    /// Largest value the result may have; a larger result is `TooLarge`.
+    pub max_size: usize,
+}
+
+/// The result of a store request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored, with this CAS value and value size.
+    Stored {
+        /// The new CAS value.
+        cas: u64,
+        /// The stored value's size.
+        size: u64,
+    },
+    /// The mode's condition did not hold (add of a present key, ...).
+    NotStored,
+    /// The CAS did not match.
+    Exists,
+    /// A CAS was given and there is no item.
+    NotFound,
+    /// The result would exceed `max_size` (append, prepend).
+    TooLarge,
+}
+
+/// A delete request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delete {
+    /// Delete only if the item's CAS equals this (meta `C`).
+    pub compare_cas: Option<u64>,
+    /// Instead of deleting, mark stale and give a new CAS (meta `I`).
+    pub invalidate: bool,
+    /// With `invalidate`: the new expiry (meta `T`).
+    pub touch: Option<Expiry>,
+    /// Empty the value but keep the item (meta `x`).
+    pub remove_value: bool,
+    /// The CAS to give an item that is kept (meta `E`).
+    pub new_cas: Option<u64>,
+}
+
+/// The result of a delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// Deleted (or invalidated, or emptied).
+    Deleted,
+    /// No such item.
+    NotFound,
+    /// The CAS did not match.
+    Exists,
+}
+
+/// An `incr`/`decr` request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arithmetic {
+    /// Add (wrapping at 2^64) or subtract (stopping at 0).
+    pub increment: bool,
+    /// The amount.
+    pub delta: u64,
+    /// Only if the item's CAS equals this (meta `C`).
+    pub compare_cas: Option<u64>,
+    /// The CAS to give the item (meta `E`).
+    pub new_cas: Option<u64>,
+    /// On a miss, create the item with this initial value and expiry (meta `N`, `J`).
+    pub vivify: Option<(u64, Expiry)>,
+    /// On success, set this expiry (meta `T`).
+    pub touch: Option<Expiry>,
+}
+
+/// The result of `incr`/`decr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// The new value and the item's metadata.
+    Value(u64, ItemInfo),
+    /// No such item.
+    NotFound,
+    /// The CAS did not match.
+    Exists,
+    /// The value is not a decimal 64-bit unsigned number.
+    NonNumeric,
+}
+
+/// A store failure: the reply says `SERVER_ERROR <reply>`; `detail` is for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError {
+    /// The text after `SERVER_ERROR `.
+    pub reply: &'static str,
+    /// What happened, for the log.
+    pub detail: String,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reply, self.detail)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A memcache backend. Shared by all workers; each operation is atomic per key.
+pub trait Storage: Send + Sync + 'static {
+    /// Looks up `key`; on a hit appends the value to `value` (if given) and
+    /// applies the fetch's changes.
+    fn fetch(
+        &self,
+        key: &[u8],
+        fetch: Fetch,
+        value: Option<&mut Vec<u8>>,
+        now: u64,
+    ) -> Result<Fetched, StoreError>;
+
+    /// Stores `value` under `key` as `request` says.
+    fn store(&self, key: &[u8], value: &[u8], request: Store, now: u64) -> Result<Stored, StoreError>;
+
+    /// Deletes (or invalidates) `key`.
+    fn delete(&self, key: &[u8], request: Delete, now: u64) -> Result<Deleted, StoreError>;
+
+    /// Increments or decrements the number stored under `key`.
+    fn arithmetic(&self, key: &[u8], request: Arithmetic, now: u64) -> Result<Counted, StoreError>;
+
+    /// Invalidates every item stored before `at` (a Unix time; `at <= now`
+    /// means at once), keeping what is stored afterwards.
+    fn flush_all(&self, at: u64, now: u64) -> Result<(), StoreError>;
+
+    /// Appends the store's own `STAT` lines (`curr_items`, `bytes`, ...).
+    fn write_stats(&self, out: &mut Vec<u8>);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exptime_follows_memcached() {
+        let now = 1_700_000_000;
+        assert_eq!(Expiry::from_exptime(0, now), Expiry::Never);
+        assert_eq!(Expiry::from_exptime(10, now), Expiry::At(now + 10));
+        assert_eq!(
+            Expiry::from_exptime(MAX_RELATIVE_EXPTIME, now),
+            Expiry::At(now + MAX_RELATIVE_EXPTIME as u64)
+        );
+        assert_eq!(
+            Expiry::from_exptime(MAX_RELATIVE_EXPTIME + 1, now),
+            Expiry::At(MAX_RELATIVE_EXPTIME as u64 + 1)
+        );
+        assert!(
+            Expiry::from_exptime(MAX_RELATIVE_EXPTIME + 1, now).is_expired(now),
+            "an absolute time in the past"
+        );
+        assert!(Expiry::from_exptime(-1, now).is_expired(now));
+        assert_eq!(Expiry::from_exptime(now as i64 + 100, now).ttl(now), 100);
+        assert_eq!(Expiry::Never.ttl(now), -1);
+    }
+}

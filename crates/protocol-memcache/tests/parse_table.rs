@@ -1,0 +1,284 @@
+//! Request bytes → parsed request, and request bytes → error reply, for
+//! every command, flag and error string of the protocol.
+
+use petrel_protocol::{ParseError, Parsed, Protocol, Recovery};
+use petrel_protocol_memcache::{
+    ArithmeticMode, Error, Keys, Limits, Memcache, MetaCommand, MetaFlags, Request, SetMode, StoreCommand,
+};
+
+fn parse(input: &[u8]) -> Result<Parsed<Request<'_>>, ParseError<Error>> {
+    Memcache::default().parse(input)
+}
+
+fn parsed(input: &[u8]) -> Request<'_> {
+    let parsed = parse(input).unwrap_or_else(|e| panic!("{:?}: {e:?}", String::from_utf8_lossy(input)));
+    assert_eq!(parsed.consumed, input.len(), "{:?}", String::from_utf8_lossy(input));
+    parsed.message
+}
+
+fn rejected(input: &[u8]) -> (Error, Recovery) {
+    match parse(input) {
+        Err(ParseError::Invalid { error, recovery }) => (error, recovery),
+        other => panic!("{:?} was not rejected: {other:?}", String::from_utf8_lossy(input)),
+    }
+}
+
+fn keys(text: &[u8]) -> Keys<'_> {
+    Keys::parse(text).unwrap()
+}
+
+#[test]
+fn retrieval_commands() {
+    assert_eq!(parsed(b"get a\r\n"), Request::Get { keys: keys(b"a"), cas: false });
+    assert_eq!(parsed(b"gets a b c\r\n"), Request::Get { keys: keys(b"a b c"), cas: true });
+    assert_eq!(
+        parsed(b"gat 30 a b\r\n"),
+        Request::GetAndTouch { exptime: 30, keys: keys(b"a b"), cas: false }
+    );
+    assert_eq!(parsed(b"gats -1 a\r\n"), Request::GetAndTouch { exptime: -1, keys: keys(b"a"), cas: true });
+    // A bare LF ends a line too, and extra spaces separate nothing.
+    assert_eq!(parsed(b"get  a   b\n"), Request::Get { keys: keys(b"a   b"), cas: false });
+    let Request::Get { keys, .. } = parsed(b"get a   b\r\n") else { panic!() };
+    assert_eq!(keys.iter().count(), 2);
+}
+
+#[test]
+fn storage_commands() {
+    for (name, command) in [
+        ("set", StoreCommand::Set),
+        ("add", StoreCommand::Add),
+        ("replace", StoreCommand::Replace),
+        ("append", StoreCommand::Append),
+        ("prepend", StoreCommand::Prepend),
+    ] {
+        let input = format!("{name} k 4294967295 -1 5\r\nhe\r\no\r\n");
+        assert_eq!(
+            parsed(input.as_bytes()),
+            Request::Store {
+                command,
+                key: b"k",
+                flags: u32::MAX,
+                exptime: -1,
+                value: b"he\r\no",
+                cas: 0,
+                noreply: false
+            }
+        );
+    }
+    assert_eq!(
+        parsed(b"cas k 1 2 3 99 noreply\r\nabc\r\n"),
+        Request::Store {
+            command: StoreCommand::Cas,
+            key: b"k",
+            flags: 1,
+            exptime: 2,
+            value: b"abc",
+            cas: 99,
+            noreply: true
+        }
+    );
+    assert_eq!(
+        parsed(b"set k 0 0 0\r\n\r\n"),
+        Request::Store {
+            command: StoreCommand::Set,
+            key: b"k",
+            flags: 0,
+            exptime: 0,
+            value: b"",
+            cas: 0,
+            noreply: false
+        }
+    );
+}
+
+#[test]
+fn other_text_commands() {
+    assert_eq!(parsed(b"delete k\r\n"), Request::Delete { key: b"k", noreply: false });
+    assert_eq!(parsed(b"delete k noreply\r\n"), Request::Delete { key: b"k", noreply: true });
+    assert_eq!(parsed(b"delete k 0 noreply\r\n"), Request::Delete { key: b"k", noreply: true });
+    assert_eq!(
+        parsed(b"incr k 18446744073709551615\r\n"),
+        Request::Arithmetic { key: b"k", delta: u64::MAX, increment: true, noreply: false }
+    );
+    assert_eq!(
+        parsed(b"decr k 1 noreply\r\n"),
+        Request::Arithmetic { key: b"k", delta: 1, increment: false, noreply: true }
+    );
+    assert_eq!(parsed(b"touch k 10\r\n"), Request::Touch { key: b"k", exptime: 10, noreply: false });
+    assert_eq!(parsed(b"flush_all\r\n"), Request::FlushAll { delay: 0, noreply: false });
+    assert_eq!(parsed(b"flush_all 10\r\n"), Request::FlushAll { delay: 10, noreply: false });
+    assert_eq!(parsed(b"flush_all noreply\r\n"), Request::FlushAll { delay: 0, noreply: true });
+    assert_eq!(parsed(b"flush_all 5 noreply\r\n"), Request::FlushAll { delay: 5, noreply: true });
+    assert_eq!(parsed(b"version\r\n"), Request::Version);
+    assert_eq!(parsed(b"verbosity 1\r\n"), Request::Verbosity { level: 1, noreply: false });
+    assert_eq!(parsed(b"verbosity 1 noreply\r\n"), Request::Verbosity { level: 1, noreply: true });
+    assert_eq!(parsed(b"quit\r\n"), Request::Quit);
+    assert_eq!(parsed(b"stats\r\n"), Request::Stats { group: None });
+    assert_eq!(parsed(b"stats settings\r\n"), Request::Stats { group: Some(b"settings") });
+    assert_eq!(parsed(b"mn\r\n"), Request::MetaNoop);
+}
+
+fn flags(command: MetaCommand, text: &[u8]) -> MetaFlags<'_> {
+    MetaFlags::parse(command, text).unwrap()
+}
+
+#[test]
+fn meta_commands() {
+    let Request::MetaGet { key, flags: f } = parsed(b"mg foo v t c f k s Oop1 q\r\n") else { panic!() };
+    assert_eq!(&*key, b"foo");
+    assert_eq!(f, flags(MetaCommand::Get, b"v t c f k s Oop1 q"));
+    assert!(f.return_value && f.return_ttl && f.quiet && f.opaque == Some(b"op1"));
+
+    let Request::MetaSet { key, flags: f, value } = parsed(b"ms foo 3 T90 F5 MA N30 c\r\nbar\r\n") else {
+        panic!()
+    };
+    assert_eq!((&*key, value), (&b"foo"[..], &b"bar"[..]));
+    assert_eq!((f.ttl, f.client_flags, f.set_mode, f.vivify), (Some(90), Some(5), SetMode::Append, Some(30)));
+
+    let Request::MetaDelete { flags: f, .. } = parsed(b"md foo I T30 q\r\n") else { panic!() };
+    assert!(f.invalidate && f.quiet && f.ttl == Some(30));
+
+    let Request::MetaArithmetic { flags: f, .. } = parsed(b"ma foo MD D7 N0 J3 v\r\n") else { panic!() };
+    assert_eq!((f.arithmetic_mode, f.delta, f.initial), (ArithmeticMode::Decrement, Some(7), Some(3)));
+
+    let Request::MetaDebug { key, .. } = parsed(b"me foo\r\n") else { panic!() };
+    assert_eq!(&*key, b"foo");
+
+    // A base64 key is decoded, and may hold bytes a text key cannot.
+    let Request::MetaGet { key, .. } = parsed(b"mg Zm9vIGJhcg== b v\r\n") else { panic!() };
+    assert_eq!(&*key, b"foo bar");
+    assert!(key.is_base64());
+
+    // No flags at all.
+    let Request::MetaGet { flags: f, .. } = parsed(b"mg foo\r\n") else { panic!() };
+    assert_eq!(f, MetaFlags::default());
+}
+
+#[test]
+fn partial_requests_are_incomplete() {
+    for input in [
+        &b""[..],
+        b"get",
+        b"get a\r",
+        b"set k 0 0 5\r\n",
+        b"set k 0 0 5\r\nhel",
+        b"set k 0 0 5\r\nhello",
+        b"set k 0 0 5\r\nhello\r",
+        b"ms k 2\r\nab",
+    ] {
+        assert_eq!(parse(input), Err(ParseError::Incomplete), "{:?}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn error_replies() {
+    let skip = |n: usize| Recovery::Skip(n as u64);
+    let cases: &[(&[u8], Error, Recovery)] = &[
+        (b"bogus\r\n", Error::UnknownCommand, skip(7)),
+        (b"\r\n", Error::UnknownCommand, skip(2)),
+        (b"GET a\r\n", Error::UnknownCommand, skip(7)),
+        (b"get\r\n", Error::UnknownCommand, skip(5)),
+        (b"verbosity\r\n", Error::UnknownCommand, skip(11)),
+        (b"set k 0 0\r\n", Error::BadCommandLine, skip(11)),
+        (b"set k x 0 1\r\n", Error::BadCommandLine, skip(13)),
+        (b"set k -1 0 1\r\n", Error::BadCommandLine, skip(14)),
+        (b"set k 4294967296 0 1\r\n", Error::BadCommandLine, skip(22)),
+        (b"set k 0 0 -1\r\n", Error::BadCommandLine, skip(14)),
+        (b"set k 0 0 1 bogus\r\n", Error::BadCommandLine, skip(19)),
+        (b"set k 0 0 1 noreply extra\r\n", Error::BadCommandLine, skip(27)),
+        (b"cas k 0 0 1\r\n", Error::BadCommandLine, skip(13)),
+        (b"set k 0 0 3\r\nabcd\r\n", Error::BadDataChunk, skip(18)),
+        (b"set k 0 0 3\r\nabc\n\r\n", Error::BadDataChunk, skip(18)),
+        (b"incr k x\r\n", Error::InvalidDelta, skip(10)),
+        (b"incr k -1\r\n", Error::InvalidDelta, skip(11)),
+        (b"incr k\r\n", Error::BadCommandLine, skip(8)),
+        (b"touch k\r\n", Error::BadCommandLine, skip(9)),
+        (b"delete k 5\r\n", Error::BadCommandLine, skip(12)),
+        (b"delete\r\n", Error::BadCommandLine, skip(8)),
+        (b"flush_all x\r\n", Error::BadCommandLine, skip(13)),
+        (b"gat x a\r\n", Error::BadCommandLine, skip(9)),
+        (b"gat 10\r\n", Error::BadCommandLine, skip(8)),
+        (b"stats a b\r\n", Error::BadCommandLine, skip(11)),
+        (b"version extra\r\n", Error::BadCommandLine, skip(15)),
+        (b"mg foo zz\r\n", Error::InvalidFlag, skip(11)),
+        (b"mg foo v v\r\n", Error::DuplicateFlag, skip(12)),
+        (b"mg foo Tx\r\n", Error::BadToken, skip(11)),
+        (b"mg\r\n", Error::BadCommandLine, skip(4)),
+        (b"mg !!! b\r\n", Error::BadKeyEncoding, skip(10)),
+        (b"ms foo 2 MZ\r\nab\r\n", Error::InvalidMode, skip(17)),
+        (b"ms foo x\r\n", Error::BadCommandLine, skip(10)),
+        (b"ms foo 2 zz\r\nab\r\n", Error::InvalidFlag, skip(17)),
+        (b"md foo v\r\n", Error::InvalidFlag, skip(10)),
+        (b"ma foo D-1\r\n", Error::BadToken, skip(12)),
+        (b"me foo v\r\n", Error::InvalidFlag, skip(10)),
+    ];
+    for (input, error, recovery) in cases {
+        assert_eq!(rejected(input), (*error, *recovery), "{:?}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn key_rules_are_enforced() {
+    let long = [b'k'; 251];
+    let at_limit = [b'k'; 250];
+    let line = |key: &[u8]| [b"get ".as_slice(), key, b"\r\n"].concat();
+    assert!(parse(&line(&at_limit)).is_ok());
+    assert_eq!(rejected(&line(&long)).0, Error::BadCommandLine);
+    assert_eq!(rejected(b"get a\x01b\r\n").0, Error::BadCommandLine);
+    assert_eq!(rejected(&[b"set ".as_slice(), &long, b" 0 0 1\r\na\r\n"].concat()).0, Error::BadCommandLine);
+}
+
+#[test]
+fn too_large_values_are_swallowed() {
+    let protocol = Memcache { limits: Limits { max_value: 10, max_line: 1024 } };
+    let input = b"set k 0 0 11\r\n";
+    assert_eq!(
+        protocol.parse(input),
+        Err(ParseError::Invalid { error: Error::TooLarge, recovery: Recovery::Skip(14 + 11 + 2) })
+    );
+    // Announced far beyond anything: still swallowed, never buffered.
+    assert_eq!(
+        protocol.parse(b"set k 0 0 4000000000\r\n"),
+        Err(ParseError::Invalid { error: Error::TooLarge, recovery: Recovery::Skip(22 + 4_000_000_000 + 2) })
+    );
+    assert!(protocol.parse(b"set k 0 0 10\r\n0123456789\r\n").is_ok());
+    assert_eq!(
+        protocol.parse(b"ms k 11 T0\r\n"),
+        Err(ParseError::Invalid { error: Error::TooLarge, recovery: Recovery::Skip(12 + 11 + 2) })
+    );
+}
+
+#[test]
+fn overlong_line_closes() {
+    let protocol = Memcache { limits: Limits { max_value: 10, max_line: 64 } };
+    assert_eq!(
+        protocol.parse(&[b'g'; 64]),
+        Err(ParseError::Invalid { error: Error::LineTooLong, recovery: Recovery::Close })
+    );
+    assert_eq!(protocol.parse(&[b'g'; 63]), Err(ParseError::Incomplete));
+}
+
+#[test]
+fn error_strings_are_memcacheds() {
+    let cases = [
+        (Error::UnknownCommand, "ERROR\r\n"),
+        (Error::BadCommandLine, "CLIENT_ERROR bad command line format\r\n"),
+        (Error::BadDataChunk, "CLIENT_ERROR bad data chunk\r\n"),
+        (Error::LineTooLong, "CLIENT_ERROR line too long\r\n"),
+        (Error::TooLarge, "SERVER_ERROR object too large for cache\r\n"),
+        (Error::InvalidDelta, "CLIENT_ERROR invalid numeric delta argument\r\n"),
+        (Error::NonNumeric, "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"),
+        (Error::Server("out of memory storing object"), "SERVER_ERROR out of memory storing object\r\n"),
+        (Error::InvalidFlag, "CLIENT_ERROR invalid flag\r\n"),
+        (Error::DuplicateFlag, "CLIENT_ERROR duplicate flag\r\n"),
+        (Error::BadToken, "CLIENT_ERROR bad token in command line format\r\n"),
+        (Error::OpaqueTooLong, "CLIENT_ERROR opaque token too long\r\n"),
+        (Error::InvalidMode, "CLIENT_ERROR invalid mode for ms\r\n"),
+        (Error::BadKeyEncoding, "CLIENT_ERROR error decoding key\r\n"),
+    ];
+    for (error, text) in cases {
+        let mut out = Vec::new();
+        Memcache::default().compose_error(&error, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), text);
+    }
+}
