@@ -32,6 +32,7 @@
 //! assert_eq!(out, b"STORED\r\nVALUE greeting 5 5\r\nhello\r\nEND\r\n");
 //! ```
 
+pub mod conformance;
 mod error;
 mod key;
 mod memory;
