@@ -1,0 +1,31 @@
+//! Any bytes: the request parser never panics, never claims more bytes than
+//! it was given, and a request it accepts composes back to bytes it accepts
+//! as the same request.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use petrel_protocol::{ParseError, Protocol, Recovery};
+use petrel_protocol_memcache::{Limits, Memcache};
+
+fuzz_target!(|input: &[u8]| {
+    let protocol = Memcache { limits: Limits { max_value: 4096, max_line: 2048 } };
+    let mut rest = input;
+    while !rest.is_empty() {
+        match protocol.parse(rest) {
+            Ok(parsed) => {
+                assert!(parsed.consumed > 0 && parsed.consumed <= rest.len());
+                let mut again = Vec::new();
+                parsed.message.compose(&mut again);
+                let reparsed = protocol.parse(&again).expect("a composed request parses");
+                assert_eq!(reparsed.message, parsed.message);
+                rest = &rest[parsed.consumed..];
+            }
+            Err(ParseError::Incomplete) => break,
+            Err(ParseError::Invalid { recovery: Recovery::Skip(count), .. }) => {
+                assert!(count > 0);
+                rest = &rest[(count as usize).min(rest.len())..];
+            }
+            Err(ParseError::Invalid { recovery: Recovery::Close, .. }) => break,
+        }
+    }
+});

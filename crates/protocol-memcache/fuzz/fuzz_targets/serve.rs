@@ -1,0 +1,41 @@
+//! Any bytes, served end to end against the in-memory store as a session
+//! would (parse, execute, compose, recover): nothing panics, and the reply
+//! to each request is a well-formed reply a client can parse.
+#![no_main]
+
+use std::sync::Arc;
+
+use libfuzzer_sys::fuzz_target;
+use petrel_protocol::{ParseError, Protocol, Recovery, Service};
+use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, parse_reply};
+
+fuzz_target!(|input: &[u8]| {
+    let limits = Limits { max_value: 4096, max_line: 2048 };
+    let protocol = Memcache { limits };
+    let info = Arc::new(petrel_metrics::ServerInfo::new("fuzz", 1));
+    let mut service = MemcacheService::new(Arc::new(MemoryStorage::new()), limits, info);
+    let mut rest = input;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        match protocol.parse(rest) {
+            Ok(parsed) => {
+                let response = service.execute(parsed.message);
+                protocol.compose(&response, &mut out);
+                rest = &rest[parsed.consumed..];
+            }
+            Err(ParseError::Incomplete) => break,
+            Err(ParseError::Invalid { error, recovery }) => {
+                protocol.compose_error(&error, &mut out);
+                match recovery {
+                    Recovery::Skip(count) => rest = &rest[(count as usize).min(rest.len())..],
+                    Recovery::Close => break,
+                }
+            }
+        }
+    }
+    let mut replies = &out[..];
+    while !replies.is_empty() {
+        let parsed = parse_reply(replies).expect("every reply parses");
+        replies = &replies[parsed.consumed..];
+    }
+});

@@ -1,0 +1,52 @@
+//! Replays the committed fuzz seeds (and any crash reproducers added next to
+//! them) through the parsers, so every CI run checks them even where
+//! cargo-fuzz is not installed.
+
+use std::path::PathBuf;
+
+use petrel_protocol::{ParseError, Protocol, Recovery};
+use petrel_protocol_memcache::{Limits, Memcache, parse_reply};
+
+fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds").join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|entry| entry.unwrap().path()).collect();
+    files.sort();
+    assert!(!files.is_empty(), "no seeds in {}", dir.display());
+    files.iter().map(|path| std::fs::read(path).unwrap()).collect()
+}
+
+#[test]
+fn request_seeds_parse_within_bounds() {
+    let protocol = Memcache { limits: Limits { max_value: 4096, max_line: 2048 } };
+    let mut accepted = 0;
+    for seed in seeds("parse_request") {
+        let mut rest = &seed[..];
+        while !rest.is_empty() {
+            match protocol.parse(rest) {
+                Ok(parsed) => {
+                    assert!(parsed.consumed > 0 && parsed.consumed <= rest.len());
+                    accepted += 1;
+                    rest = &rest[parsed.consumed..];
+                }
+                Err(ParseError::Invalid { recovery: Recovery::Skip(count), .. }) => {
+                    rest = &rest[(count as usize).min(rest.len())..];
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    assert!(accepted >= 25, "the seeds are valid requests, {accepted} parsed");
+}
+
+#[test]
+fn reply_seeds_parse_within_bounds() {
+    for seed in seeds("parse_reply") {
+        let mut rest = &seed[..];
+        while !rest.is_empty() {
+            let parsed =
+                parse_reply(rest).unwrap_or_else(|e| panic!("{:?}: {e:?}", String::from_utf8_lossy(rest)));
+            assert!(parsed.consumed > 0 && parsed.consumed <= rest.len());
+            rest = &rest[parsed.consumed..];
+        }
+    }
+}
