@@ -143,14 +143,15 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|window| window == needle)
 }
 
-/// Adds server-specific `STAT` lines (a store's own figures, say) to `stats`.
-pub type ExtraStats = Arc<dyn Fn(&mut Vec<u8>) + Send + Sync>;
+/// Brings gauges up to date before `stats` or `/metrics` reads them (a
+/// store's item count, say, which is costly to keep current on every write).
+pub type Refresh = Arc<dyn Fn() + Send + Sync>;
 
 /// Answers admin requests from the process's metrics.
 pub struct AdminService {
     server: Arc<ServerInfo>,
     ready: Arc<AtomicBool>,
-    extra: Option<ExtraStats>,
+    refresh: Option<Refresh>,
     /// Text of the response being composed, reused between requests.
     scratch: Vec<u8>,
 }
@@ -159,12 +160,12 @@ impl AdminService {
     /// A service reporting `server` in `version` and `stats`; `ready` is
     /// what `/ready` reports.
     pub fn new(server: Arc<ServerInfo>, ready: Arc<AtomicBool>) -> Self {
-        Self { server, ready, extra: None, scratch: Vec::new() }
+        Self { server, ready, refresh: None, scratch: Vec::new() }
     }
 
-    /// Adds server-specific lines to `stats`.
-    pub fn with_extra_stats(mut self, extra: ExtraStats) -> Self {
-        self.extra = Some(extra);
+    /// Calls `refresh` before metrics are read.
+    pub fn with_refresh(mut self, refresh: Refresh) -> Self {
+        self.refresh = Some(refresh);
         self
     }
 }
@@ -172,6 +173,9 @@ impl AdminService {
 impl Service<Admin> for AdminService {
     fn execute<'s>(&'s mut self, request: Request<'_>) -> Response<'s> {
         self.scratch.clear();
+        if let (Request::Stats | Request::HttpGet(b"/metrics"), Some(refresh)) = (request, &self.refresh) {
+            refresh();
+        }
         match request {
             Request::Version => Response::Version(&self.server.version),
             Request::Quit => Response::Quit,
@@ -179,9 +183,6 @@ impl Service<Admin> for AdminService {
                 let out = &mut self.scratch;
                 self.server.write_stats(out);
                 petrel_metrics::write_stats(out);
-                if let Some(extra) = &self.extra {
-                    extra(out);
-                }
                 Response::Stats(&self.scratch)
             }
             Request::HttpGet(path) => match path {

@@ -37,7 +37,7 @@ mod error;
 mod key;
 mod memory;
 mod meta;
-mod number;
+pub mod number;
 pub mod request;
 mod response;
 mod service;
@@ -53,8 +53,8 @@ pub use request::{Limits, Request, StoreCommand};
 pub use response::{Hit, MetaCode, Reply, Response, ReturnFlag, parse_reply};
 pub use service::MemcacheService;
 pub use store::{
-    Arithmetic, Counted, Delete, Deleted, Expiry, Fetch, Fetched, Found, ItemInfo, MAX_RELATIVE_EXPTIME,
-    Storage, Store, StoreError, StoreMode, Stored, unix_now,
+    Arithmetic, BYTES, CURR_ITEMS, Counted, Delete, Deleted, EVICTIONS, Expiry, Fetch, Fetched, Found,
+    ItemInfo, MAX_RELATIVE_EXPTIME, Storage, Store, StoreError, StoreMode, Stored, unix_now,
 };
 
 /// The memcache protocol, with its size limits.

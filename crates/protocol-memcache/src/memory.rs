@@ -9,11 +9,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::number::{parse_u64, write_u64};
+use crate::number::{parse_counter, write_u64};
 use crate::store::{
     Arithmetic, Counted, Delete, Deleted, Expiry, Fetch, Fetched, Found, ItemInfo, Storage, Store,
     StoreError, StoreMode, Stored,
 };
+use crate::store::{BYTES, CURR_ITEMS};
 
 const SHARDS: usize = 16;
 
@@ -263,7 +264,7 @@ impl Storage for MemoryStorage {
         if matches!(request.compare_cas, Some(cas) if cas != item.cas) {
             return Ok(Counted::Exists);
         }
-        let Some(current) = parse_u64(item.value.trim_ascii_end()) else { return Ok(Counted::NonNumeric) };
+        let Some(current) = parse_counter(&item.value) else { return Ok(Counted::NonNumeric) };
         let next = if request.increment {
             current.wrapping_add(request.delta)
         } else {
@@ -290,14 +291,14 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn write_stats(&self, out: &mut Vec<u8>) {
-        let (mut items, mut bytes) = (0u64, 0u64);
+    fn refresh_stats(&self) {
+        let (mut items, mut bytes) = (0i64, 0i64);
         for shard in &self.shards {
             let map = shard.lock().unwrap_or_else(|e| e.into_inner());
-            items += map.len() as u64;
-            bytes += map.iter().map(|(k, v)| (k.len() + v.value.len()) as u64).sum::<u64>();
+            items += map.len() as i64;
+            bytes += map.iter().map(|(k, v)| (k.len() + v.value.len()) as i64).sum::<i64>();
         }
-        petrel_metrics::stat_line(out, "curr_items", items);
-        petrel_metrics::stat_line(out, "bytes", bytes);
+        CURR_ITEMS.set(items);
+        BYTES.set(bytes);
     }
 }

@@ -1,4 +1,4 @@
-//! Decimal numbers as the protocol writes them: no sign for unsigned values,
+//! Decimal numbers as the protocol (and a stored counter) writes them: no sign for unsigned values,
 //! an optional `-` for expiration times, no spaces, no overflow.
 
 /// Parses an unsigned 64-bit decimal number.
@@ -32,9 +32,8 @@ pub fn parse_i64(text: &[u8]) -> Option<i64> {
     }
 }
 
-/// Appends `value` in decimal.
-pub fn write_u64(out: &mut Vec<u8>, value: u64) {
-    let mut digits = [0u8; 20];
+/// Formats `value` in decimal into `digits`; returns the digits used.
+pub fn format_u64(value: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
     let mut rest = value;
     loop {
@@ -42,10 +41,21 @@ pub fn write_u64(out: &mut Vec<u8>, value: u64) {
         digits[at] = b'0' + (rest % 10) as u8;
         rest /= 10;
         if rest == 0 {
-            break;
+            return &digits[at..];
         }
     }
-    out.extend_from_slice(&digits[at..]);
+}
+
+/// Appends `value` in decimal.
+pub fn write_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(format_u64(value, &mut [0u8; 20]));
+}
+
+/// Reads a stored value as the number `incr`/`decr` work on: decimal digits
+/// of an unsigned 64-bit number, with trailing spaces allowed (memcached may
+/// pad a `decr` result).
+pub fn parse_counter(value: &[u8]) -> Option<u64> {
+    parse_u64(value.trim_ascii_end())
 }
 
 /// Appends `value` in decimal, with a `-` when negative.

@@ -454,9 +454,9 @@ impl<S: Storage> MemcacheService<S> {
         let out = &mut self.scratch.bytes;
         match group {
             None => {
+                self.storage.refresh_stats();
                 self.server.write_stats(out);
                 petrel_metrics::write_stats(out);
-                self.storage.write_stats(out);
             }
             Some(b"settings") => {
                 petrel_metrics::stat_line(out, "item_size_max", self.limits.max_value);

@@ -11,6 +11,20 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use metriken::{Counter, Gauge, metric};
+
+/// Items stored now; a backend sets it in [`Storage::refresh_stats`].
+#[metric(name = "curr_items", description = "items stored now (an estimate for some backends)")]
+pub static CURR_ITEMS: Gauge = Gauge::new();
+
+/// Bytes of item data stored now; set in [`Storage::refresh_stats`].
+#[metric(name = "bytes", description = "bytes of item data stored now")]
+pub static BYTES: Gauge = Gauge::new();
+
+/// Items evicted to stay within capacity; a backend adds to it.
+#[metric(name = "evictions", description = "items evicted to stay within the configured capacity")]
+pub static EVICTIONS: Counter = Counter::new();
+
 /// Relative expiration times up to this many seconds (30 days); larger ones
 /// are absolute Unix times, as in memcached.
 pub const MAX_RELATIVE_EXPTIME: i64 = 60 * 60 * 24 * 30;
@@ -271,8 +285,9 @@ pub trait Storage: Send + Sync + 'static {
     /// means at once), keeping what is stored afterwards.
     fn flush_all(&self, at: u64, now: u64) -> Result<(), StoreError>;
 
-    /// Appends the store's own `STAT` lines (`curr_items`, `bytes`, ...).
-    fn write_stats(&self, out: &mut Vec<u8>);
+    /// Brings [`CURR_ITEMS`], [`BYTES`], [`EVICTIONS`] and the backend's own
+    /// gauges up to date; called before stats are read.
+    fn refresh_stats(&self);
 }
 
 #[cfg(test)]

@@ -1,18 +1,590 @@
-//! RocksDB storage for Petrel's memcache server.
+//! RocksDB storage for Petrel's memcache server: items survive restarts.
 //!
-//! The store itself arrives with the persistent memcache server; for now this
-//! crate proves the RocksDB build and link (see `scripts/setup`).
+//! [`RocksStorage`] implements the memcache [`Storage`] seam on RocksDB:
+//!
+//! - **Layout.** Items live in the default column family, key → header and
+//!   value ([`item`]); bookkeeping (the CAS high-water mark, a pending
+//!   `flush_all`) lives in the `meta` column family.
+//! - **Atomic per key.** Every operation that writes takes the lock of the
+//!   key's stripe (one of [`LOCK_STRIPES`] mutexes chosen by hashing the
+//!   key), reads, decides and writes; two workers never interleave on one key,
+//!   and workers on different keys rarely meet. Reads take no lock.
+//! - **Expiry** is checked on every read, so an expired item is never
+//!   returned, whatever is still on disk.
+//! - **Bounded disk.** FIFO compaction: once the SST files exceed
+//!   `capacity`, RocksDB drops the oldest file, so the oldest writes are
+//!   evicted first; [`RocksStorage::refresh_stats`] counts the entries of
+//!   dropped files in `evictions`.
+//! - **Durability.** Every write goes to the write-ahead log before it is
+//!   acknowledged, so it survives the process being killed; with
+//!   `sync_writes` the log is fsynced too, so it survives power loss.
+//! - **CAS** values come from a counter whose high-water mark is persisted
+//!   ahead of use, so they stay unique and increasing across restarts,
+//!   crashes included.
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rocksdb_round_trips_a_value_through_a_real_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let db = rocksdb::DB::open_default(dir.path()).unwrap();
-            db.put(b"key", b"value").unwrap();
+mod config;
+mod item;
+
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use metriken::{Gauge, metric};
+use petrel_protocol_memcache::number::{format_u64, parse_counter};
+use petrel_protocol_memcache::{
+    Arithmetic, BYTES, CURR_ITEMS, Counted, Delete, Deleted, EVICTIONS, Fetch, Fetched, Found, Storage,
+    Store, StoreError, StoreMode, Stored,
+};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompactionStyle, DBCompressionType,
+    FifoCompactOptions, Options, WriteBatch, WriteOptions,
+};
+
+pub use config::{Compression, StorageConfig};
+use item::{HEADER_LEN, Header};
+
+/// Number of per-key lock stripes.
+pub const LOCK_STRIPES: usize = 1024;
+
+/// CAS values are reserved on disk this many at a time.
+const CAS_RESERVATION: u64 = 1 << 20;
+
+/// A fetch rewrites an item's access time at most this often (memcached's
+/// item update interval), so reads do not turn into a write each.
+const ACCESS_UPDATE_INTERVAL: u64 = 60;
+
+const META: &str = "meta";
+const CAS_RESERVED_KEY: &[u8] = b"cas-reserved";
+const FLUSH_KEY: &[u8] = b"flushed-before";
+
+#[metric(name = "rocksdb_block_cache_usage", description = "bytes held by RocksDB's block cache")]
+static BLOCK_CACHE_USAGE: Gauge = Gauge::new();
+#[metric(name = "rocksdb_memtable_bytes", description = "bytes in RocksDB's memtables")]
+static MEMTABLE_BYTES: Gauge = Gauge::new();
+#[metric(name = "rocksdb_live_sst_bytes", description = "bytes of live RocksDB SST files")]
+static LIVE_SST_BYTES: Gauge = Gauge::new();
+#[metric(
+    name = "rocksdb_pending_compaction_bytes",
+    description = "bytes RocksDB estimates compaction must rewrite"
+)]
+static PENDING_COMPACTION_BYTES: Gauge = Gauge::new();
+
+/// Why the store could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// RocksDB refused to open the directory (locked by another process,
+    /// unreadable, corrupt, disk full).
+    #[error("cannot open the data directory {path}: {source}")]
+    Open {
+        /// The directory.
+        path: PathBuf,
+        /// RocksDB's reason.
+        source: rocksdb::Error,
+    },
+    /// The bookkeeping could not be read or written.
+    #[error("cannot read or write the bookkeeping in {path}: {detail}")]
+    Meta {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        detail: String,
+    },
+}
+
+/// An item as a read finds it.
+enum Lookup<'a> {
+    /// Live: its header and its stored bytes (header and value), pinned.
+    Live(Header, rocksdb::DBPinnableSlice<'a>),
+    /// Never stored, deleted, flushed or evicted.
+    Missing,
+    /// Stored, but past its expiry.
+    Expired,
+}
+
+/// Items in RocksDB; see the crate docs.
+pub struct RocksStorage {
+    db: Arc<DB>,
+    path: PathBuf,
+    write_options: WriteOptions,
+    block_cache: Cache,
+    locks: Box<[Mutex<()>]>,
+    hasher: std::collections::hash_map::RandomState,
+    next_cas: AtomicU64,
+    /// CAS values below this are reserved on disk.
+    cas_reserved: AtomicU64,
+    /// Held while a new reservation is written.
+    cas_renewal: Mutex<()>,
+    /// Items stored before this Unix time are gone once it has passed.
+    flushed_before: AtomicU64,
+    /// Counts evictions as SST files disappear.
+    evictions: Arc<EvictionCounter>,
+    /// Stops the eviction watcher when dropped.
+    watcher: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+impl RocksStorage {
+    /// Opens (or creates) the store at `config.path`.
+    pub fn open(config: &StorageConfig) -> Result<Self, OpenError> {
+        let path = config.path.clone();
+        let block_cache = Cache::new_lru_cache(config.block_cache_size);
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&block_cache);
+        table.set_bloom_filter(10.0, false);
+        table.set_cache_index_and_filter_blocks(true);
+
+        let mut items = Options::default();
+        items.set_block_based_table_factory(&table);
+        items.set_write_buffer_size(config.write_buffer_size);
+        items.set_max_write_buffer_number(config.write_buffer_count);
+        items.set_compression_type(match config.compression {
+            Compression::None => DBCompressionType::None,
+            Compression::Lz4 => DBCompressionType::Lz4,
+            Compression::Zstd => DBCompressionType::Zstd,
+        });
+        items.set_compaction_style(DBCompactionStyle::Fifo);
+        let mut fifo = FifoCompactOptions::default();
+        fifo.set_max_table_files_size(config.capacity);
+        items.set_fifo_compaction_options(&fifo);
+
+        let mut db_options = items.clone();
+        db_options.create_if_missing(true);
+        db_options.create_missing_column_families(true);
+        db_options.set_max_background_jobs(config.background_jobs);
+
+        let open_error = |source| OpenError::Open { path: path.clone(), source };
+        let db = Arc::new(
+            DB::open_cf_descriptors(
+                &db_options,
+                &path,
+                [
+                    ColumnFamilyDescriptor::new(rocksdb::DEFAULT_COLUMN_FAMILY_NAME, items),
+                    ColumnFamilyDescriptor::new(META, Options::default()),
+                ],
+            )
+            .map_err(open_error)?,
+        );
+
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(config.sync_writes);
+        let storage = Self {
+            db,
+            path: path.clone(),
+            write_options,
+            block_cache,
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
+            next_cas: AtomicU64::new(0),
+            cas_reserved: AtomicU64::new(0),
+            cas_renewal: Mutex::new(()),
+            flushed_before: AtomicU64::new(0),
+            evictions: Arc::new(EvictionCounter::default()),
+            watcher: None,
+        };
+        let mut storage = storage;
+        storage.recover().map_err(|detail| OpenError::Meta { path: path.clone(), detail })?;
+        storage.evictions.look(&storage.db);
+        storage.watcher =
+            Some(EvictionCounter::watch(storage.evictions.clone(), storage.db.clone()).map_err(|e| {
+                OpenError::Meta { path, detail: format!("cannot start the eviction watcher: {e}") }
+            })?);
+        storage.refresh_stats();
+        Ok(storage)
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Restores the CAS counter and any pending flush from the meta family.
+    fn recover(&self) -> Result<(), String> {
+        // Values below the old reservation may have been handed out before a
+        // crash: start above it. The first new value reserves a new block.
+        let reserved = self.read_meta(CAS_RESERVED_KEY)?.unwrap_or(1);
+        self.next_cas.store(reserved, Ordering::Release);
+        self.cas_reserved.store(reserved, Ordering::Release);
+        let flushed_before = self.read_meta(FLUSH_KEY)?.unwrap_or(0);
+        self.flushed_before.store(flushed_before, Ordering::Release);
+        Ok(())
+    }
+
+    fn read_meta(&self, key: &[u8]) -> Result<Option<u64>, String> {
+        let meta = self.db.cf_handle(META).ok_or("no meta column family")?;
+        match self.db.get_pinned_cf(&meta, key).map_err(|e| e.to_string())? {
+            None => Ok(None),
+            Some(bytes) => {
+                let bytes: [u8; 8] =
+                    bytes.as_ref().try_into().map_err(|_| format!("bad meta value for {key:?}"))?;
+                Ok(Some(u64::from_le_bytes(bytes)))
+            }
         }
-        let db = rocksdb::DB::open_default(dir.path()).unwrap();
-        assert_eq!(db.get(b"key").unwrap().as_deref(), Some(&b"value"[..]));
+    }
+
+    /// Persists `value` under a meta key, synced: bookkeeping must never
+    /// go backwards after a crash.
+    fn write_meta(&self, key: &[u8], value: u64) -> Result<(), StoreError> {
+        let meta = self.db.cf_handle(META).ok_or_else(|| failure("no meta column family".into()))?;
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        self.db.put_cf_opt(&meta, key, value.to_le_bytes(), &sync).map_err(write_failure)
+    }
+
+    /// A new CAS value: unique, increasing, and never reused after a
+    /// restart. One atomic increment, plus a synced write of the next
+    /// reservation once per [`CAS_RESERVATION`] values.
+    fn new_cas(&self, given: Option<u64>) -> Result<u64, StoreError> {
+        if let Some(cas) = given {
+            return Ok(cas);
+        }
+        let cas = self.next_cas.fetch_add(1, Ordering::AcqRel);
+        if cas < self.cas_reserved.load(Ordering::Acquire) {
+            return Ok(cas);
+        }
+        let _renewal = self.cas_renewal.lock().unwrap_or_else(|e| e.into_inner());
+        if cas >= self.cas_reserved.load(Ordering::Acquire) {
+            let reserved = cas + CAS_RESERVATION;
+            self.write_meta(CAS_RESERVED_KEY, reserved)?;
+            self.cas_reserved.store(reserved, Ordering::Release);
+        }
+        Ok(cas)
+    }
+
+    fn lock(&self, key: &[u8]) -> MutexGuard<'_, ()> {
+        let mut hasher = self.hasher.build_hasher();
+        hasher.write(key);
+        let stripe = hasher.finish() as usize % LOCK_STRIPES;
+        self.locks[stripe].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads `key`'s item as the protocol sees it at `now`.
+    fn read(&self, key: &[u8], now: u64) -> Result<Lookup<'_>, StoreError> {
+        let Some(stored) = self.db.get_pinned(key).map_err(read_failure)? else { return Ok(Lookup::Missing) };
+        let Some(header) = Header::decode(&stored) else {
+            log::warn!("ignoring an unreadable item under key {:?}", String::from_utf8_lossy(key));
+            return Ok(Lookup::Missing);
+        };
+        if header.expiry.is_expired(now) {
+            return Ok(Lookup::Expired);
+        }
+        let flushed_before = self.flushed_before.load(Ordering::Acquire);
+        if flushed_before <= now && header.stored_at < flushed_before {
+            return Ok(Lookup::Missing);
+        }
+        Ok(Lookup::Live(header, stored))
+    }
+
+    /// Writes an item whose value is the concatenation of `parts`, encoding
+    /// it once into a reused buffer.
+    fn put(&self, key: &[u8], header: &Header, parts: &[&[u8]]) -> Result<(), StoreError> {
+        ENCODED.with_borrow_mut(|buffer| {
+            header.encode_with(parts, buffer);
+            self.db.put_opt(key, &buffer[..], &self.write_options).map_err(write_failure)
+        })
     }
 }
+
+thread_local! {
+    /// Where items are encoded before a write, reused so that a write
+    /// allocates nothing in steady state.
+    static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Storage for RocksStorage {
+    fn fetch(
+        &self,
+        key: &[u8],
+        fetch: Fetch,
+        value: Option<&mut Vec<u8>>,
+        now: u64,
+    ) -> Result<Fetched, StoreError> {
+        let changes_item = fetch.touch.is_some() || fetch.vivify.is_some() || fetch.recache_below.is_some();
+        if !changes_item {
+            // The common case: a plain read, no lock, unless the access time
+            // is due for an update.
+            let (header, stored) = match self.read(key, now)? {
+                Lookup::Live(header, stored) => (header, stored),
+                Lookup::Missing => return Ok(Fetched::Miss { expired: false }),
+                Lookup::Expired => return Ok(Fetched::Miss { expired: true }),
+            };
+            let due =
+                !fetch.no_bump && (!header.fetched || now >= header.last_access + ACCESS_UPDATE_INTERVAL);
+            // A stale item whose win is not yet given out must be written.
+            let wins = header.stale && !header.win_sent;
+            if !due && !wins {
+                if let Some(value) = value {
+                    value.extend_from_slice(item::value(&stored));
+                }
+                let size = stored.len() - HEADER_LEN;
+                let already_won = header.stale && header.win_sent;
+                return Ok(Fetched::Hit(found(&header, size, false, already_won, now)));
+            }
+        }
+        // The item changes: read, decide and write under the key's lock.
+        let _guard = self.lock(key);
+        let (mut header, stored) = match (self.read(key, now)?, fetch.vivify) {
+            (Lookup::Live(header, stored), _) => (header, stored),
+            (Lookup::Missing, None) => return Ok(Fetched::Miss { expired: false }),
+            (Lookup::Expired, None) => return Ok(Fetched::Miss { expired: true }),
+            (_, Some(expiry)) => {
+                let mut header = Header::new(0, expiry, self.new_cas(fetch.new_cas)?, now);
+                header.win_sent = true;
+                self.put(key, &header, &[])?;
+                return Ok(Fetched::Hit(found(&header, 0, true, false, now)));
+            }
+        };
+        let data = item::value(&stored);
+        let previous = header;
+        if let Some(expiry) = fetch.touch {
+            header.expiry = expiry;
+        }
+        let ttl = header.expiry.ttl(now);
+        let wants_win = header.stale
+            || data.is_empty() && fetch.vivify.is_some()
+            || matches!(fetch.recache_below, Some(below) if ttl != -1 && ttl < below);
+        let (mut won, mut already_won) = (false, false);
+        if wants_win {
+            if header.win_sent {
+                already_won = true;
+            } else {
+                header.win_sent = true;
+                won = true;
+            }
+        }
+        if !fetch.no_bump {
+            header.fetched = true;
+            header.last_access = now;
+        }
+        if let Some(value) = value {
+            value.extend_from_slice(data);
+        }
+        let size = data.len();
+        let mut result = found(&previous, size, won, already_won, now);
+        result.info.expiry = header.expiry;
+        if header != previous {
+            self.put(key, &header, &[data])?;
+        }
+        Ok(Fetched::Hit(result))
+    }
+
+    fn store(&self, key: &[u8], data: &[u8], request: Store, now: u64) -> Result<Stored, StoreError> {
+        let _guard = self.lock(key);
+        let existing = match request.mode {
+            // A plain set without CAS does not care what is there.
+            StoreMode::Set if request.compare_cas.is_none() => None,
+            _ => match self.read(key, now)? {
+                Lookup::Live(header, stored) => Some((header, stored)),
+                Lookup::Missing | Lookup::Expired => None,
+            },
+        };
+        let mut stale = false;
+        match (&existing, request.compare_cas) {
+            (None, Some(_)) => return Ok(Stored::NotFound),
+            (Some((header, _)), Some(cas)) if header.cas != cas => {
+                if request.invalidate && cas < header.cas {
+                    stale = true;
+                } else {
+                    return Ok(Stored::Exists);
+                }
+            }
+            _ => {}
+        }
+        let cas_for = |this: &Self| this.new_cas(request.new_cas);
+        let (header, size) = match (request.mode, existing) {
+            (StoreMode::Add, Some(_)) | (StoreMode::Replace, None) => return Ok(Stored::NotStored),
+            (StoreMode::Append | StoreMode::Prepend, None) => {
+                let Some(expiry) = request.vivify else { return Ok(Stored::NotStored) };
+                let header = Header::new(request.flags, expiry, cas_for(self)?, now);
+                self.put(key, &header, &[data])?;
+                (header, data.len())
+            }
+            (mode @ (StoreMode::Append | StoreMode::Prepend), Some((old, stored))) => {
+                let current = item::value(&stored);
+                let size = current.len() + data.len();
+                if size > request.max_size {
+                    return Ok(Stored::TooLarge);
+                }
+                let header = Header::new(old.flags, old.expiry, cas_for(self)?, now);
+                let parts = match mode {
+                    StoreMode::Append => [current, data],
+                    _ => [data, current],
+                };
+                self.put(key, &header, &parts)?;
+                (header, size)
+            }
+            (StoreMode::Set | StoreMode::Add | StoreMode::Replace, _) => {
+                let mut header = Header::new(request.flags, request.expiry, cas_for(self)?, now);
+                header.stale = stale;
+                self.put(key, &header, &[data])?;
+                (header, data.len())
+            }
+        };
+        Ok(Stored::Stored { cas: header.cas, size: size as u64 })
+    }
+
+    fn delete(&self, key: &[u8], request: Delete, now: u64) -> Result<Deleted, StoreError> {
+        let _guard = self.lock(key);
+        let Lookup::Live(mut header, stored) = self.read(key, now)? else { return Ok(Deleted::NotFound) };
+        if matches!(request.compare_cas, Some(cas) if cas != header.cas) {
+            return Ok(Deleted::Exists);
+        }
+        if !(request.invalidate || request.remove_value) {
+            self.db.delete_opt(key, &self.write_options).map_err(write_failure)?;
+            return Ok(Deleted::Deleted);
+        }
+        if request.invalidate {
+            header.stale = true;
+            header.win_sent = false;
+            if let Some(expiry) = request.touch {
+                header.expiry = expiry;
+            }
+        }
+        header.cas = self.new_cas(request.new_cas)?;
+        let value = if request.remove_value { &[][..] } else { item::value(&stored) };
+        self.put(key, &header, &[value])?;
+        Ok(Deleted::Deleted)
+    }
+
+    fn arithmetic(&self, key: &[u8], request: Arithmetic, now: u64) -> Result<Counted, StoreError> {
+        let _guard = self.lock(key);
+        let mut digits = [0u8; 20];
+        let Lookup::Live(mut header, stored) = self.read(key, now)? else {
+            let Some((initial, expiry)) = request.vivify else { return Ok(Counted::NotFound) };
+            let header = Header::new(0, expiry, self.new_cas(request.new_cas)?, now);
+            let text = format_u64(initial, &mut digits);
+            self.put(key, &header, &[text])?;
+            return Ok(Counted::Value(initial, header.info(text.len())));
+        };
+        if matches!(request.compare_cas, Some(cas) if cas != header.cas) {
+            return Ok(Counted::Exists);
+        }
+        let Some(current) = parse_counter(item::value(&stored)) else { return Ok(Counted::NonNumeric) };
+        let next = if request.increment {
+            current.wrapping_add(request.delta)
+        } else {
+            current.saturating_sub(request.delta)
+        };
+        header.cas = self.new_cas(request.new_cas)?;
+        header.stored_at = now;
+        if let Some(expiry) = request.touch {
+            header.expiry = expiry;
+        }
+        let text = format_u64(next, &mut digits);
+        self.put(key, &header, &[text])?;
+        Ok(Counted::Value(next, header.info(text.len())))
+    }
+
+    fn flush_all(&self, at: u64, now: u64) -> Result<(), StoreError> {
+        if at > now {
+            // Later: remember the moment; reads and the next writes compare
+            // each item's store time with it.
+            self.write_meta(FLUSH_KEY, at)?;
+            self.flushed_before.store(at, Ordering::Release);
+            return Ok(());
+        }
+        // Now: one range tombstone over every possible key (at most 250
+        // bytes, so all sort below 251 bytes of 0xff), through the log like
+        // any write, so it holds after a restart. Writes that follow sort
+        // above it in sequence and survive.
+        let mut batch = WriteBatch::default();
+        batch.delete_range(&[][..], &[0xffu8; 251][..]);
+        self.db.write_opt(batch, &self.write_options).map_err(write_failure)
+    }
+
+    fn refresh_stats(&self) {
+        let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        let memtables = property("rocksdb.cur-size-all-mem-tables");
+        let sst = property("rocksdb.live-sst-files-size");
+        CURR_ITEMS.set(property("rocksdb.estimate-num-keys") as i64);
+        BYTES.set((memtables + sst) as i64);
+        MEMTABLE_BYTES.set(memtables as i64);
+        LIVE_SST_BYTES.set(sst as i64);
+        PENDING_COMPACTION_BYTES.set(property("rocksdb.estimate-pending-compaction-bytes") as i64);
+        BLOCK_CACHE_USAGE.set(self.block_cache.get_usage() as i64);
+        self.evictions.look(&self.db);
+    }
+}
+
+impl RocksStorage {
+    /// Writes memtables to SST files (for tests and orderly shutdown).
+    pub fn flush_memtables(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(write_failure)
+    }
+}
+
+impl Drop for RocksStorage {
+    fn drop(&mut self) {
+        if let Some((stop, watcher)) = self.watcher.take() {
+            drop(stop);
+            let _ = watcher.join();
+        }
+    }
+}
+
+/// Counts evicted entries. FIFO compaction only ever removes whole SST
+/// files, the oldest first, so a file that was live at one look and is gone
+/// at the next was evicted, with all its entries. Files live for several
+/// memtable flushes (capacity is at least four write buffers), so looking
+/// every [`EVICTION_WATCH_INTERVAL`] sees each of them.
+#[derive(Default)]
+struct EvictionCounter {
+    /// SST files seen at the last look, with their entry counts.
+    seen: Mutex<Vec<(String, u64)>>,
+}
+
+/// How often the watcher looks at the live SST files.
+const EVICTION_WATCH_INTERVAL: Duration = Duration::from_millis(200);
+
+impl EvictionCounter {
+    fn look(&self, db: &DB) {
+        let Ok(files) = db.live_files() else { return };
+        let live: Vec<(String, u64)> = files.into_iter().map(|file| (file.name, file.num_entries)).collect();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let evicted: u64 = seen
+            .iter()
+            .filter(|(name, _)| !live.iter().any(|(now, _)| now == name))
+            .map(|(_, entries)| entries)
+            .sum();
+        EVICTIONS.add(evicted);
+        *seen = live;
+    }
+
+    /// Starts the thread that looks periodically until the sender is dropped.
+    fn watch(counter: Arc<Self>, db: Arc<DB>) -> std::io::Result<(mpsc::Sender<()>, JoinHandle<()>)> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new().name("evictions".into()).spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EVICTION_WATCH_INTERVAL) {
+                counter.look(&db);
+            }
+        })?;
+        Ok((stop, thread))
+    }
+}
+
+fn found(header: &Header, size: usize, won: bool, already_won: bool, now: u64) -> Found {
+    Found {
+        info: header.info(size),
+        stale: header.stale,
+        won,
+        already_won,
+        fetched_before: header.fetched,
+        idle_seconds: now.saturating_sub(header.last_access),
+    }
+}
+
+fn failure(detail: String) -> StoreError {
+    StoreError { reply: "storage failure", detail }
+}
+
+fn read_failure(error: rocksdb::Error) -> StoreError {
+    StoreError { reply: "storage read failed", detail: error.to_string() }
+}
+
+fn write_failure(error: rocksdb::Error) -> StoreError {
+    StoreError { reply: "storage write failed", detail: error.to_string() }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,78 @@
+//! `[storage]`: where items live and how RocksDB is tuned.
+
+use std::path::PathBuf;
+
+use petrel_config::ValueError;
+use serde::{Deserialize, Serialize};
+
+/// `[storage]`. The defaults fit a small machine: 256 MiB of block cache,
+/// 2 × 32 MiB memtables and 1 GiB of disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Directory of the RocksDB database; created if missing.
+    pub path: PathBuf,
+    /// Most bytes of item data kept on disk. Past it the oldest items (by
+    /// the time they were written) are evicted and counted in `evictions`.
+    pub capacity: u64,
+    /// Memory for RocksDB's block cache: the hot data served from memory.
+    pub block_cache_size: usize,
+    /// Size of one memtable; recent writes are read from it.
+    pub write_buffer_size: usize,
+    /// Memtables kept before writes stall for a flush.
+    pub write_buffer_count: i32,
+    /// Compression of data on disk: "none", "lz4" or "zstd".
+    pub compression: Compression,
+    /// Threads RocksDB uses for flushes and compactions.
+    pub background_jobs: i32,
+    /// fsync the write-ahead log before acknowledging each write, so that an
+    /// acknowledged write survives power loss and not just a crash of the
+    /// process. Costs a disk flush per write batch.
+    pub sync_writes: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("./data"),
+            capacity: 1 << 30,
+            block_cache_size: 256 << 20,
+            write_buffer_size: 32 << 20,
+            write_buffer_count: 2,
+            compression: Compression::Lz4,
+            background_jobs: 2,
+            sync_writes: false,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// Checks the section, reporting keys under `section`.
+    pub fn validate(&self, section: &str) -> Result<(), ValueError> {
+        if self.capacity < 4 * self.write_buffer_size as u64 {
+            return Err(ValueError::new(section, "capacity", "must be at least 4 × write_buffer_size"));
+        }
+        if self.write_buffer_size < 1 << 20 {
+            return Err(ValueError::new(section, "write_buffer_size", "must be at least 1 MiB"));
+        }
+        if !(2..=64).contains(&self.write_buffer_count) {
+            return Err(ValueError::new(section, "write_buffer_count", "must be from 2 to 64"));
+        }
+        if !(1..=64).contains(&self.background_jobs) {
+            return Err(ValueError::new(section, "background_jobs", "must be from 1 to 64"));
+        }
+        Ok(())
+    }
+}
+
+/// Compression of data on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// None.
+    None,
+    /// LZ4: fast, modest ratio.
+    Lz4,
+    /// Zstandard: slower, better ratio.
+    Zstd,
+}

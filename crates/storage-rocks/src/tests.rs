@@ -1,0 +1,165 @@
+//! RocksStorage on real RocksDB directories.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use petrel_protocol_memcache::{
+    Expiry, Fetch, Fetched, Storage, Store, StoreMode, Stored, conformance, unix_now,
+};
+
+use super::*;
+
+fn config(dir: &Path) -> StorageConfig {
+    StorageConfig {
+        path: dir.to_path_buf(),
+        block_cache_size: 8 << 20,
+        write_buffer_size: 1 << 20,
+        capacity: 64 << 20,
+        ..StorageConfig::default()
+    }
+}
+
+fn set(value_len: usize) -> Store {
+    Store {
+        mode: StoreMode::Set,
+        flags: 7,
+        expiry: Expiry::Never,
+        compare_cas: None,
+        invalidate: false,
+        new_cas: None,
+        vivify: None,
+        max_size: value_len.max(1 << 20),
+    }
+}
+
+fn get(storage: &RocksStorage, key: &[u8]) -> Option<Vec<u8>> {
+    let mut value = Vec::new();
+    match storage.fetch(key, Fetch::default(), Some(&mut value), unix_now()).unwrap() {
+        Fetched::Hit(_) => Some(value),
+        Fetched::Miss { .. } => None,
+    }
+}
+
+#[test]
+fn rocks_storage_conforms() {
+    let parent = tempfile::tempdir().unwrap();
+    let next = AtomicUsize::new(0);
+    conformance::run_all(|| {
+        let dir = parent.path().join(next.fetch_add(1, Ordering::Relaxed).to_string());
+        RocksStorage::open(&config(&dir)).unwrap()
+    });
+}
+
+#[test]
+fn items_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let storage = RocksStorage::open(&config(dir.path())).unwrap();
+        for i in 0..1000 {
+            storage
+                .store(format!("key-{i}").as_bytes(), format!("value-{i}").as_bytes(), set(0), unix_now())
+                .unwrap();
+        }
+    }
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    for i in 0..1000 {
+        assert_eq!(get(&storage, format!("key-{i}").as_bytes()), Some(format!("value-{i}").into_bytes()));
+    }
+    let mut value = Vec::new();
+    let Fetched::Hit(found) =
+        storage.fetch(b"key-1", Fetch::default(), Some(&mut value), unix_now()).unwrap()
+    else {
+        panic!("missing")
+    };
+    assert_eq!(found.info.flags, 7);
+}
+
+#[test]
+fn cas_values_keep_increasing_across_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let cas_of = |stored: Stored| match stored {
+        Stored::Stored { cas, .. } => cas,
+        other => panic!("{other:?}"),
+    };
+    let before = {
+        let storage = RocksStorage::open(&config(dir.path())).unwrap();
+        (0..10).map(|_| cas_of(storage.store(b"k", b"v", set(0), unix_now()).unwrap())).max().unwrap()
+    };
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    let after = cas_of(storage.store(b"k", b"v", set(0), unix_now()).unwrap());
+    assert!(after > before, "{after} after {before}");
+}
+
+#[test]
+fn delayed_flush_holds_across_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = unix_now();
+    {
+        let storage = RocksStorage::open(&config(dir.path())).unwrap();
+        storage.store(b"old", b"v", set(0), now).unwrap();
+        storage.flush_all(now + 100, now).unwrap();
+    }
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    storage.store(b"new", b"v", set(0), now + 101).unwrap();
+    assert!(matches!(storage.fetch(b"old", Fetch::default(), None, now + 99).unwrap(), Fetched::Hit(_)));
+    assert!(matches!(
+        storage.fetch(b"old", Fetch::default(), None, now + 100).unwrap(),
+        Fetched::Miss { .. }
+    ));
+    assert!(matches!(storage.fetch(b"new", Fetch::default(), None, now + 102).unwrap(), Fetched::Hit(_)));
+}
+
+#[test]
+fn immediate_flush_holds_across_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let storage = RocksStorage::open(&config(dir.path())).unwrap();
+        storage.store(b"old", b"v", set(0), unix_now()).unwrap();
+        storage.flush_all(0, unix_now()).unwrap();
+        storage.store(b"new", b"v", set(0), unix_now()).unwrap();
+    }
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    assert_eq!(get(&storage, b"old"), None);
+    assert_eq!(get(&storage, b"new"), Some(b"v".to_vec()));
+}
+
+#[test]
+fn writing_past_capacity_evicts_the_oldest_and_keeps_disk_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let capacity = 8 << 20;
+    let storage =
+        RocksStorage::open(&StorageConfig { capacity, compression: Compression::None, ..config(dir.path()) })
+            .unwrap();
+    let value = vec![b'x'; 4096];
+    let evictions_before = EVICTIONS.value();
+    // Three times the capacity, in distinct keys.
+    let count = 3 * capacity as usize / value.len();
+    for i in 0..count {
+        storage.store(format!("key-{i:08}").as_bytes(), &value, set(value.len()), unix_now()).unwrap();
+        if i % 512 == 0 {
+            storage.flush_memtables().unwrap();
+        }
+    }
+    storage.flush_memtables().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        storage.refresh_stats();
+        let sst = LIVE_SST_BYTES.value() as u64;
+        if sst <= capacity + (2 << 20) && EVICTIONS.value() > evictions_before {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "sst {sst}, evictions {}", EVICTIONS.value());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The newest writes are kept; the oldest went first.
+    assert!(get(&storage, format!("key-{:08}", count - 1).as_bytes()).is_some());
+    assert!(get(&storage, b"key-00000000").is_none());
+}
+
+#[test]
+fn a_directory_in_use_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = RocksStorage::open(&config(dir.path())).unwrap();
+    let error = RocksStorage::open(&config(dir.path())).err().expect("second open must fail").to_string();
+    assert!(error.contains(&dir.path().display().to_string()), "{error}");
+    assert!(error.contains("lock"), "{error}");
+}
