@@ -29,3 +29,13 @@ fn ping_sample_parses_and_documents_every_key() {
     let known = toml::Table::try_from(petrel_ping::PingConfig::default()).unwrap();
     assert_eq!(keys(&written), keys(&known), "config/ping.toml must list every key");
 }
+
+#[test]
+fn memcache_sample_parses_and_documents_every_key() {
+    let path = sample("memcache.toml");
+    let config: petrel_memcache::MemcacheConfig = petrel_config::load(&path).unwrap();
+    assert_eq!(config, petrel_memcache::MemcacheConfig::default(), "the sample shows the defaults");
+    let written: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    let known = toml::Table::try_from(petrel_memcache::MemcacheConfig::default()).unwrap();
+    assert_eq!(keys(&written), keys(&known), "config/memcache.toml must list every key");
+}

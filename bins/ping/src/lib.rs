@@ -5,7 +5,8 @@
 //! call too.
 
 use petrel_config::{
-    AdminConfig, BuffersConfig, ListenerConfig, LoggingConfig, Validate, ValueError, WorkersConfig,
+    AdminConfig, BuffersConfig, ListenerConfig, LoggingConfig, ServerConfig, Validate, ValueError,
+    WorkersConfig,
 };
 use std::sync::Arc;
 
@@ -39,6 +40,12 @@ impl Validate for PingConfig {
         self.listener.validate("listener")?;
         self.workers.validate("workers")?;
         self.buffers.validate("buffers")
+    }
+}
+
+impl ServerConfig for PingConfig {
+    fn logging(&self) -> &LoggingConfig {
+        &self.logging
     }
 }
 

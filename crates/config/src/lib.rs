@@ -145,6 +145,46 @@ where
     Ok(config)
 }
 
+/// A binary's configuration file: its sections, defaults and checks.
+pub trait ServerConfig: Default + Serialize + DeserializeOwned + Validate {
+    /// The `[logging]` section, needed before anything else starts.
+    fn logging(&self) -> &LoggingConfig;
+}
+
+/// Loads a configuration: `T`'s defaults, then the file at `path` (if any),
+/// then environment variables, each overriding the one before. `env` maps
+/// variable names to dotted keys, such as `("PETREL_THREADS", "workers.threads")`;
+/// a value that reads as an integer or a boolean is taken as one.
+pub fn load_with_env<T: ServerConfig>(path: Option<&Path>, env: &[(&str, &str)]) -> Result<T, ConfigError> {
+    let (mut table, mut origin) = match path {
+        Some(path) => {
+            let origin = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { origin: origin.clone(), source })?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|source| ConfigError::Syntax { origin: origin.clone(), source: Box::new(source) })?;
+            (table, origin)
+        }
+        None => (toml::Table::new(), "(defaults)".to_string()),
+    };
+    for (variable, key) in env {
+        let Ok(value) = std::env::var(variable) else { continue };
+        let value = match (value.parse::<i64>(), value.parse::<bool>()) {
+            (Ok(number), _) => toml::Value::Integer(number),
+            (_, Ok(flag)) => toml::Value::Boolean(flag),
+            _ => toml::Value::String(value),
+        };
+        let (section, name) = key.split_once('.').unwrap_or(("", key));
+        let section = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(section) = section {
+            section.insert(name.to_string(), value);
+        }
+        origin.push_str(&format!(" + ${variable}"));
+    }
+    load_table(table, &origin)
+}
+
 /// Renders a configuration as TOML, every key with its effective value.
 pub fn to_toml<T: Serialize>(config: &T) -> String {
     toml::to_string(config).expect("a configuration always serializes to TOML")

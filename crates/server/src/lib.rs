@@ -19,6 +19,7 @@
 //! worker answer what it has already read and send what it owes, then the
 //! threads end.
 
+mod binary;
 mod listener;
 mod process;
 mod shutdown;
@@ -36,6 +37,7 @@ use petrel_protocol::{Protocol, Service};
 use petrel_protocol_admin::{Admin, AdminService};
 use petrel_session::Limits;
 
+pub use binary::{Binary, run};
 pub use process::{StopSignals, exit_on_panic};
 pub use shutdown::Shutdown;
 

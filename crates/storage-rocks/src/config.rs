@@ -47,6 +47,12 @@ impl Default for StorageConfig {
 }
 
 impl StorageConfig {
+    /// Most bytes of write-ahead log kept: twice the memtables. Disk use is
+    /// at most `capacity` plus this, plus a few small bookkeeping files.
+    pub fn wal_limit(&self) -> u64 {
+        2 * self.write_buffer_size as u64 * self.write_buffer_count as u64
+    }
+
     /// Checks the section, reporting keys under `section`.
     pub fn validate(&self, section: &str) -> Result<(), ValueError> {
         if self.capacity < 4 * self.write_buffer_size as u64 {

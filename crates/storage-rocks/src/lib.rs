@@ -153,6 +153,9 @@ impl RocksStorage {
         db_options.create_if_missing(true);
         db_options.create_missing_column_families(true);
         db_options.set_max_background_jobs(config.background_jobs);
+        // The meta family is written rarely, so its memtable would pin every
+        // log file since its first write; past this total RocksDB flushes it.
+        db_options.set_max_total_wal_size(config.wal_limit());
 
         let open_error = |source| OpenError::Open { path: path.clone(), source };
         let db = Arc::new(

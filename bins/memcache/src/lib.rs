@@ -1,0 +1,141 @@
+//! `petrel-memcache`: a memcached drop-in whose items live in RocksDB, so a
+//! restart or a crash does not empty the cache.
+//!
+//! The server core with the memcache protocol and the RocksDB store; the
+//! binary is a thin `main` over [`start`], which tests and benchmarks call too.
+
+use std::error::Error;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use petrel_config::{
+    AdminConfig, BuffersConfig, ListenerConfig, LoggingConfig, ServerConfig, Validate, ValueError,
+    WorkersConfig,
+};
+use petrel_metrics::ServerInfo;
+use petrel_protocol_admin::AdminService;
+use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, Storage};
+use petrel_server::{CoreConfig, RunningServer};
+use petrel_storage_rocks::{RocksStorage, StorageConfig};
+use serde::{Deserialize, Serialize};
+
+/// The name and version the server reports (`version`, `stats`).
+pub const VERSION: &str = concat!("petrel-memcache ", env!("CARGO_PKG_VERSION"));
+
+/// Environment variables that override the main settings, for containers.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("PETREL_LISTEN", "listener.address"),
+    ("PETREL_ADMIN", "admin.address"),
+    ("PETREL_THREADS", "workers.threads"),
+    ("PETREL_DATA_DIR", "storage.path"),
+    ("PETREL_CAPACITY", "storage.capacity"),
+    ("PETREL_CACHE_SIZE", "storage.block_cache_size"),
+    ("PETREL_SYNC_WRITES", "storage.sync_writes"),
+    ("PETREL_LOG_LEVEL", "logging.level"),
+];
+
+/// The configuration file of `petrel-memcache` (see `config/memcache.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemcacheConfig {
+    /// `[listener]`: the data port, 127.0.0.1:11211 by default.
+    pub listener: ListenerConfig,
+    /// `[workers]`
+    pub workers: WorkersConfig,
+    /// `[admin]`: the admin port, 127.0.0.1:9999 by default.
+    pub admin: AdminConfig,
+    /// `[buffers]`
+    pub buffers: BuffersConfig,
+    /// `[protocol]`: size limits.
+    pub protocol: ProtocolConfig,
+    /// `[storage]`: RocksDB.
+    pub storage: StorageConfig,
+    /// `[logging]`
+    pub logging: LoggingConfig,
+}
+
+impl Default for MemcacheConfig {
+    fn default() -> Self {
+        Self {
+            listener: ListenerConfig::on(([127, 0, 0, 1], 11211).into()),
+            workers: WorkersConfig::default(),
+            admin: AdminConfig::default(),
+            buffers: BuffersConfig::default(),
+            protocol: ProtocolConfig::default(),
+            storage: StorageConfig::default(),
+            logging: LoggingConfig::default(),
+        }
+    }
+}
+
+/// `[protocol]`: what the memcache protocol accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProtocolConfig {
+    /// Largest value stored, in bytes (memcached's `-I`, default 1 MiB).
+    pub item_size_max: usize,
+    /// Longest command line, in bytes; longer closes the connection.
+    pub max_line: usize,
+}
+
+impl Default for ProtocolConfig {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Self { item_size_max: limits.max_value, max_line: limits.max_line }
+    }
+}
+
+impl Validate for MemcacheConfig {
+    fn validate(&self) -> Result<(), ValueError> {
+        self.listener.validate("listener")?;
+        self.workers.validate("workers")?;
+        self.buffers.validate("buffers")?;
+        self.storage.validate("storage")?;
+        if self.protocol.max_line < 512 {
+            return Err(ValueError::new("protocol", "max_line", "must be at least 512"));
+        }
+        let largest_request = self.protocol.item_size_max + self.protocol.max_line + 2;
+        if self.buffers.read_max < largest_request {
+            return Err(ValueError::new(
+                "buffers",
+                "read_max",
+                format!(
+                    "must hold the largest request, protocol.item_size_max + protocol.max_line + 2 = {largest_request}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ServerConfig for MemcacheConfig {
+    fn logging(&self) -> &LoggingConfig {
+        &self.logging
+    }
+}
+
+/// Opens the store and starts the server's threads. The store closes
+/// cleanly once the server has stopped and its threads are gone.
+pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
+    let storage = Arc::new(RocksStorage::open(&config.storage)?);
+    let core = CoreConfig {
+        listener: config.listener.clone(),
+        workers: config.workers.clone(),
+        admin: config.admin.clone(),
+        buffers: config.buffers.clone(),
+    };
+    let limits = Limits { max_value: config.protocol.item_size_max, max_line: config.protocol.max_line };
+    let server_info = Arc::new(ServerInfo::new(VERSION, config.workers.thread_count()));
+    let ready = petrel_server::ready_flag();
+    let refresh_storage = storage.clone();
+    let admin = AdminService::new(server_info.clone(), ready.clone())
+        .with_refresh(Arc::new(move || refresh_storage.refresh_stats()));
+    let server = petrel_server::start(
+        &core,
+        Memcache { limits },
+        |_| MemcacheService::new(storage.clone(), limits, server_info.clone()),
+        admin,
+    )?;
+    ready.store(true, Ordering::Release);
+    Ok(server)
+}

@@ -1,0 +1,351 @@
+//! petrel-memcache as a user meets it: the real binary, real sockets, a real
+//! RocksDB directory.
+
+use std::io::Write;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use petrel_testkit::{Client, ServerProcess, admin_stats, stat, wait_for_stat};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_petrel-memcache");
+
+/// Small RocksDB buffers: tests start many servers on a small machine.
+const CONFIG: &str =
+    "[workers]\nthreads = 2\n[storage]\nblock_cache_size = 8388608\nwrite_buffer_size = 4194304\n";
+
+fn server() -> ServerProcess {
+    ServerProcess::start(BINARY, CONFIG)
+}
+
+/// Stops `server` with SIGTERM (asserting a clean exit) and starts it again
+/// on the same data directory.
+fn restart(mut server: ServerProcess, config: &str) -> ServerProcess {
+    let (status, _) = server.stop_with(libc::SIGTERM);
+    assert!(status.success(), "{status:?}: {}", server.stderr_text());
+    ServerProcess::start_in(BINARY, config, server.into_dir())
+}
+
+fn set(client: &mut Client, key: &str, flags: u32, value: &str) {
+    let request = format!("set {key} {flags} 0 {}\r\n{value}\r\n", value.len());
+    assert_eq!(client.call(request.as_bytes(), 8), b"STORED\r\n");
+}
+
+#[test]
+fn set_get_and_pipelining_over_a_real_socket() {
+    let server = server();
+    let mut client = server.connect();
+    set(&mut client, "a", 1, "alpha");
+    client.send(b"set b 2 0 4\r\nbeta\r\nget a b missing\r\ngets a\r\ndelete a\r\nget a\r\n");
+    assert_eq!(client.read_line(), "STORED\r\n");
+    assert_eq!(client.read_until_line("END\r\n"), "VALUE a 1 5\r\nalpha\r\nVALUE b 2 4\r\nbeta\r\nEND\r\n");
+    let gets = client.read_until_line("END\r\n");
+    assert!(gets.starts_with("VALUE a 1 5 "), "{gets}");
+    assert_eq!(client.read_line(), "DELETED\r\n");
+    assert_eq!(client.read_line(), "END\r\n");
+}
+
+#[test]
+fn noreply_suppresses_replies_in_a_pipeline() {
+    let server = server();
+    let mut client = server.connect();
+    client.send(
+        b"set k 0 0 1 noreply\r\na\r\nappend k 0 0 1 noreply\r\nb\r\nincr missing 1 noreply\r\nget k\r\n",
+    );
+    assert_eq!(client.read_until_line("END\r\n"), "VALUE k 0 2\r\nab\r\nEND\r\n");
+}
+
+#[test]
+fn data_port_stats_use_memcached_names() {
+    let server = server();
+    let mut client = server.connect();
+    set(&mut client, "k", 0, "v");
+    client.call(b"get k\r\nget nope\r\n", 0);
+    client.read_until_line("END\r\n");
+    client.read_until_line("END\r\n");
+    client.send(b"stats\r\n");
+    let stats = client.read_until_line("END\r\n");
+    for name in [
+        "pid",
+        "uptime",
+        "time",
+        "version",
+        "threads",
+        "curr_connections",
+        "total_connections",
+        "cmd_get",
+        "cmd_set",
+        "cmd_flush",
+        "cmd_touch",
+        "get_hits",
+        "get_misses",
+        "get_expired",
+        "delete_hits",
+        "delete_misses",
+        "incr_hits",
+        "incr_misses",
+        "decr_hits",
+        "decr_misses",
+        "cas_hits",
+        "cas_misses",
+        "cas_badval",
+        "touch_hits",
+        "touch_misses",
+        "bytes_read",
+        "bytes_written",
+        "curr_items",
+        "bytes",
+        "evictions",
+    ] {
+        assert!(
+            stat(&stats, name).is_some() || stats.contains(&format!("STAT {name} ")),
+            "no {name}:\n{stats}"
+        );
+    }
+    assert_eq!(stat(&stats, "get_hits"), Some(1));
+    assert_eq!(stat(&stats, "get_misses"), Some(1));
+    assert_eq!(stat(&stats, "cmd_set"), Some(1));
+    let admin = admin_stats(&server);
+    for name in [
+        "rocksdb_block_cache_usage",
+        "rocksdb_memtable_bytes",
+        "rocksdb_live_sst_bytes",
+        "rocksdb_pending_compaction_bytes",
+    ] {
+        assert!(stat(&admin, name).is_some(), "no {name} on the admin port:\n{admin}");
+    }
+}
+
+#[test]
+fn hundred_thousand_keys_survive_a_restart_with_their_flags() {
+    let server = server();
+    let mut client = server.connect();
+    let count = 100_000;
+    for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
+        let mut batch = Vec::new();
+        for i in chunk {
+            let value = format!("value-{i}");
+            write!(batch, "set key-{i} {i} 0 {}\r\n{value}\r\n", value.len()).unwrap();
+        }
+        client.send(&batch);
+        assert_eq!(client.read_exact(8 * chunk.len()), b"STORED\r\n".repeat(chunk.len()));
+    }
+    drop(client);
+    let server = restart(server, CONFIG);
+    let mut client = server.connect();
+    for chunk in (0..count).collect::<Vec<_>>().chunks(100) {
+        let keys: Vec<String> = chunk.iter().map(|i| format!("key-{i}")).collect();
+        client.send(format!("get {}\r\n", keys.join(" ")).as_bytes());
+        let mut expected = String::new();
+        for i in chunk {
+            let value = format!("value-{i}");
+            expected.push_str(&format!("VALUE key-{i} {i} {}\r\n{value}\r\n", value.len()));
+        }
+        expected.push_str("END\r\n");
+        assert_eq!(client.read_until_line("END\r\n"), expected);
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_under_load() {
+    let mut server = server();
+    let address = server.data_addr();
+    // Four writers record what was acknowledged; the server is killed while
+    // they write.
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            std::thread::spawn(move || {
+                let mut client = Client::connect(address);
+                let mut acknowledged = Vec::new();
+                for i in 0.. {
+                    let value = format!("w{writer}-{i}");
+                    let request = format!("set w{writer}-{i} {i} 0 {}\r\n{value}\r\n", value.len());
+                    if client.stream().write_all(request.as_bytes()).is_err() {
+                        break;
+                    }
+                    let mut reply = [0u8; 8];
+                    if std::io::Read::read_exact(client.stream(), &mut reply).is_err() {
+                        break;
+                    }
+                    assert_eq!(&reply, b"STORED\r\n");
+                    acknowledged.push(i);
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    server.stop_with(libc::SIGKILL);
+    let acknowledged: Vec<Vec<u64>> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(acknowledged.iter().all(|a| !a.is_empty()), "every writer got acknowledgements");
+
+    let server = ServerProcess::start_in(BINARY, CONFIG, server.into_dir());
+    let mut client = server.connect();
+    let mut checked = 0;
+    for (writer, acked) in acknowledged.iter().enumerate() {
+        for i in acked {
+            let value = format!("w{writer}-{i}");
+            client.send(format!("get w{writer}-{i}\r\n").as_bytes());
+            let reply = client.read_until_line("END\r\n");
+            assert_eq!(reply, format!("VALUE w{writer}-{i} {i} {}\r\n{value}\r\nEND\r\n", value.len()));
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} writes were acknowledged");
+}
+
+#[test]
+fn a_key_that_expires_while_the_server_is_down_is_gone_after() {
+    let server = server();
+    let mut client = server.connect();
+    client.send(b"set short 0 2 1\r\na\r\nset long 0 1000 1\r\nb\r\n");
+    assert_eq!(client.read_exact(16), b"STORED\r\nSTORED\r\n");
+    drop(client);
+    let mut server = server;
+    let (status, _) = server.stop_with(libc::SIGTERM);
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(3100));
+    let server = ServerProcess::start_in(BINARY, CONFIG, server.into_dir());
+    let mut client = server.connect();
+    client.send(b"get short long\r\n");
+    assert_eq!(client.read_until_line("END\r\n"), "VALUE long 0 1\r\nb\r\nEND\r\n");
+}
+
+#[test]
+fn eight_clients_incrementing_one_key_lose_no_update() {
+    let server = server();
+    set(&mut server.connect(), "counter", 0, "0");
+    let address = server.data_addr();
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut client = Client::connect(address);
+                for _ in 0..1000 {
+                    client.send(b"incr counter 1\r\n");
+                    client.read_line();
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    let mut client = server.connect();
+    client.send(b"get counter\r\n");
+    assert_eq!(client.read_until_line("END\r\n"), "VALUE counter 0 4\r\n8000\r\nEND\r\n");
+}
+
+#[test]
+fn concurrent_cas_lets_exactly_one_writer_win_each_round() {
+    let server = server();
+    set(&mut server.connect(), "contended", 0, "start");
+    let address = server.data_addr();
+    for round in 0..20 {
+        let mut client = server.connect();
+        client.send(b"gets contended\r\n");
+        let reply = client.read_until_line("END\r\n");
+        let cas: u64 = reply.split_whitespace().nth(4).unwrap().parse().unwrap();
+        let racers: Vec<_> = (0..4)
+            .map(|racer| {
+                std::thread::spawn(move || {
+                    let mut client = Client::connect(address);
+                    let value = format!("r{round}-{racer}");
+                    client.send(format!("cas contended 0 0 {} {cas}\r\n{value}\r\n", value.len()).as_bytes());
+                    client.read_line()
+                })
+            })
+            .collect();
+        let replies: Vec<String> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+        assert_eq!(replies.iter().filter(|r| *r == "STORED\r\n").count(), 1, "round {round}: {replies:?}");
+        assert_eq!(replies.iter().filter(|r| *r == "EXISTS\r\n").count(), 3, "round {round}: {replies:?}");
+    }
+}
+
+#[test]
+fn writing_three_times_the_capacity_keeps_disk_near_it() {
+    let capacity: u64 = 16 << 20;
+    let config = format!(
+        "[workers]\nthreads = 1\n[storage]\ncapacity = {capacity}\nwrite_buffer_size = 2097152\nblock_cache_size = 8388608\ncompression = \"none\"\n"
+    );
+    let server = ServerProcess::start(BINARY, &config);
+    let mut client = server.connect();
+    let value = "x".repeat(8192);
+    let total = 3 * capacity as usize / value.len();
+    for chunk in (0..total).collect::<Vec<_>>().chunks(100) {
+        let mut batch = Vec::new();
+        for i in chunk {
+            write!(batch, "set key-{i:08} 0 0 {}\r\n{value}\r\n", value.len()).unwrap();
+        }
+        client.send(&batch);
+        assert_eq!(client.read_exact(8 * chunk.len()), b"STORED\r\n".repeat(chunk.len()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stats = admin_stats(&server);
+        let evictions = stat(&stats, "evictions").unwrap();
+        let disk = dir_size(&server.dir().join("data"));
+        // Capacity bounds the tables; the log adds at most twice the
+        // memtables (2 × 2 MiB × 2 here), and a few small files.
+        if evictions > 0 && disk < capacity + (8 << 20) + (1 << 20) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "evictions {evictions}, disk {disk} for capacity {capacity}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    client.send(format!("get key-{:08}\r\n", total - 1).as_bytes());
+    assert!(client.read_until_line("END\r\n").starts_with("VALUE"), "the newest item is kept");
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[test]
+fn a_data_directory_held_by_another_server_is_refused() {
+    let first = server();
+    std::fs::write(
+        first.dir().join("second.toml"),
+        format!("{CONFIG}[listener]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    let output = Command::new(BINARY).arg("second.toml").current_dir(first.dir()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("cannot open the data directory ./data") && message.contains("lock"),
+        "{message}"
+    );
+    // The first server goes on serving.
+    set(&mut first.connect(), "still", 0, "here");
+}
+
+#[test]
+fn environment_overrides_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BINARY)
+        .arg("--print-config")
+        .env("PETREL_THREADS", "3")
+        .env("PETREL_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("threads = 3"), "{text}");
+    assert!(text.contains(&format!("path = \"{}\"", dir.path().display())), "{text}");
+    assert!(text.contains("address = \"127.0.0.1:11211\""), "{text}");
+}
+
+#[test]
+fn curr_connections_counts_clients() {
+    let server = server();
+    let clients: Vec<Client> = (0..3).map(|_| server.connect()).collect();
+    let mut probe = server.connect();
+    probe.call(b"version\r\n", 0);
+    assert!(probe.read_line().starts_with("VERSION petrel-memcache "));
+    wait_for_stat(&server, "curr_connections", 4);
+    drop(clients);
+    wait_for_stat(&server, "curr_connections", 1);
+}
