@@ -1,0 +1,74 @@
+"""Fixtures: a real petrel-memcache process on free ports, in a fresh directory."""
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+TARGET_DIR = os.environ.get(
+    "CARGO_TARGET_DIR",
+    os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "petrel", "target"),
+)
+BINARY = os.path.join(TARGET_DIR, "release", "petrel-memcache")
+
+CONFIG = """
+[listener]
+address = "127.0.0.1:0"
+[admin]
+address = "127.0.0.1:0"
+[workers]
+threads = 2
+[storage]
+block_cache_size = 8388608
+write_buffer_size = 4194304
+[logging]
+output = "server.log"
+"""
+
+
+class Server:
+    """A petrel-memcache process; stop() or the fixture ends it."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        with open(os.path.join(directory, "server.toml"), "w") as config:
+            config.write(CONFIG)
+        self.process = subprocess.Popen(
+            [BINARY, "server.toml"], cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 30
+        line = ""
+        while " ready: " not in line:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.process.stdout], [], [], remaining)[0]:
+                self.process.kill()
+                raise RuntimeError("petrel-memcache did not start: " + self.process.stderr.read())
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError("petrel-memcache exited: " + self.process.stderr.read())
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        host, port = fields["data"].rsplit(":", 1)
+        self.address = (host, int(port))
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            assert self.process.wait(timeout=30) == 0
+
+
+@pytest.fixture
+def server():
+    directory = tempfile.mkdtemp(prefix="petrel-pytest-")
+    server = Server(directory)
+    yield server
+    try:
+        server.stop()
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+        shutil.rmtree(directory, ignore_errors=True)
