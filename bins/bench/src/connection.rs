@@ -1,0 +1,211 @@
+//! One connection: requests out, replies in, every reply checked.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use petrel_protocol::ParseError;
+use petrel_protocol_memcache::{Reply, parse_reply};
+
+use crate::workload::{Operation, Workload, key};
+use crate::{Protocol, Tally};
+
+/// A request sent and not yet answered.
+struct InFlight {
+    /// When it was meant to be sent (open loop) or was sent (closed loop).
+    sent: Instant,
+    /// Keys asked for (gets), or empty for a set or a ping.
+    keys: Vec<u64>,
+    set: bool,
+}
+
+/// A connection and what it is waiting for.
+pub(crate) struct Connection {
+    pub(crate) stream: TcpStream,
+    workload: Workload,
+    protocol: Protocol,
+    outgoing: Vec<u8>,
+    incoming: Vec<u8>,
+    in_flight: VecDeque<InFlight>,
+    /// Values seen so far for the get at the front.
+    found: Vec<u64>,
+    scratch: Vec<u8>,
+}
+
+impl Connection {
+    pub(crate) fn new(stream: TcpStream, workload: Workload, protocol: Protocol) -> Self {
+        Self {
+            stream,
+            workload,
+            protocol,
+            outgoing: Vec::with_capacity(64 << 10),
+            incoming: Vec::with_capacity(64 << 10),
+            in_flight: VecDeque::new(),
+            found: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Composes the next request, stamped with `sent`.
+    pub(crate) fn queue(&mut self, sent: Instant) {
+        match self.protocol {
+            Protocol::Ping => {
+                petrel_protocol_ping::compose_request(&mut self.outgoing);
+                self.in_flight.push_back(InFlight { sent, keys: Vec::new(), set: false });
+            }
+            Protocol::Memcache => match self.workload.next() {
+                Operation::Get(keys) => {
+                    self.outgoing.extend_from_slice(b"get");
+                    for &index in &keys {
+                        self.outgoing.push(b' ');
+                        self.workload.key(index, &mut self.outgoing);
+                    }
+                    self.outgoing.extend_from_slice(b"\r\n");
+                    self.in_flight.push_back(InFlight { sent, keys, set: false });
+                }
+                Operation::Set(index) => {
+                    self.outgoing.extend_from_slice(b"set ");
+                    self.workload.key(index, &mut self.outgoing);
+                    self.outgoing
+                        .extend_from_slice(format!(" 0 0 {}\r\n", self.workload.value_size()).as_bytes());
+                    self.workload.value(index, &mut self.outgoing);
+                    self.outgoing.extend_from_slice(b"\r\n");
+                    self.in_flight.push_back(InFlight { sent, keys: Vec::new(), set: true });
+                }
+            },
+        }
+    }
+
+    /// Writes what is queued; returns false when the socket is closed.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        while !self.outgoing.is_empty() {
+            match self.stream.write(&self.outgoing) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.outgoing.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what has arrived and settles every complete reply.
+    pub(crate) fn receive(&mut self, tally: &mut Tally, counting: bool) -> io::Result<()> {
+        let mut chunk = [0u8; 64 << 10];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => self.incoming.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Replies borrow the bytes they came in, and settling one updates the
+        // connection: take the bytes out while replies are settled.
+        let mut incoming = std::mem::take(&mut self.incoming);
+        let mut consumed = 0;
+        let result = loop {
+            let rest = &incoming[consumed..];
+            if rest.is_empty() {
+                break Ok(());
+            }
+            let used = match self.protocol {
+                Protocol::Ping => match petrel_protocol_ping::parse_response(rest) {
+                    Ok(parsed) => {
+                        self.complete(tally, counting);
+                        parsed.consumed
+                    }
+                    Err(ParseError::Incomplete) => break Ok(()),
+                    Err(ParseError::Invalid { .. }) => break Err(protocol_error(rest)),
+                },
+                Protocol::Memcache => match parse_reply(rest) {
+                    Ok(parsed) => match self.settle(parsed.message, tally, counting) {
+                        Ok(()) => parsed.consumed,
+                        Err(error) => break Err(error),
+                    },
+                    Err(ParseError::Incomplete) => break Ok(()),
+                    Err(ParseError::Invalid { .. }) => break Err(protocol_error(rest)),
+                },
+            };
+            consumed += used;
+        };
+        incoming.drain(..consumed);
+        self.incoming = incoming;
+        result
+    }
+
+    /// Checks one memcache reply against the request at the front.
+    fn settle(&mut self, reply: Reply<'_>, tally: &mut Tally, counting: bool) -> io::Result<()> {
+        let Some(front) = self.in_flight.front() else {
+            return Err(protocol_error(b"a reply nobody asked for"));
+        };
+        match (front.set, reply) {
+            (true, Reply::Stored) => self.complete(tally, counting),
+            (false, Reply::Value { key: got, data, .. }) => {
+                // Which asked-for key is this, and is its value right?
+                let position = front.keys.iter().position(|&index| {
+                    self.scratch.clear();
+                    key(index, got.len(), &mut self.scratch);
+                    self.scratch == got
+                });
+                match position {
+                    Some(position) => {
+                        let index = front.keys[position];
+                        self.scratch.clear();
+                        crate::workload::value(index, data.len(), &mut self.scratch);
+                        if self.scratch != data || data.len() != self.workload.value_size() {
+                            tally.wrong_values += 1;
+                        }
+                        self.found.push(index);
+                    }
+                    None => tally.wrong_values += 1,
+                }
+            }
+            (false, Reply::End) => {
+                if counting {
+                    let asked = front.keys.len() as u64;
+                    let hits = self.found.len() as u64;
+                    tally.hits += hits;
+                    tally.misses += asked - hits.min(asked);
+                }
+                self.found.clear();
+                self.complete(tally, counting);
+            }
+            (_, Reply::Error | Reply::ClientError(_) | Reply::ServerError(_)) => {
+                tally.errors += 1;
+                self.found.clear();
+                self.in_flight.pop_front();
+            }
+            (_, other) => return Err(protocol_error(format!("{other:?}").as_bytes())),
+        }
+        Ok(())
+    }
+
+    fn complete(&mut self, tally: &mut Tally, counting: bool) {
+        let request = self.in_flight.pop_front().expect("a request in flight");
+        if counting {
+            let nanos = request.sent.elapsed().as_nanos() as u64;
+            let _ = tally.latency.increment(nanos.max(1));
+            if request.set {
+                tally.sets += 1;
+            } else if !request.keys.is_empty() {
+                tally.gets += 1;
+            }
+            tally.requests += 1;
+        }
+    }
+}
+
+fn protocol_error(bytes: &[u8]) -> io::Error {
+    let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned();
+    io::Error::new(io::ErrorKind::InvalidData, format!("unexpected reply: {shown:?}"))
+}

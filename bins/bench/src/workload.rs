@@ -1,0 +1,103 @@
+//! What to send: keys, values and the mix of requests.
+
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, Zipf};
+
+use crate::Args;
+
+/// How keys are picked.
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum, serde::Serialize)]
+pub(crate) enum KeyDistribution {
+    /// Every key equally likely.
+    Uniform,
+    /// A few keys much more likely (exponent `--zipf-exponent`).
+    Zipf,
+}
+
+/// The requests of one load, drawn from a seeded generator so runs repeat.
+pub(crate) struct Workload {
+    rng: SmallRng,
+    zipf: Option<Zipf<f64>>,
+    keys: u64,
+    key_size: usize,
+    value_size: usize,
+    get_ratio: f64,
+    multiget: usize,
+}
+
+/// One request to make.
+pub(crate) enum Operation {
+    /// Get these key indexes.
+    Get(Vec<u64>),
+    /// Set this key index.
+    Set(u64),
+}
+
+impl Workload {
+    /// The workload of one connection; `seed` makes connections differ.
+    pub(crate) fn new(args: &Args, seed: u64) -> Self {
+        let zipf = match args.distribution {
+            KeyDistribution::Uniform => None,
+            KeyDistribution::Zipf => {
+                Some(Zipf::new(args.keys as f64, args.zipf_exponent).expect("valid zipf"))
+            }
+        };
+        Self {
+            rng: SmallRng::seed_from_u64(seed),
+            zipf,
+            keys: args.keys,
+            key_size: args.key_size,
+            value_size: args.value_size,
+            get_ratio: args.get_ratio,
+            multiget: args.multiget,
+        }
+    }
+
+    fn key_index(&mut self) -> u64 {
+        match &self.zipf {
+            Some(zipf) => (zipf.sample(&mut self.rng) as u64).saturating_sub(1).min(self.keys - 1),
+            None => self.rng.random_range(0..self.keys),
+        }
+    }
+
+    /// The next request.
+    pub(crate) fn next(&mut self) -> Operation {
+        if self.rng.random::<f64>() < self.get_ratio {
+            Operation::Get((0..self.multiget).map(|_| self.key_index()).collect())
+        } else {
+            Operation::Set(self.key_index())
+        }
+    }
+
+    /// Appends key `index` (`key_size` bytes, at least enough for the digits).
+    pub(crate) fn key(&self, index: u64, out: &mut Vec<u8>) {
+        key(index, self.key_size, out);
+    }
+
+    /// Appends the value stored under key `index`.
+    pub(crate) fn value(&self, index: u64, out: &mut Vec<u8>) {
+        value(index, self.value_size, out);
+    }
+
+    /// The value size.
+    pub(crate) fn value_size(&self) -> usize {
+        self.value_size
+    }
+}
+
+/// Key `index`: `k` then the zero-padded index, `size` bytes long.
+pub(crate) fn key(index: u64, size: usize, out: &mut Vec<u8>) {
+    let digits = size.saturating_sub(1).max(1);
+    out.push(b'k');
+    out.extend_from_slice(format!("{index:0digits$}").as_bytes());
+}
+
+/// The value of key `index`: its index, then filler, `size` bytes long, so a
+/// reply can be checked against the key it answers.
+pub(crate) fn value(index: u64, size: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(format!("{index:020}").as_bytes());
+    out.resize(start + size, b'.');
+    out.truncate(start + size);
+}

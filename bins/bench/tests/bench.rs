@@ -1,0 +1,131 @@
+//! petrel-bench against real servers (started in this process from the
+//! servers' libraries, on free ports): it drives load, and it catches wrong
+//! answers.
+
+use std::io::{Read, Write};
+use std::process::Command;
+
+use petrel_config::{AdminConfig, ListenerConfig, WorkersConfig};
+
+const BENCH: &str = env!("CARGO_BIN_EXE_petrel-bench");
+
+fn free() -> std::net::SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn memcache(dir: &std::path::Path) -> petrel_server::RunningServer {
+    let mut config = petrel_memcache::MemcacheConfig {
+        listener: ListenerConfig::on(free()),
+        admin: AdminConfig { address: free() },
+        workers: WorkersConfig { threads: 1, ..WorkersConfig::default() },
+        ..Default::default()
+    };
+    config.storage.path = dir.join("data");
+    config.storage.block_cache_size = 8 << 20;
+    config.storage.write_buffer_size = 4 << 20;
+    petrel_memcache::start(&config).unwrap()
+}
+
+fn bench(args: &[&str]) -> (serde_json::Value, bool) {
+    let output = Command::new(BENCH).args(args).args(["--json", "--warmup", "0.2"]).output().unwrap();
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    (report, output.status.success())
+}
+
+#[test]
+fn drives_a_ping_server() {
+    let config = petrel_ping::PingConfig {
+        listener: ListenerConfig::on(free()),
+        admin: AdminConfig { address: free() },
+        workers: WorkersConfig { threads: 1, ..WorkersConfig::default() },
+        ..Default::default()
+    };
+    let server = petrel_ping::start(&config).unwrap();
+    let target = server.local_addr().to_string();
+    let (report, ok) = bench(&[
+        "--target",
+        &target,
+        "--protocol",
+        "ping",
+        "--duration",
+        "1",
+        "--connections",
+        "4",
+        "--pipeline",
+        "8",
+    ]);
+    assert!(ok, "{report}");
+    assert!(report["requests"].as_u64().unwrap() > 1000, "{report}");
+    assert_eq!(report["errors"], 0);
+    server.shutdown();
+    server.wait();
+}
+
+#[test]
+fn prefilled_gets_all_hit_with_the_right_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = memcache(dir.path());
+    let target = server.local_addr().to_string();
+    let (report, ok) =
+        bench(&["--target", &target, "--keys", "2000", "--prefill", "--duration", "1", "--multiget", "3"]);
+    assert!(ok, "{report}");
+    assert_eq!(report["hit_rate"], 1.0, "{report}");
+    assert_eq!(report["wrong_values"], 0, "{report}");
+    assert!(report["sets"].as_u64().unwrap() > 0, "{report}");
+    server.shutdown();
+    server.wait();
+}
+
+#[test]
+fn open_loop_holds_the_offered_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = memcache(dir.path());
+    let target = server.local_addr().to_string();
+    let (report, ok) = bench(&[
+        "--target",
+        &target,
+        "--keys",
+        "100",
+        "--rate",
+        "2000",
+        "--duration",
+        "2",
+        "--connections",
+        "4",
+    ]);
+    assert!(ok, "{report}");
+    let throughput = report["throughput"].as_f64().unwrap();
+    assert!((1800.0..=2200.0).contains(&throughput), "{report}");
+    server.shutdown();
+    server.wait();
+}
+
+#[test]
+fn a_wrong_value_is_reported_and_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = memcache(dir.path());
+    // Key 0 as petrel-bench names it ("k" + 15 digits), holding the wrong bytes.
+    let mut client = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    client.write_all(b"set k000000000000000 0 0 4\r\nbad!\r\n").unwrap();
+    let mut reply = [0u8; 8];
+    client.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"STORED\r\n");
+    let target = server.local_addr().to_string();
+    let (report, ok) = bench(&[
+        "--target",
+        &target,
+        "--keys",
+        "1",
+        "--get-ratio",
+        "1",
+        "--duration",
+        "0.5",
+        "--connections",
+        "1",
+    ]);
+    assert!(!ok, "a wrong value must fail the run: {report}");
+    assert!(report["wrong_values"].as_u64().unwrap() > 0, "{report}");
+    server.shutdown();
+    server.wait();
+}
