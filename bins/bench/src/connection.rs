@@ -58,6 +58,10 @@ impl Connection {
                 petrel_protocol_ping::compose_request(&mut self.outgoing);
                 self.in_flight.push_back(InFlight { sent, keys: Vec::new(), set: false });
             }
+            Protocol::Version => {
+                self.outgoing.extend_from_slice(b"version\r\n");
+                self.in_flight.push_back(InFlight { sent, keys: Vec::new(), set: false });
+            }
             Protocol::Memcache => match self.workload.next() {
                 Operation::Get(keys) => {
                     self.outgoing.extend_from_slice(b"get");
@@ -127,7 +131,7 @@ impl Connection {
                     Err(ParseError::Incomplete) => break Ok(()),
                     Err(ParseError::Invalid { .. }) => break Err(protocol_error(rest)),
                 },
-                Protocol::Memcache => match parse_reply(rest) {
+                Protocol::Memcache | Protocol::Version => match parse_reply(rest) {
                     Ok(parsed) => match self.settle(parsed.message, tally, counting) {
                         Ok(()) => parsed.consumed,
                         Err(error) => break Err(error),
@@ -150,6 +154,7 @@ impl Connection {
         };
         match (front.set, reply) {
             (true, Reply::Stored) => self.complete(tally, counting),
+            (false, Reply::Version(_)) if front.keys.is_empty() => self.complete(tally, counting),
             (false, Reply::Value { key: got, data, .. }) => {
                 // Which asked-for key is this, and is its value right?
                 let position = front.keys.iter().position(|&index| {

@@ -29,6 +29,9 @@ pub(crate) enum Protocol {
     Memcache,
     /// PING/PONG.
     Ping,
+    /// memcached's `version`: the closest trivial request memcached serves,
+    /// to compare with ping.
+    Version,
 }
 
 /// Load generator for memcache and ping servers.

@@ -34,6 +34,15 @@ pub(crate) enum Intake {
     Listener(Listener),
 }
 
+/// A session and the readiness its socket is registered for.
+struct Connection {
+    session: Session<TcpStream>,
+    /// Registered for writable as well as readable: only while responses
+    /// wait for the socket, so that a write that completes at once does not
+    /// cost a second wake-up.
+    writable: bool,
+}
+
 /// One event loop and the sessions it owns.
 pub(crate) struct Worker<P: Protocol, V> {
     poll: Poll,
@@ -41,7 +50,7 @@ pub(crate) struct Worker<P: Protocol, V> {
     protocol: Arc<P>,
     service: V,
     intake: Intake,
-    sessions: Slab<Session<TcpStream>>,
+    sessions: Slab<Connection>,
     /// Sessions that yielded with requests still buffered.
     pending: Vec<usize>,
     limits: Limits,
@@ -133,10 +142,9 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
                 Intake::Listener(_) => Traffic::Admin,
             };
             let mut session = Session::new(stream, self.limits, traffic);
-            let interest = Interest::READABLE | Interest::WRITABLE;
-            match self.poll.registry().register(session.stream_mut(), Token(key), interest) {
+            match self.poll.registry().register(session.stream_mut(), Token(key), Interest::READABLE) {
                 Ok(()) => {
-                    entry.insert(session);
+                    entry.insert(Connection { session, writable: false });
                     // Input may have arrived before registration.
                     self.drive(key, Readiness::READABLE);
                 }
@@ -149,21 +157,41 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
     }
 
     fn drive(&mut self, key: usize, readiness: Readiness) {
-        let Some(session) = self.sessions.get_mut(key) else { return };
-        match session.drive(self.protocol.as_ref(), &mut self.service, self.budget, readiness) {
+        let Some(connection) = self.sessions.get_mut(key) else { return };
+        let progress =
+            connection.session.drive(self.protocol.as_ref(), &mut self.service, self.budget, readiness);
+        match progress {
             Ok(Progress::Idle) => {}
             Ok(Progress::Yield) => self.pending.push(key),
-            Ok(Progress::Done) => self.close(key),
+            Ok(Progress::Done) => return self.close(key),
             Err(error) => {
                 log::debug!("closing a connection: {error}");
-                self.close(key);
+                return self.close(key);
             }
+        }
+        if let Err(error) = self.register_interest(key) {
+            log::debug!("closing a connection: {error}");
+            self.close(key);
         }
     }
 
+    /// Asks for writable readiness while output waits, and stops asking once
+    /// it has gone.
+    fn register_interest(&mut self, key: usize) -> io::Result<()> {
+        let Some(connection) = self.sessions.get_mut(key) else { return Ok(()) };
+        let wants_writable = connection.session.has_pending_output();
+        if wants_writable != connection.writable {
+            let interest =
+                if wants_writable { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            self.poll.registry().reregister(connection.session.stream_mut(), Token(key), interest)?;
+            connection.writable = wants_writable;
+        }
+        Ok(())
+    }
+
     fn close(&mut self, key: usize) {
-        if let Some(mut session) = self.sessions.try_remove(key) {
-            let _ = self.poll.registry().deregister(session.stream_mut());
+        if let Some(mut connection) = self.sessions.try_remove(key) {
+            let _ = self.poll.registry().deregister(connection.session.stream_mut());
             self.count_closed();
         }
     }
@@ -183,8 +211,8 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         }
         let keys: Vec<usize> = self.sessions.iter().map(|(key, _)| key).collect();
         for key in keys {
-            if let Some(session) = self.sessions.get_mut(key) {
-                session.end_input();
+            if let Some(connection) = self.sessions.get_mut(key) {
+                connection.session.end_input();
             }
             self.drive_to_end(key);
         }
@@ -214,10 +242,19 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
     /// Drives a stopping session with no request budget, since nothing new
     /// competes for the worker.
     fn drive_to_end(&mut self, key: usize) {
-        let Some(session) = self.sessions.get_mut(key) else { return };
-        match session.drive(self.protocol.as_ref(), &mut self.service, usize::MAX, Readiness::RESUME) {
+        let Some(connection) = self.sessions.get_mut(key) else { return };
+        match connection.session.drive(
+            self.protocol.as_ref(),
+            &mut self.service,
+            usize::MAX,
+            Readiness::RESUME,
+        ) {
             Ok(Progress::Done) | Err(_) => self.close(key),
-            Ok(_) => {}
+            Ok(_) => {
+                if self.register_interest(key).is_err() {
+                    self.close(key);
+                }
+            }
         }
     }
 }

@@ -156,6 +156,12 @@ impl<S: Read + Write> Session<S> {
         &mut self.stream
     }
 
+    /// Whether responses are waiting for the socket to accept them: the event
+    /// loop then needs to hear when it becomes writable.
+    pub fn has_pending_output(&self) -> bool {
+        !self.write.is_empty()
+    }
+
     /// Bytes of memory held by the buffers.
     pub fn buffered_capacity(&self) -> usize {
         self.read.capacity() + self.write.capacity()

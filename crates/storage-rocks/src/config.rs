@@ -25,6 +25,10 @@ pub struct StorageConfig {
     pub compression: Compression,
     /// Threads RocksDB uses for flushes and compactions.
     pub background_jobs: i32,
+    /// Record reads in the item (the meta `h` and `l` flags): the first read
+    /// of an item, and then one read a minute, rewrites it. Off, reads never
+    /// write; `h` answers 0 and `l` the seconds since the item was written.
+    pub track_access: bool,
     /// fsync the write-ahead log before acknowledging each write, so that an
     /// acknowledged write survives power loss and not just a crash of the
     /// process. Costs a disk flush per write batch.
@@ -41,6 +45,7 @@ impl Default for StorageConfig {
             write_buffer_count: 2,
             compression: Compression::Lz4,
             background_jobs: 2,
+            track_access: false,
             sync_writes: false,
         }
     }

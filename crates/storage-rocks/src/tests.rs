@@ -45,7 +45,8 @@ fn rocks_storage_conforms() {
     let next = AtomicUsize::new(0);
     conformance::run_all(|| {
         let dir = parent.path().join(next.fetch_add(1, Ordering::Relaxed).to_string());
-        RocksStorage::open(&config(&dir)).unwrap()
+        // The suite checks the meta h and l flags, which need access tracking.
+        RocksStorage::open(&StorageConfig { track_access: true, ..config(&dir) }).unwrap()
     });
 }
 
@@ -162,4 +163,26 @@ fn a_directory_in_use_is_refused_naming_it() {
     let error = RocksStorage::open(&config(dir.path())).err().expect("second open must fail").to_string();
     assert!(error.contains(&dir.path().display().to_string()), "{error}");
     assert!(error.contains("lock"), "{error}");
+}
+
+#[test]
+fn reads_write_nothing_unless_access_is_tracked() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    storage.store(b"k", b"v", set(0), unix_now()).unwrap();
+    let entries = || storage.db.property_int_value("rocksdb.num-entries-active-mem-table").unwrap().unwrap();
+    let before = entries();
+    for _ in 0..10 {
+        assert_eq!(get(&storage, b"k"), Some(b"v".to_vec()));
+    }
+    assert_eq!(entries(), before, "a plain read wrote to the memtable");
+    drop(storage);
+
+    let tracked = RocksStorage::open(&StorageConfig { track_access: true, ..config(dir.path()) }).unwrap();
+    let entries = || tracked.db.property_int_value("rocksdb.num-entries-active-mem-table").unwrap().unwrap();
+    let before = entries();
+    for _ in 0..10 {
+        get(&tracked, b"k");
+    }
+    assert_eq!(entries(), before + 1, "with tracking, the first read marks the item fetched, once");
 }
