@@ -349,3 +349,67 @@ fn curr_connections_counts_clients() {
     drop(clients);
     wait_for_stat(&server, "curr_connections", 1);
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `bytes` at `path`; `None` when this process may not
+    /// mount (not root), which the caller reports.
+    fn mount(path: &std::path::Path, bytes: u64) -> Option<Self> {
+        std::fs::create_dir_all(path).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .ok()?;
+        status.success().then(|| Self { path: path.to_path_buf() })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+#[test]
+fn a_full_disk_turns_writes_into_server_errors_while_reads_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(&dir.path().join("disk"), 6 << 20) else {
+        eprintln!("NOT RUN: mounting a tmpfs needs root; run as root to check full-disk behaviour");
+        return;
+    };
+    let config = format!(
+        "{CONFIG}[storage]\npath = \"{}\"\ncapacity = 1073741824\nwrite_buffer_size = 1048576\ncompression = \"none\"\n",
+        disk.path.display()
+    )
+    .replace("[storage]\nblock_cache_size = 8388608\nwrite_buffer_size = 4194304\n", "");
+    let server = ServerProcess::start_in(BINARY, &config, tempfile::tempdir().unwrap());
+    let mut client = server.connect();
+    let value = "v".repeat(16 << 10);
+    let mut stored = 0;
+    let failure = loop {
+        client.send(format!("set key-{stored} 0 0 {}\r\n{value}\r\n", value.len()).as_bytes());
+        let reply = client.read_line();
+        if reply != "STORED\r\n" {
+            break reply;
+        }
+        stored += 1;
+        assert!(stored < 10_000, "6 MiB never filled up");
+    };
+    assert!(failure.starts_with("SERVER_ERROR "), "{failure:?}");
+    assert!(stored > 10, "only {stored} writes before the disk was full");
+    // The server goes on: reads of what was stored still answer.
+    for key in [0, stored / 2, stored - 1] {
+        client.send(format!("get key-{key}\r\n").as_bytes());
+        let reply = client.read_until_line("END\r\n");
+        assert!(reply.starts_with(&format!("VALUE key-{key} 0 {}", value.len())), "key-{key}: {reply:.80}");
+    }
+    let stats = admin_stats(&server);
+    assert!(stat(&stats, "store_errors").unwrap() >= 1, "{stats}");
+    drop(client);
+    drop(server);
+}
