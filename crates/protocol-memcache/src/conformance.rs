@@ -212,17 +212,7 @@ fn expiry<S: Storage>(h: &mut Harness<S>) {
     h.expect("get relative\r\n", "END\r\n");
     // Below the protocol, with time passed in: an item is gone from its
     // expiry time on, and only then.
-    let store = |expiry| Store {
-        mode: StoreMode::Set,
-        flags: 0,
-        expiry,
-        compare_cas: None,
-        invalidate: false,
-        new_cas: None,
-        vivify: None,
-        max_size: 1024,
-    };
-    h.storage.store(b"timed", b"v", store(Expiry::At(now + 5)), now).unwrap();
+    h.storage.store(b"timed", b"v", Store::set(0, Expiry::At(now + 5), 1024), now).unwrap();
     assert!(matches!(h.storage.fetch(b"timed", Fetch::default(), None, now + 4), Ok(Fetched::Hit(_))));
     assert_eq!(
         h.storage.fetch(b"timed", Fetch::default(), None, now + 5),
@@ -259,16 +249,7 @@ fn flush_all<S: Storage>(h: &mut Harness<S>) {
     h.expect("flush_all 100\r\n", "OK\r\n");
     h.expect("get c\r\n", "VALUE c 0 1\r\nc\r\nEND\r\n");
     let now = unix_now();
-    let set = Store {
-        mode: StoreMode::Set,
-        flags: 0,
-        expiry: Expiry::Never,
-        compare_cas: None,
-        invalidate: false,
-        new_cas: None,
-        vivify: None,
-        max_size: 1024,
-    };
+    let set = Store::set(0, Expiry::Never, 1024);
     h.storage.flush_all(now + 10, now).unwrap();
     h.storage.store(b"late", b"v", set, now + 11).unwrap();
     assert!(matches!(h.storage.fetch(b"c", Fetch::default(), None, now + 9), Ok(Fetched::Hit(_))));
@@ -450,16 +431,7 @@ fn concurrent_incr<S: Storage>(h: &mut Harness<S>) {
             .map(|_| {
                 let storage = &storage;
                 scope.spawn(move || {
-                    let add = Store {
-                        mode: StoreMode::Add,
-                        flags: 0,
-                        expiry: Expiry::Never,
-                        compare_cas: None,
-                        invalidate: false,
-                        new_cas: None,
-                        vivify: None,
-                        max_size: 1024,
-                    };
+                    let add = Store { mode: StoreMode::Add, ..Store::set(0, Expiry::Never, 1024) };
                     matches!(storage.store(b"once", b"x", add, unix_now()), Ok(Stored::Stored { .. }))
                         as usize
                 })

@@ -167,6 +167,22 @@ pub struct Store {
     pub max_size: usize,
 }
 
+impl Store {
+    /// A plain `set`: store whatever is there, with these flags and expiry.
+    pub fn set(flags: u32, expiry: Expiry, max_size: usize) -> Self {
+        Store {
+            mode: StoreMode::Set,
+            flags,
+            expiry,
+            compare_cas: None,
+            invalidate: false,
+            new_cas: None,
+            vivify: None,
+            max_size,
+        }
+    }
+}
+
 /// The result of a store request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {

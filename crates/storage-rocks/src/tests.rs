@@ -2,9 +2,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use petrel_protocol_memcache::{
-    Expiry, Fetch, Fetched, Storage, Store, StoreMode, Stored, conformance, unix_now,
-};
+use petrel_protocol_memcache::{Expiry, Fetch, Fetched, Storage, Store, Stored, conformance, unix_now};
 
 use super::*;
 
@@ -19,16 +17,7 @@ fn config(dir: &Path) -> StorageConfig {
 }
 
 fn set(value_len: usize) -> Store {
-    Store {
-        mode: StoreMode::Set,
-        flags: 7,
-        expiry: Expiry::Never,
-        compare_cas: None,
-        invalidate: false,
-        new_cas: None,
-        vivify: None,
-        max_size: value_len.max(1 << 20),
-    }
+    Store::set(7, Expiry::Never, value_len.max(1 << 20))
 }
 
 fn get(storage: &RocksStorage, key: &[u8]) -> Option<Vec<u8>> {
