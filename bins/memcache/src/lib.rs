@@ -112,6 +112,10 @@ impl ServerConfig for MemcacheConfig {
     fn logging(&self) -> &LoggingConfig {
         &self.logging
     }
+
+    fn listener(&self) -> &ListenerConfig {
+        &self.listener
+    }
 }
 
 /// Opens the store and starts the server's threads. The store closes

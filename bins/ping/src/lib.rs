@@ -47,6 +47,10 @@ impl ServerConfig for PingConfig {
     fn logging(&self) -> &LoggingConfig {
         &self.logging
     }
+
+    fn listener(&self) -> &ListenerConfig {
+        &self.listener
+    }
 }
 
 /// Starts the ping server's threads.

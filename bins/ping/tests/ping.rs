@@ -273,3 +273,36 @@ fn busy_port_fails_at_startup_with_a_clear_error() {
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains(&format!("cannot listen on {address} (data port)")), "{message}");
 }
+
+#[test]
+fn the_open_files_limit_is_raised_for_max_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("limits.toml");
+    std::fs::write(
+        &config,
+        "[listener]\naddress = \"127.0.0.1:0\"\nmax_connections = 3000\n[admin]\naddress = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    // Start under a soft limit of 512, as many systems set by default.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -Sn 512 && exec {BINARY} {}", config.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
+        .unwrap();
+    assert!(line.contains(" ready: "), "{line}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(soft >= 3000, "soft limit {soft}:\n{limits}");
+}

@@ -149,6 +149,9 @@ where
 pub trait ServerConfig: Default + Serialize + DeserializeOwned + Validate {
     /// The `[logging]` section, needed before anything else starts.
     fn logging(&self) -> &LoggingConfig;
+
+    /// The `[listener]` section, for the process-wide connection limit.
+    fn listener(&self) -> &ListenerConfig;
 }
 
 /// Loads a configuration: `T`'s defaults, then the file at `path` (if any),

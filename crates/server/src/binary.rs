@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use petrel_config::{Cli, ServerConfig};
 
-use crate::{RunningServer, StopSignals, exit_on_panic};
+use crate::{RunningServer, StopSignals, exit_on_panic, raise_open_files_limit};
 
 /// What a binary says about itself.
 pub struct Binary {
@@ -56,6 +56,14 @@ pub fn run<C: ServerConfig>(
         Err(error) => return fail(&error),
     };
     exit_on_panic();
+    let max_connections = config.listener().max_connections;
+    match raise_open_files_limit(max_connections) {
+        Ok(limit) if limit < max_connections as u64 => log::warn!(
+            "at most {limit} files may be open (the hard limit), fewer than listener.max_connections = {max_connections}"
+        ),
+        Ok(_) => {}
+        Err(error) => log::warn!("cannot raise the open files limit: {error}"),
+    }
     let server = match start(&config) {
         Ok(server) => server,
         Err(error) => {

@@ -38,7 +38,7 @@ use petrel_protocol_admin::{Admin, AdminService};
 use petrel_session::Limits;
 
 pub use binary::{Binary, run};
-pub use process::{StopSignals, exit_on_panic};
+pub use process::{StopSignals, exit_on_panic, raise_open_files_limit};
 pub use shutdown::Shutdown;
 
 /// The configuration sections the core reads.

@@ -13,6 +13,29 @@ pub fn exit_on_panic() {
     }));
 }
 
+/// Raises the soft limit on open files so that `connections` clients (plus
+/// the files the process needs itself) can be open at once, up to the hard
+/// limit, as memcached does. Returns the soft limit in force afterwards.
+pub fn raise_open_files_limit(connections: usize) -> std::io::Result<u64> {
+    // Listeners, pollers, wakers, log and data files.
+    const RESERVED: u64 = 256;
+    let wanted = connections as u64 + RESERVED;
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if limit.rlim_cur >= wanted {
+        return Ok(limit.rlim_cur);
+    }
+    limit.rlim_cur = wanted.min(limit.rlim_max);
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(limit.rlim_cur)
+}
+
 /// SIGINT and SIGTERM, caught from the moment [`install`](Self::install)
 /// returns, so a signal during startup is not lost.
 pub struct StopSignals {
