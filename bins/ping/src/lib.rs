@@ -61,10 +61,6 @@ pub fn start(config: &PingConfig) -> Result<RunningServer, StartError> {
         admin: config.admin.clone(),
         buffers: config.buffers.clone(),
     };
-    let ready = petrel_server::ready_flag();
     let server_info = Arc::new(ServerInfo::new(VERSION, config.workers.thread_count()));
-    let admin = AdminService::new(server_info, ready.clone());
-    let server = petrel_server::start(&core, Ping, |_| PingService, admin)?;
-    ready.store(true, std::sync::atomic::Ordering::Release);
-    Ok(server)
+    petrel_server::start(&core, Ping, |_| PingService, AdminService::new(server_info))
 }

@@ -157,10 +157,15 @@ pub struct AdminService {
 }
 
 impl AdminService {
-    /// A service reporting `server` in `version` and `stats`; `ready` is
-    /// what `/ready` reports.
-    pub fn new(server: Arc<ServerInfo>, ready: Arc<AtomicBool>) -> Self {
-        Self { server, ready, refresh: None, scratch: Vec::new() }
+    /// A service reporting `server` in `version` and `stats`. `/ready`
+    /// answers 503 until [`readiness`](Self::readiness) is set.
+    pub fn new(server: Arc<ServerInfo>) -> Self {
+        Self { server, ready: Arc::new(AtomicBool::new(false)), refresh: None, scratch: Vec::new() }
+    }
+
+    /// The flag `/ready` reports; the server core sets it once it serves.
+    pub fn readiness(&self) -> Arc<AtomicBool> {
+        self.ready.clone()
     }
 
     /// Calls `refresh` before metrics are read.
@@ -216,10 +221,8 @@ mod tests {
     use super::*;
 
     fn serve(input: &[u8]) -> (Vec<u8>, Flow) {
-        let mut service = AdminService::new(
-            Arc::new(ServerInfo::new("petrel-test 1.2.3", 2)),
-            Arc::new(AtomicBool::new(true)),
-        );
+        let mut service = AdminService::new(Arc::new(ServerInfo::new("petrel-test 1.2.3", 2)));
+        service.readiness().store(true, Ordering::Release);
         let parsed = Admin.parse(input).unwrap();
         assert_eq!(parsed.consumed, input.len());
         let mut out = Vec::new();

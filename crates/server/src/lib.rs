@@ -28,7 +28,6 @@ mod worker;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 
 use petrel_config::{AdminConfig, BuffersConfig, ListenerConfig, WorkersConfig};
@@ -114,7 +113,7 @@ impl RunningServer {
 
 /// Binds the data and admin ports and starts the listener, worker and admin
 /// threads. `services` makes each worker's service, given the worker's index;
-/// `admin` answers the admin port.
+/// `admin` answers the admin port, and reports ready once all threads run.
 pub fn start<P, V>(
     config: &CoreConfig,
     protocol: P,
@@ -159,6 +158,7 @@ where
         threads.push(spawn(name, move || worker.run())?);
     }
 
+    let ready = admin.readiness();
     let admin_worker = worker::Worker::new(
         Arc::new(Admin),
         admin,
@@ -175,13 +175,9 @@ where
             .map_err(|source| StartError::Thread { thread: "listener".into(), source })?;
     threads.push(spawn("listener".into(), move || acceptor.run())?);
 
+    ready.store(true, std::sync::atomic::Ordering::Release);
     log::info!("serving on {local_addr}, admin on {admin_addr}");
     Ok(RunningServer { local_addr, admin_addr, shutdown, threads })
-}
-
-/// A flag the admin port's `/ready` reports; set once the server serves.
-pub fn ready_flag() -> Arc<AtomicBool> {
-    Arc::new(AtomicBool::new(false))
 }
 
 fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, StartError> {
