@@ -401,6 +401,7 @@ fn stats<S: Storage>(h: &mut Harness<S>) {
     assert!(h.send(b"stats settings\r\n").contains("STAT item_size_max 1024\r\n"));
     h.expect("stats items\r\n", "END\r\n");
     h.expect("stats bogus\r\n", "ERROR\r\n");
+    h.expect("stats reset\r\nstats detail on\r\nstats cachedump 1 10\r\n", "ERROR\r\nERROR\r\nERROR\r\n");
 }
 
 fn concurrent_incr<S: Storage>(h: &mut Harness<S>) {

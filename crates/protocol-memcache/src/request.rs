@@ -264,7 +264,11 @@ fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8]) -> Result<Request<'
             Request::Verbosity { level, noreply: noreply(args.next())? }
         }
         b"stats" => {
+            // A group and up to two arguments (`stats cachedump 1 10`,
+            // `stats detail on`); the arguments of the groups Petrel answers
+            // carry nothing, so only the group is kept.
             let group = args.next();
+            let _ = (args.next(), args.next());
             return match args.next() {
                 None => Ok(Request::Stats { group }),
                 Some(_) => Err(Error::BadCommandLine),

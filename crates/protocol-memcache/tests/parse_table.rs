@@ -115,6 +115,8 @@ fn other_text_commands() {
     assert_eq!(parsed(b"quit\r\n"), Request::Quit);
     assert_eq!(parsed(b"stats\r\n"), Request::Stats { group: None });
     assert_eq!(parsed(b"stats settings\r\n"), Request::Stats { group: Some(b"settings") });
+    assert_eq!(parsed(b"stats detail on\r\n"), Request::Stats { group: Some(b"detail") });
+    assert_eq!(parsed(b"stats cachedump 1 10\r\n"), Request::Stats { group: Some(b"cachedump") });
     assert_eq!(parsed(b"mn\r\n"), Request::MetaNoop);
 }
 
@@ -198,7 +200,7 @@ fn error_replies() {
         (b"flush_all x\r\n", Error::BadCommandLine, skip(13)),
         (b"gat x a\r\n", Error::BadCommandLine, skip(9)),
         (b"gat 10\r\n", Error::BadCommandLine, skip(8)),
-        (b"stats a b\r\n", Error::BadCommandLine, skip(11)),
+        (b"stats a b c d\r\n", Error::BadCommandLine, skip(15)),
         (b"version extra\r\n", Error::BadCommandLine, skip(15)),
         (b"mg foo zz\r\n", Error::InvalidFlag, skip(11)),
         (b"mg foo v v\r\n", Error::DuplicateFlag, skip(12)),
