@@ -7,6 +7,7 @@
 
 use crate::Error;
 use crate::number::{parse_i64, parse_u32, parse_u64};
+use crate::store::StoreMode;
 
 /// The longest opaque (`O`) token, in bytes.
 pub const MAX_OPAQUE_LEN: usize = 32;
@@ -50,22 +51,6 @@ impl MetaCommand {
             MetaCommand::Debug => "me",
         }
     }
-}
-
-/// `ms` mode (`M` flag).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SetMode {
-    /// `MS`, the default: store.
-    #[default]
-    Set,
-    /// `ME`: store only if absent ("add").
-    Add,
-    /// `MR`: store only if present.
-    Replace,
-    /// `MA`: append to the present value.
-    Append,
-    /// `MP`: prepend to the present value.
-    Prepend,
 }
 
 /// `ma` mode (`M` flag).
@@ -125,8 +110,8 @@ pub struct MetaFlags<'a> {
     pub initial: Option<u64>,
     /// `D`: (ma) delta, default 1.
     pub delta: Option<u64>,
-    /// `M`: (ms) set mode.
-    pub set_mode: SetMode,
+    /// `M`: (ms) how to treat an existing item (set, add, replace, append, prepend).
+    pub set_mode: StoreMode,
     /// `M`: (ma) arithmetic mode.
     pub arithmetic_mode: ArithmeticMode,
     /// `O`: opaque token, copied back.
@@ -180,11 +165,11 @@ impl<'a> MetaFlags<'a> {
                 b'O' if arg.len() > MAX_OPAQUE_LEN => return Err(Error::OpaqueTooLong),
                 b'O' => flags.opaque = Some(arg),
                 b'M' => match (command, arg) {
-                    (MetaCommand::Set, b"S" | b"s") => flags.set_mode = SetMode::Set,
-                    (MetaCommand::Set, b"E" | b"e") => flags.set_mode = SetMode::Add,
-                    (MetaCommand::Set, b"R" | b"r") => flags.set_mode = SetMode::Replace,
-                    (MetaCommand::Set, b"A" | b"a") => flags.set_mode = SetMode::Append,
-                    (MetaCommand::Set, b"P" | b"p") => flags.set_mode = SetMode::Prepend,
+                    (MetaCommand::Set, b"S" | b"s") => flags.set_mode = StoreMode::Set,
+                    (MetaCommand::Set, b"E" | b"e") => flags.set_mode = StoreMode::Add,
+                    (MetaCommand::Set, b"R" | b"r") => flags.set_mode = StoreMode::Replace,
+                    (MetaCommand::Set, b"A" | b"a") => flags.set_mode = StoreMode::Append,
+                    (MetaCommand::Set, b"P" | b"p") => flags.set_mode = StoreMode::Prepend,
                     (MetaCommand::Arithmetic, b"I" | b"i" | b"+") => {
                         flags.arithmetic_mode = ArithmeticMode::Increment
                     }
@@ -235,7 +220,7 @@ mod tests {
         let set = MetaFlags::parse(MetaCommand::Set, b"F7 T-1 MA N30 I C5 E6 c k s q").unwrap();
         assert_eq!(
             (set.client_flags, set.ttl, set.set_mode, set.vivify),
-            (Some(7), Some(-1), SetMode::Append, Some(30))
+            (Some(7), Some(-1), StoreMode::Append, Some(30))
         );
         let delete = MetaFlags::parse(MetaCommand::Delete, b"I T30 x C1").unwrap();
         assert!(delete.invalidate && delete.remove_value);

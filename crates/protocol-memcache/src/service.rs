@@ -13,7 +13,7 @@ use petrel_metrics::{ServerInfo, Timer, latency_histogram};
 use petrel_protocol::Service;
 
 use crate::key::Key;
-use crate::meta::{ArithmeticMode, MetaFlags, SetMode};
+use crate::meta::{ArithmeticMode, MetaFlags};
 use crate::request::{Limits, Request, StoreCommand};
 use crate::response::{Hit, MetaCode, Response, ReturnFlag};
 use crate::store::{
@@ -249,15 +249,8 @@ impl<S: Storage> MemcacheService<S> {
         let _timer = Timer::start(&SET_LATENCY);
         CMD_SET.increment();
         let now = unix_now();
-        let mode = match flags.set_mode {
-            SetMode::Set => StoreMode::Set,
-            SetMode::Add => StoreMode::Add,
-            SetMode::Replace => StoreMode::Replace,
-            SetMode::Append => StoreMode::Append,
-            SetMode::Prepend => StoreMode::Prepend,
-        };
         let request = Store {
-            mode,
+            mode: flags.set_mode,
             flags: flags.client_flags.unwrap_or(0),
             expiry: Expiry::from_exptime(flags.ttl.unwrap_or(0), now),
             compare_cas: flags.compare_cas,

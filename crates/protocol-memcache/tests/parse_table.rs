@@ -3,7 +3,7 @@
 
 use petrel_protocol::{ParseError, Parsed, Protocol, Recovery};
 use petrel_protocol_memcache::{
-    ArithmeticMode, Error, Keys, Limits, Memcache, MetaCommand, MetaFlags, Request, SetMode, StoreCommand,
+    ArithmeticMode, Error, Keys, Limits, Memcache, MetaCommand, MetaFlags, Request, StoreCommand, StoreMode,
 };
 
 fn parse(input: &[u8]) -> Result<Parsed<Request<'_>>, ParseError<Error>> {
@@ -135,7 +135,10 @@ fn meta_commands() {
         panic!()
     };
     assert_eq!((&*key, value), (&b"foo"[..], &b"bar"[..]));
-    assert_eq!((f.ttl, f.client_flags, f.set_mode, f.vivify), (Some(90), Some(5), SetMode::Append, Some(30)));
+    assert_eq!(
+        (f.ttl, f.client_flags, f.set_mode, f.vivify),
+        (Some(90), Some(5), StoreMode::Append, Some(30))
+    );
 
     let Request::MetaDelete { flags: f, .. } = parsed(b"md foo I T30 q\r\n") else { panic!() };
     assert!(f.invalidate && f.quiet && f.ttl == Some(30));
