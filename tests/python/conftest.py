@@ -18,7 +18,7 @@ BINARY = os.path.join(TARGET_DIR, "release", "petrel-memcache")
 
 CONFIG = """
 [listener]
-address = "127.0.0.1:0"
+address = "127.0.0.1:{port}"
 [admin]
 address = "127.0.0.1:0"
 [workers]
@@ -34,10 +34,12 @@ output = "server.log"
 class Server:
     """A petrel-memcache process; stop() or the fixture ends it."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, port=0):
+        """Starts in `directory` (its data survives a restart there), on
+        `port`, or on a port the kernel picks."""
         self.directory = directory
         with open(os.path.join(directory, "server.toml"), "w") as config:
-            config.write(CONFIG)
+            config.write(CONFIG.format(port=port))
         self.process = subprocess.Popen(
             [BINARY, "server.toml"], cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -59,6 +61,20 @@ class Server:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             assert self.process.wait(timeout=30) == 0
+
+    def kill(self):
+        """SIGKILL: no clean shutdown."""
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+
+def free_port():
+    """A port free right now (for a server that must restart on the same one)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture
