@@ -3,7 +3,7 @@
 //! [`RocksStorage`] implements the memcache [`Storage`] seam on RocksDB:
 //!
 //! - **Layout.** Items live in the default column family, key → header and
-//!   value ([`item`]); bookkeeping (the CAS high-water mark, a pending
+//!   value (see `item.rs`); bookkeeping (the CAS high-water mark, a pending
 //!   `flush_all`) lives in the `meta` column family.
 //! - **Atomic per key.** Every operation that writes takes the lock of the
 //!   key's stripe (one of [`LOCK_STRIPES`] mutexes chosen by hashing the
