@@ -419,3 +419,22 @@ fn a_full_disk_turns_writes_into_server_errors_while_reads_go_on() {
     drop(client);
     drop(server);
 }
+
+#[test]
+fn idle_connections_cost_little_memory() {
+    let server = server();
+    // Touch the code paths once, so the baseline includes them.
+    let mut warm = server.connect();
+    set(&mut warm, "warm", 0, "up");
+    let before = server.rss_bytes();
+    let count = 2000;
+    let idle: Vec<std::net::TcpStream> =
+        (0..count).map(|_| std::net::TcpStream::connect(server.data_addr()).unwrap()).collect();
+    wait_for_stat(&server, "curr_connections", count as i64 + 1);
+    let per_connection = server.rss_bytes().saturating_sub(before) / count;
+    eprintln!("idle connection: {per_connection} bytes of server RSS each ({count} connections)");
+    // Buffers are allocated on first use, so an idle connection holds only
+    // its slab entry and socket registration.
+    assert!(per_connection < 1024, "{per_connection} bytes per idle connection");
+    drop(idle);
+}

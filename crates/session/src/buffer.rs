@@ -71,10 +71,22 @@ impl ReadBuffer {
     /// `Ok(0)` is the end of the stream. When the buffer already holds `max`
     /// bytes it reads nothing and returns `OutOfMemory`.
     pub fn read_from(&mut self, source: &mut impl Read) -> io::Result<usize> {
+        let unallocated = self.storage.is_empty();
         self.make_room()?;
-        let read = source.read(&mut self.storage[self.end..])?;
-        self.end += read;
-        Ok(read)
+        match source.read(&mut self.storage[self.end..]) {
+            Ok(read) if read > 0 => {
+                self.end += read;
+                Ok(read)
+            }
+            nothing => {
+                // An idle connection holds no buffer: give back one that was
+                // allocated for a read that found nothing.
+                if unallocated {
+                    self.storage = Vec::new();
+                }
+                nothing
+            }
+        }
     }
 
     /// How many bytes the next read can take without moving or growing.
@@ -190,6 +202,21 @@ mod tests {
     fn allocate_nothing_until_used() {
         assert_eq!(ReadBuffer::new(64, 1024).capacity(), 0);
         assert_eq!(WriteBuffer::new(64, 1024).capacity(), 0);
+    }
+
+    #[test]
+    fn a_read_that_finds_nothing_keeps_nothing() {
+        struct Empty;
+        impl Read for Empty {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+        }
+        let mut buffer = ReadBuffer::new(64, 1024);
+        assert!(buffer.read_from(&mut Empty).is_err());
+        assert_eq!(buffer.capacity(), 0);
+        assert_eq!(buffer.read_from(&mut &b""[..]).unwrap(), 0);
+        assert_eq!(buffer.capacity(), 0);
     }
 
     #[test]
