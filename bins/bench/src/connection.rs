@@ -75,8 +75,7 @@ impl Connection {
                 Operation::Set(index) => {
                     self.outgoing.extend_from_slice(b"set ");
                     self.workload.key(index, &mut self.outgoing);
-                    self.outgoing
-                        .extend_from_slice(format!(" 0 0 {}\r\n", self.workload.value_size()).as_bytes());
+                    self.workload.set_header_tail(&mut self.outgoing);
                     self.workload.value(index, &mut self.outgoing);
                     self.outgoing.extend_from_slice(b"\r\n");
                     self.in_flight.push_back(InFlight { sent, keys: Vec::new(), set: true });
@@ -190,6 +189,7 @@ impl Connection {
                 self.found.clear();
                 self.in_flight.pop_front();
             }
+            // Cold path: formatting the unexpected reply for the error is fine.
             (_, other) => return Err(protocol_error(format!("{other:?}").as_bytes())),
         }
         Ok(())

@@ -185,7 +185,7 @@ fn prefill(args: &Args) -> std::io::Result<()> {
         for &index in chunk {
             batch.extend_from_slice(b"set ");
             workload::key(index, args.key_size, &mut batch);
-            batch.extend_from_slice(format!(" 0 0 {}\r\n", args.value_size).as_bytes());
+            let _ = write!(batch, " 0 0 {}\r\n", args.value_size);
             workload::value(index, args.value_size, &mut batch);
             batch.extend_from_slice(b"\r\n");
         }

@@ -1,5 +1,7 @@
 //! What to send: keys, values and the mix of requests.
 
+use std::io::Write;
+
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Zipf};
@@ -84,20 +86,26 @@ impl Workload {
     pub(crate) fn value_size(&self) -> usize {
         self.value_size
     }
+
+    /// Appends the rest of a `set` line after the key: ` 0 0 <size>\r\n`.
+    pub(crate) fn set_header_tail(&self, out: &mut Vec<u8>) {
+        let _ = write!(out, " 0 0 {}\r\n", self.value_size);
+    }
 }
 
-/// Key `index`: `k` then the zero-padded index, `size` bytes long.
+/// Key `index`: `k` then the zero-padded index, `size` bytes long. Written
+/// straight into `out`: the generator allocates nothing per request.
 pub(crate) fn key(index: u64, size: usize, out: &mut Vec<u8>) {
     let digits = size.saturating_sub(1).max(1);
     out.push(b'k');
-    out.extend_from_slice(format!("{index:0digits$}").as_bytes());
+    let _ = write!(out, "{index:0digits$}");
 }
 
 /// The value of key `index`: its index, then filler, `size` bytes long, so a
 /// reply can be checked against the key it answers.
 pub(crate) fn value(index: u64, size: usize, out: &mut Vec<u8>) {
     let start = out.len();
-    out.extend_from_slice(format!("{index:020}").as_bytes());
+    let _ = write!(out, "{index:020}");
     out.resize(start + size, b'.');
     out.truncate(start + size);
 }
