@@ -95,6 +95,7 @@ fn data_port_stats_use_memcached_names() {
         "curr_items",
         "bytes",
         "evictions",
+        "reclaimed",
     ] {
         assert!(
             stat(&stats, name).is_some() || stats.contains(&format!("STAT {name} ")),

@@ -10,11 +10,13 @@
 //!   key), reads, decides and writes; two workers never interleave on one key,
 //!   and workers on different keys rarely meet. Reads take no lock.
 //! - **Expiry** is checked on every read, so an expired item is never
-//!   returned, whatever is still on disk.
+//!   returned, whatever is still on disk. A compaction filter drops expired
+//!   and flushed items when RocksDB merges the small files that memtable
+//!   flushes leave (see `compaction.rs`).
 //! - **Bounded disk.** FIFO compaction: once the SST files exceed
 //!   `capacity`, RocksDB drops the oldest file, so the oldest writes are
-//!   evicted first; [`RocksStorage::refresh_stats`] counts the entries of
-//!   dropped files in `evictions`.
+//!   evicted first; a watcher thread counts the entries of dropped files in
+//!   `evictions`.
 //! - **Durability.** Every write goes to the write-ahead log before it is
 //!   acknowledged, so it survives the process being killed; with
 //!   `sync_writes` the log is fsynced too, so it survives power loss.
@@ -22,6 +24,7 @@
 //!   ahead of use, so they stay unique and increasing across restarts,
 //!   crashes included.
 
+mod compaction;
 mod config;
 mod item;
 
@@ -30,19 +33,20 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use metriken::{Gauge, metric};
 use petrel_protocol_memcache::number::{format_u64, parse_counter};
 use petrel_protocol_memcache::{
-    Arithmetic, BYTES, CURR_ITEMS, Counted, Delete, Deleted, EVICTIONS, Fetch, Fetched, Found, Storage,
-    Store, StoreError, StoreMode, Stored,
+    Arithmetic, BYTES, CURR_ITEMS, Counted, Delete, Deleted, Fetch, Fetched, Found, Storage, Store,
+    StoreError, StoreMode, Stored,
 };
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompactionStyle, DBCompressionType,
-    DataBlockIndexType, FifoCompactOptions, Options, WriteBatch, WriteOptions,
+    DataBlockIndexType, FifoCompactOptions, Options, WriteBatch, WriteOptions, statistics::StatsLevel,
 };
 
+pub use compaction::RECLAIMED;
+use compaction::{EvictionCounter, FilterState};
 pub use config::{Compression, StorageConfig};
 use item::{HEADER_LEN, Header};
 
@@ -55,6 +59,9 @@ const CAS_RESERVATION: u64 = 1 << 20;
 /// A fetch rewrites an item's access time at most this often (memcached's
 /// item update interval), so reads do not turn into a write each.
 const ACCESS_UPDATE_INTERVAL: u64 = 60;
+
+/// Intra-L0 compaction merges at most `capacity` divided by this.
+const MERGED_FILES_IN_CAPACITY: u64 = 8;
 
 const META: &str = "meta";
 const CAS_RESERVED_KEY: &[u8] = b"cas-reserved";
@@ -118,8 +125,8 @@ pub struct RocksStorage {
     cas_reserved: AtomicU64,
     /// Held while a new reservation is written.
     cas_renewal: Mutex<()>,
-    /// Items stored before this Unix time are gone once it has passed.
-    flushed_before: AtomicU64,
+    /// The pending `flush_all`, shared with the compaction filter.
+    filter_state: Arc<FilterState>,
     /// Counts evictions as SST files disappear.
     evictions: Arc<EvictionCounter>,
     /// Stops the eviction watcher when dropped.
@@ -159,6 +166,14 @@ impl RocksStorage {
         let mut fifo = FifoCompactOptions::default();
         fifo.set_max_table_files_size(config.capacity);
         items.set_fifo_compaction_options(&fifo);
+        // Merged files stay small next to the capacity, so that each lives
+        // long enough for the eviction watcher to see it (compaction.rs).
+        items.set_max_compaction_bytes(config.capacity / MERGED_FILES_IN_CAPACITY);
+        let filter_state = Arc::new(FilterState::default());
+        items.set_compaction_filter(
+            "petrel-drop-dead-items",
+            compaction::drop_dead_items(filter_state.clone()),
+        );
 
         let mut db_options = items.clone();
         db_options.create_if_missing(true);
@@ -167,6 +182,10 @@ impl RocksStorage {
         // The meta family is written rarely, so its memtable would pin every
         // log file since its first write; past this total RocksDB flushes it.
         db_options.set_max_total_wal_size(config.wal_limit());
+        // Counters only (no histograms or timers): eviction counting needs
+        // what compactions dropped.
+        db_options.enable_statistics();
+        db_options.set_statistics_level(StatsLevel::ExceptHistogramOrTimers);
 
         let open_error = |source| OpenError::Open { path: path.clone(), source };
         let db = Arc::new(
@@ -180,6 +199,13 @@ impl RocksStorage {
             )
             .map_err(open_error)?,
         );
+        // The options API offers no switch for intra-L0 compaction; the
+        // option string does. See compaction.rs for what it does.
+        db.set_options(&[(
+            "compaction_options_fifo",
+            &format!("{{max_table_files_size={};allow_compaction=true}}", config.capacity),
+        )])
+        .map_err(open_error)?;
 
         let mut write_options = WriteOptions::default();
         write_options.set_sync(config.sync_writes);
@@ -194,8 +220,8 @@ impl RocksStorage {
             next_cas: AtomicU64::new(0),
             cas_reserved: AtomicU64::new(0),
             cas_renewal: Mutex::new(()),
-            flushed_before: AtomicU64::new(0),
-            evictions: Arc::new(EvictionCounter::default()),
+            filter_state: filter_state.clone(),
+            evictions: Arc::new(EvictionCounter::new(filter_state, db_options)),
             watcher: None,
         };
         let mut storage = storage;
@@ -222,7 +248,7 @@ impl RocksStorage {
         self.next_cas.store(reserved, Ordering::Release);
         self.cas_reserved.store(reserved, Ordering::Release);
         let flushed_before = self.read_meta(FLUSH_KEY)?.unwrap_or(0);
-        self.flushed_before.store(flushed_before, Ordering::Release);
+        self.filter_state.flushed_before.store(flushed_before, Ordering::Release);
         Ok(())
     }
 
@@ -284,7 +310,7 @@ impl RocksStorage {
         if header.expiry.is_expired(now) {
             return Ok(Lookup::Expired);
         }
-        let flushed_before = self.flushed_before.load(Ordering::Acquire);
+        let flushed_before = self.filter_state.flushed_before.load(Ordering::Acquire);
         if flushed_before <= now && header.stored_at < flushed_before {
             return Ok(Lookup::Missing);
         }
@@ -496,7 +522,7 @@ impl Storage for RocksStorage {
             // Later: remember the moment; reads and the next writes compare
             // each item's store time with it.
             self.write_meta(FLUSH_KEY, at)?;
-            self.flushed_before.store(at, Ordering::Release);
+            self.filter_state.flushed_before.store(at, Ordering::Release);
             return Ok(());
         }
         // Now: one range tombstone over every possible key (at most 250
@@ -523,6 +549,11 @@ impl Storage for RocksStorage {
 }
 
 impl RocksStorage {
+    /// Items this store has counted as evicted since it opened.
+    pub fn evicted(&self) -> u64 {
+        self.evictions.evicted()
+    }
+
     /// Writes memtables to SST files (for tests and orderly shutdown).
     pub fn flush_memtables(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(write_failure)
@@ -535,49 +566,6 @@ impl Drop for RocksStorage {
             drop(stop);
             let _ = watcher.join();
         }
-    }
-}
-
-/// Counts evicted entries. FIFO compaction only ever removes whole SST
-/// files, the oldest first, so a file that was live at one look and is gone
-/// at the next was evicted, with all its entries. Files live for several
-/// memtable flushes (capacity is at least four write buffers), so looking
-/// every [`EVICTION_WATCH_INTERVAL`] sees each of them unless memtables fill
-/// faster than that interval (a write buffer per 50 ms: 640 MB/s with the
-/// default 32 MiB); a file created and evicted between two looks is not
-/// counted.
-#[derive(Default)]
-struct EvictionCounter {
-    /// SST files seen at the last look, with their entry counts.
-    seen: Mutex<Vec<(String, u64)>>,
-}
-
-/// How often the watcher looks at the live SST files.
-const EVICTION_WATCH_INTERVAL: Duration = Duration::from_millis(200);
-
-impl EvictionCounter {
-    fn look(&self, db: &DB) {
-        let Ok(files) = db.live_files() else { return };
-        let live: Vec<(String, u64)> = files.into_iter().map(|file| (file.name, file.num_entries)).collect();
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let evicted: u64 = seen
-            .iter()
-            .filter(|(name, _)| !live.iter().any(|(now, _)| now == name))
-            .map(|(_, entries)| entries)
-            .sum();
-        EVICTIONS.add(evicted);
-        *seen = live;
-    }
-
-    /// Starts the thread that looks periodically until the sender is dropped.
-    fn watch(counter: Arc<Self>, db: Arc<DB>) -> std::io::Result<(mpsc::Sender<()>, JoinHandle<()>)> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new().name("evictions".into()).spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EVICTION_WATCH_INTERVAL) {
-                counter.look(&db);
-            }
-        })?;
-        Ok((stop, thread))
     }
 }
 

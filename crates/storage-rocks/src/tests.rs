@@ -120,7 +120,6 @@ fn writing_past_capacity_evicts_the_oldest_and_keeps_disk_bounded() {
         RocksStorage::open(&StorageConfig { capacity, compression: Compression::None, ..config(dir.path()) })
             .unwrap();
     let value = vec![b'x'; 4096];
-    let evictions_before = EVICTIONS.value();
     // Three times the capacity, in distinct keys. Files are flushed here
     // far faster than under any real load, so look after each flush, as the
     // watcher does every 200 ms, rather than race it.
@@ -137,15 +136,19 @@ fn writing_past_capacity_evicts_the_oldest_and_keeps_disk_bounded() {
     loop {
         storage.refresh_stats();
         let sst = LIVE_SST_BYTES.value() as u64;
-        if sst <= capacity + (2 << 20) && EVICTIONS.value() > evictions_before {
+        if sst <= capacity + (2 << 20) && storage.evicted() > 0 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "sst {sst}, evictions {}", EVICTIONS.value());
+        assert!(std::time::Instant::now() < deadline, "sst {sst}, evictions {}", storage.evicted());
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // The newest writes are kept; the oldest went first.
     assert!(get(&storage, format!("key-{:08}", count - 1).as_bytes()).is_some());
     assert!(get(&storage, b"key-00000000").is_none());
+    // Evicted: at least what no longer fits, at most what was written.
+    let evicted = storage.evicted();
+    assert!(evicted >= (count - capacity as usize / value.len()) as u64 / 2, "{evicted}");
+    assert!(evicted <= count as u64, "{evicted} of {count}");
 }
 
 #[test]
@@ -177,4 +180,37 @@ fn reads_write_nothing_unless_access_is_tracked() {
         get(&tracked, b"k");
     }
     assert_eq!(entries(), before + 1, "with tracking, the first read marks the item fetched, once");
+}
+
+#[test]
+fn merging_files_drops_expired_items_and_older_versions_without_counting_evictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    let reclaimed_before = RECLAIMED.value();
+    let expired = Store::set(0, Expiry::At(1), 1 << 20);
+    // Four memtable flushes, four files: RocksDB merges them. Each holds a
+    // new version of the same 500 live keys and 500 keys already expired.
+    for round in 0..4 {
+        for i in 0..500 {
+            let value = format!("round-{round}-{i}");
+            storage.store(format!("live-{i}").as_bytes(), value.as_bytes(), set(0), unix_now()).unwrap();
+            storage.store(format!("dead-{round}-{i}").as_bytes(), b"gone", expired, unix_now()).unwrap();
+        }
+        storage.flush_memtables().unwrap();
+        storage.refresh_stats();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while storage.db.live_files().unwrap().len() > 1 {
+        assert!(std::time::Instant::now() < deadline, "the files were not merged");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    storage.refresh_stats();
+    let files = storage.db.live_files().unwrap();
+    let items: u64 = files.iter().map(|file| file.num_entries - file.num_deletions).sum();
+    assert_eq!(items, 500, "only the newest version of each live key is left");
+    assert!(RECLAIMED.value() - reclaimed_before >= 2000);
+    assert_eq!(storage.evicted(), 0, "merging is not evicting");
+    for i in 0..500 {
+        assert_eq!(get(&storage, format!("live-{i}").as_bytes()), Some(format!("round-3-{i}").into_bytes()));
+    }
 }
