@@ -324,6 +324,56 @@ fn a_data_directory_held_by_another_server_is_refused() {
     set(&mut first.connect(), "still", 0, "here");
 }
 
+/// Runs the binary on `config` in `dir`, expecting it to refuse to start:
+/// exit status 2 and a message on stderr, returned. `storage` is added to
+/// the `[storage]` section.
+fn refused_start(dir: &std::path::Path, storage: &str) -> String {
+    std::fs::write(dir.join("refused.toml"), format!("{CONFIG}{storage}")).unwrap();
+    let output = Command::new(BINARY).arg("refused.toml").current_dir(dir).output().unwrap();
+    let message = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    message
+}
+
+#[test]
+fn unreadable_or_corrupt_data_directories_are_refused_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    // A path that cannot be a directory.
+    std::fs::write(dir.path().join("a-file"), "not a directory").unwrap();
+    let message = refused_start(dir.path(), "path = \"a-file\"\n");
+    assert!(message.contains("cannot open the data directory a-file"), "{message}");
+
+    // A directory this process may not read (root may read anything).
+    if unsafe { libc::geteuid() } != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        let locked = dir.path().join("locked");
+        std::fs::create_dir(&locked).unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let message = refused_start(dir.path(), "path = \"locked\"\n");
+        assert!(message.contains("cannot open the data directory locked"), "{message}");
+    }
+
+    // A database whose files were damaged.
+    let mut server = ServerProcess::start(BINARY, CONFIG);
+    set(&mut server.connect(), "k", 0, "v");
+    assert!(server.stop_with(libc::SIGTERM).0.success());
+    let data = server.dir().join("data");
+    std::fs::write(data.join("CURRENT"), "MANIFEST-999999\n").unwrap();
+    let message = refused_start(server.dir(), "");
+    assert!(message.contains("cannot open the data directory ./data"), "{message}");
+    let manifest = std::fs::read_dir(&data)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().into_string().unwrap())
+        .find(|name| name.starts_with("MANIFEST-"))
+        .unwrap();
+    std::fs::write(data.join("CURRENT"), format!("{manifest}\n")).unwrap();
+    std::fs::write(data.join(&manifest), b"\xde\xad\xbe\xef garbage").unwrap();
+    let message = refused_start(server.dir(), "");
+    assert!(message.contains("cannot open the data directory ./data"), "{message}");
+    assert!(message.contains("Corruption"), "{message}");
+}
+
 #[test]
 fn environment_overrides_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -376,22 +426,19 @@ impl Drop for SmallDisk {
     }
 }
 
-// Passes when the log is what fills the disk. When a memtable flush fills it
-// instead, RocksDB can stall writers while it retries, and a stalled write
-// blocks its worker; seen once under the full parallel suite. Until writes
-// are bounded in time (issue: reliability, full disk), this is run by hand:
-// cargo test --release -p petrel-memcache --test memcache full_disk -- --ignored
 #[test]
-#[ignore = "a full disk during a memtable flush can stall writes; see the comment"]
-fn a_full_disk_turns_writes_into_server_errors_while_reads_go_on() {
+fn a_full_disk_turns_writes_into_server_errors_reads_go_on_and_writes_resume_when_space_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(disk) = SmallDisk::mount(&dir.path().join("disk"), 6 << 20) else {
+    let Some(disk) = SmallDisk::mount(&dir.path().join("disk"), 8 << 20) else {
         eprintln!("NOT RUN: mounting a tmpfs needs root; run as root to check full-disk behaviour");
         return;
     };
+    // Ballast, deleted later to give space back.
+    let ballast = disk.path.join("ballast");
+    std::fs::write(&ballast, vec![0u8; 3 << 20]).unwrap();
     let config = format!(
         "{CONFIG}[storage]\npath = \"{}\"\ncapacity = 1073741824\nwrite_buffer_size = 1048576\ncompression = \"none\"\n",
-        disk.path.display()
+        disk.path.join("data").display()
     )
     .replace("[storage]\nblock_cache_size = 8388608\nwrite_buffer_size = 4194304\n", "");
     let server = ServerProcess::start_in(BINARY, &config, tempfile::tempdir().unwrap());
@@ -405,18 +452,40 @@ fn a_full_disk_turns_writes_into_server_errors_while_reads_go_on() {
             break reply;
         }
         stored += 1;
-        assert!(stored < 10_000, "6 MiB never filled up");
+        assert!(stored < 10_000, "8 MiB never filled up");
     };
     assert!(failure.starts_with("SERVER_ERROR "), "{failure:?}");
     assert!(stored > 10, "only {stored} writes before the disk was full");
-    // The server goes on: reads of what was stored still answer.
+    // The server goes on: reads of what was stored still answer, and a
+    // second write fails at once rather than hang.
     for key in [0, stored / 2, stored - 1] {
         client.send(format!("get key-{key}\r\n").as_bytes());
         let reply = client.read_until_line("END\r\n");
         assert!(reply.starts_with(&format!("VALUE key-{key} 0 {}", value.len())), "key-{key}: {reply:.80}");
     }
+    client.send(format!("set another 0 0 {}\r\n{value}\r\n", value.len()).as_bytes());
+    assert!(client.read_line().starts_with("SERVER_ERROR "));
     let stats = admin_stats(&server);
     assert!(stat(&stats, "store_errors").unwrap() >= 1, "{stats}");
+    // Space returns: writes succeed again, without a restart.
+    std::fs::remove_file(&ballast).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut attempts = 0;
+    loop {
+        client.send(b"set after 0 0 5\r\nagain\r\n");
+        if client.read_line() == "STORED\r\n" {
+            break;
+        }
+        attempts += 1;
+        assert!(Instant::now() < deadline, "writes did not resume after {attempts} attempts");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    client.send(b"get after\r\n");
+    assert_eq!(client.read_until_line("END\r\n"), "VALUE after 0 5\r\nagain\r\nEND\r\n");
+    for key in [0, stored - 1] {
+        client.send(format!("get key-{key}\r\n").as_bytes());
+        assert!(client.read_until_line("END\r\n").starts_with("VALUE"), "key-{key} after recovery");
+    }
     drop(client);
     drop(server);
 }

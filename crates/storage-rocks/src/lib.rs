@@ -194,7 +194,7 @@ impl RocksStorage {
                 &path,
                 [
                     ColumnFamilyDescriptor::new(rocksdb::DEFAULT_COLUMN_FAMILY_NAME, items),
-                    ColumnFamilyDescriptor::new(META, Options::default()),
+                    ColumnFamilyDescriptor::new(META, meta_options()),
                 ],
             )
             .map_err(open_error)?,
@@ -568,6 +568,17 @@ impl Drop for RocksStorage {
         }
     }
 }
+
+/// The meta family holds two small values. Its memtable is kept small
+/// because RocksDB, after a full disk, resumes writing only once the free
+/// space exceeds every family's write buffer.
+fn meta_options() -> Options {
+    let mut options = Options::default();
+    options.set_write_buffer_size(META_WRITE_BUFFER_SIZE);
+    options
+}
+
+const META_WRITE_BUFFER_SIZE: usize = 256 << 10;
 
 fn found(header: &Header, size: usize, won: bool, already_won: bool, now: u64) -> Found {
     Found {
