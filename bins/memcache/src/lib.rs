@@ -117,6 +117,25 @@ impl ServerConfig for MemcacheConfig {
     }
 }
 
+/// The admin command `checkpoint <directory>`: a backup of the store,
+/// taken while serving, that the server can later open as its data
+/// directory. The directory must not exist yet.
+fn checkpoint(storage: &RocksStorage, directory: &str) -> String {
+    if directory.is_empty() {
+        return "CLIENT_ERROR usage: checkpoint <directory>".to_string();
+    }
+    match storage.checkpoint(std::path::Path::new(directory)) {
+        Ok(()) => {
+            log::info!("wrote a checkpoint into {directory}");
+            format!("OK {directory}")
+        }
+        Err(error) => {
+            log::warn!("{error}");
+            format!("SERVER_ERROR {}", error.to_string().replace(['\r', '\n'], " "))
+        }
+    }
+}
+
 /// Opens the store and starts the server's threads. The store closes
 /// cleanly once the server has stopped and its threads are gone.
 pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
@@ -130,8 +149,10 @@ pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
     let limits = Limits { max_value: config.protocol.item_size_max, max_line: config.protocol.max_line };
     let server_info = Arc::new(ServerInfo::new(VERSION, config.workers.thread_count()));
     let refresh_storage = storage.clone();
+    let checkpoint_storage = storage.clone();
     let admin = AdminService::new(server_info.clone())
-        .with_refresh(Arc::new(move || refresh_storage.refresh_stats()));
+        .with_refresh(Arc::new(move || refresh_storage.refresh_stats()))
+        .with_command("checkpoint", Arc::new(move |directory| checkpoint(&checkpoint_storage, directory)));
     let server = petrel_server::start(
         &core,
         Memcache { limits },

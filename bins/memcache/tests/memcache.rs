@@ -375,6 +375,49 @@ fn unreadable_or_corrupt_data_directories_are_refused_naming_the_path() {
 }
 
 #[test]
+fn an_admin_checkpoint_is_a_backup_taken_while_serving() {
+    let server = server();
+    let mut client = server.connect();
+    for i in 0..1000 {
+        set(&mut client, &format!("key-{i}"), i, &format!("value-{i}"));
+    }
+    // A writer keeps going while the checkpoint is taken.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, mut client) = (stop.clone(), server.connect());
+        std::thread::spawn(move || {
+            let mut written = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                set(&mut client, &format!("during-{written}"), 0, "x");
+                written += 1;
+            }
+            written
+        })
+    };
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("backup-1");
+    let mut admin = server.connect_admin();
+    admin.send(format!("checkpoint {}\r\n", backup.display()).as_bytes());
+    assert_eq!(admin.read_line(), format!("OK {}\r\n", backup.display()));
+    // Into an existing directory, or with no directory: refused.
+    admin.send(format!("checkpoint {}\r\ncheckpoint\r\n", backup.display()).as_bytes());
+    assert!(admin.read_line().starts_with("SERVER_ERROR cannot write a checkpoint into "));
+    assert_eq!(admin.read_line(), "CLIENT_ERROR usage: checkpoint <directory>\r\n");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+    drop(server);
+
+    // A server opened on the backup has every item written before it.
+    let restored = ServerProcess::start(BINARY, &format!("{CONFIG}path = \"{}\"\n", backup.display()));
+    let mut client = restored.connect();
+    for i in [0, 500, 999] {
+        client.send(format!("get key-{i}\r\n").as_bytes());
+        let expected = format!("VALUE key-{i} {i} {}\r\nvalue-{i}\r\nEND\r\n", format!("value-{i}").len());
+        assert_eq!(client.read_until_line("END\r\n"), expected);
+    }
+}
+
+#[test]
 fn environment_overrides_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(BINARY)

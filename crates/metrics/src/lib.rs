@@ -158,13 +158,15 @@ impl ServerInfo {
     }
 
     /// Appends `pid`, `uptime`, `time`, `version` and `threads`, as memcached
-    /// starts its `stats`.
+    /// starts its `stats`. The version is one word, its spaces turned into
+    /// `-` (`petrel-memcache-0.1.0`): clients such as libmemcached read a
+    /// stat's value up to the first space.
     pub fn write_stats(&self, out: &mut Vec<u8>) {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         stat_line(out, "pid", std::process::id());
         stat_line(out, "uptime", self.started.elapsed().as_secs());
         stat_line(out, "time", now.as_secs());
-        stat_line(out, "version", &self.version);
+        stat_line(out, "version", self.version.replace(' ', "-"));
         stat_line(out, "threads", self.threads);
     }
 }

@@ -2,9 +2,20 @@
 //!
 //! Text commands in the memcached style, usable with telnet or nc:
 //! `version`, `stats` (every metric as `STAT name value` lines, then `END`)
-//! and `quit`; anything else is answered `ERROR`. The same port answers HTTP
-//! `GET` requests so the server can be scraped and probed: `/metrics`
-//! (Prometheus text), `/health` and `/ready`. Nothing here can change data.
+//! and `quit`, plus the commands a server adds with
+//! [`AdminService::with_command`] (petrel-memcache adds `checkpoint`);
+//! anything else is answered `ERROR`. The same port answers HTTP `GET`
+//! requests so the server can be scraped and probed: `/metrics` (Prometheus
+//! text), `/health` and `/ready`. Nothing here can change cached data.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use petrel_metrics::ServerInfo;
+//! use petrel_protocol_admin::AdminService;
+//!
+//! let admin = AdminService::new(Arc::new(ServerInfo::new("my-cache 1.0", 4)))
+//!     .with_command("hello", Arc::new(|argument: &str| format!("HELLO {argument}")));
+//! ```
 
 use petrel_metrics::ServerInfo;
 use petrel_protocol::{Flow, ParseError, Parsed, Protocol, Recovery, Service};
@@ -27,6 +38,14 @@ pub enum Request<'a> {
     Stats,
     /// `quit`
     Quit,
+    /// Any other line: a command the service may know, and the rest of the
+    /// line after it, trimmed.
+    Command {
+        /// The first word.
+        name: &'a [u8],
+        /// The rest of the line.
+        argument: &'a [u8],
+    },
     /// An HTTP `GET` of this path.
     HttpGet(&'a [u8]),
 }
@@ -40,6 +59,8 @@ pub enum Response<'a> {
     Stats(&'a [u8]),
     /// Nothing; the connection closes.
     Quit,
+    /// One line; `\r\n` is added when composed.
+    Line(&'a str),
     /// An HTTP response; the connection closes after it.
     Http {
         /// Status line tail, such as `200 OK`.
@@ -85,11 +106,16 @@ impl Protocol for Admin {
             b"version" => Request::Version,
             b"stats" => Request::Stats,
             b"quit" => Request::Quit,
-            _ => {
+            b"" => {
                 return Err(ParseError::Invalid {
                     error: Error::UnknownCommand,
                     recovery: Recovery::Skip(consumed as u64),
                 });
+            }
+            command => {
+                let name_len = command.iter().position(u8::is_ascii_whitespace).unwrap_or(command.len());
+                let (name, argument) = command.split_at(name_len);
+                Request::Command { name, argument: argument.trim_ascii() }
             }
         };
         Ok(Parsed { message: request, consumed })
@@ -109,6 +135,11 @@ impl Protocol for Admin {
                 Flow::Continue
             }
             Response::Quit => Flow::Close,
+            Response::Line(line) => {
+                out.extend_from_slice(line.as_bytes());
+                out.extend_from_slice(b"\r\n");
+                Flow::Continue
+            }
             Response::Http { status, content_type, body } => {
                 out.extend_from_slice(
                     format!(
@@ -147,11 +178,20 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// store's item count, say, which is costly to keep current on every write).
 pub type Refresh = Arc<dyn Fn() + Send + Sync>;
 
+/// A command a server adds to the admin port: given the rest of the line,
+/// it returns the reply line (without `\r\n`), by convention `OK ...`,
+/// `CLIENT_ERROR ...` or `SERVER_ERROR ...`. It runs on the admin thread,
+/// so it may take its time without holding up the workers.
+pub type Command = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
 /// Answers admin requests from the process's metrics.
 pub struct AdminService {
     server: Arc<ServerInfo>,
     ready: Arc<AtomicBool>,
     refresh: Option<Refresh>,
+    commands: Vec<(&'static str, Command)>,
+    /// The reply line of the last command.
+    reply: String,
     /// Text of the response being composed, reused between requests.
     scratch: Vec<u8>,
 }
@@ -160,7 +200,14 @@ impl AdminService {
     /// A service reporting `server` in `version` and `stats`. `/ready`
     /// answers 503 until [`readiness`](Self::readiness) is set.
     pub fn new(server: Arc<ServerInfo>) -> Self {
-        Self { server, ready: Arc::new(AtomicBool::new(false)), refresh: None, scratch: Vec::new() }
+        Self {
+            server,
+            ready: Arc::new(AtomicBool::new(false)),
+            refresh: None,
+            commands: Vec::new(),
+            reply: String::new(),
+            scratch: Vec::new(),
+        }
     }
 
     /// The flag `/ready` reports; the server core sets it once it serves.
@@ -171,6 +218,12 @@ impl AdminService {
     /// Calls `refresh` before metrics are read.
     pub fn with_refresh(mut self, refresh: Refresh) -> Self {
         self.refresh = Some(refresh);
+        self
+    }
+
+    /// Answers the command `name` with `command`.
+    pub fn with_command(mut self, name: &'static str, command: Command) -> Self {
+        self.commands.push((name, command));
         self
     }
 }
@@ -184,6 +237,17 @@ impl Service<Admin> for AdminService {
         match request {
             Request::Version => Response::Version(&self.server.version),
             Request::Quit => Response::Quit,
+            Request::Command { name, argument } => {
+                let Some((_, command)) = self.commands.iter().find(|(known, _)| known.as_bytes() == name)
+                else {
+                    return Response::Line("ERROR");
+                };
+                self.reply = match std::str::from_utf8(argument) {
+                    Ok(argument) => command(argument),
+                    Err(_) => "CLIENT_ERROR the argument is not UTF-8".to_string(),
+                };
+                Response::Line(&self.reply)
+            }
             Request::Stats => {
                 let out = &mut self.scratch;
                 self.server.write_stats(out);
@@ -221,7 +285,8 @@ mod tests {
     use super::*;
 
     fn serve(input: &[u8]) -> (Vec<u8>, Flow) {
-        let mut service = AdminService::new(Arc::new(ServerInfo::new("petrel-test 1.2.3", 2)));
+        let mut service = AdminService::new(Arc::new(ServerInfo::new("petrel-test 1.2.3", 2)))
+            .with_command("echo", Arc::new(|argument: &str| format!("OK {argument}")));
         service.readiness().store(true, Ordering::Release);
         let parsed = Admin.parse(input).unwrap();
         assert_eq!(parsed.consumed, input.len());
@@ -256,10 +321,18 @@ mod tests {
     }
 
     #[test]
+    fn added_commands_and_unknown_ones() {
+        assert_eq!(serve(b"echo  some thing \r\n"), (b"OK some thing\r\n".to_vec(), Flow::Continue));
+        assert_eq!(serve(b"echo\n"), (b"OK \r\n".to_vec(), Flow::Continue));
+        assert_eq!(serve(b"flush_all\r\n"), (b"ERROR\r\n".to_vec(), Flow::Continue));
+        assert_eq!(serve(b"set k 0 0 1\r\n"), (b"ERROR\r\n".to_vec(), Flow::Continue));
+    }
+
+    #[test]
     fn unknown_and_overlong() {
         assert_eq!(
-            Admin.parse(b"flush_all\r\n"),
-            Err(ParseError::Invalid { error: Error::UnknownCommand, recovery: Recovery::Skip(11) })
+            Admin.parse(b" \r\n"),
+            Err(ParseError::Invalid { error: Error::UnknownCommand, recovery: Recovery::Skip(3) })
         );
         assert_eq!(Admin.parse(b"stat"), Err(ParseError::Incomplete));
         assert_eq!(Admin.parse(b"GET / HTTP/1.1\r\n"), Err(ParseError::Incomplete));

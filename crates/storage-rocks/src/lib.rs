@@ -101,6 +101,16 @@ pub enum OpenError {
     },
 }
 
+/// A checkpoint could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write a checkpoint into {directory}: {source}")]
+pub struct CheckpointError {
+    /// Where it was to go.
+    pub directory: PathBuf,
+    /// RocksDB's reason.
+    pub source: rocksdb::Error,
+}
+
 /// An item as a read finds it.
 enum Lookup<'a> {
     /// Live: its header and its stored bytes (header and value), pinned.
@@ -549,6 +559,17 @@ impl Storage for RocksStorage {
 }
 
 impl RocksStorage {
+    /// Writes a consistent copy of the store into `directory`, which must
+    /// not exist, while the store goes on serving: a backup that
+    /// `petrel-memcache` opens as its data directory. Memtables are flushed
+    /// first; files are hard-linked when `directory` is on the same file
+    /// system, and copied otherwise.
+    pub fn checkpoint(&self, directory: &Path) -> Result<(), CheckpointError> {
+        let error = |source| CheckpointError { directory: directory.to_path_buf(), source };
+        let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(error)?;
+        checkpoint.create_checkpoint(directory).map_err(error)
+    }
+
     /// Items this store has counted as evicted since it opened.
     pub fn evicted(&self) -> u64 {
         self.evictions.evicted()
