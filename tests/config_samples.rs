@@ -39,3 +39,36 @@ fn memcache_sample_parses_and_documents_every_key() {
     let known = toml::Table::try_from(petrel_memcache::MemcacheConfig::default()).unwrap();
     assert_eq!(keys(&written), keys(&known), "config/memcache.toml must list every key");
 }
+
+/// The rows of docs/operations.md's configuration reference:
+/// `section.key` and its default, as written.
+fn documented_keys() -> Vec<(String, String)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/operations.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let reference = text.split("## Configuration reference").nth(1).unwrap();
+    let reference = reference.split("\n## ").next().unwrap();
+    reference
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let key = cells.first()?.strip_prefix("| `")?.strip_suffix('`')?;
+            let default = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            key.contains('.').then(|| (key.to_string(), default.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_operations_guide_documents_every_key_with_its_default() {
+    let defaults = toml::Table::try_from(petrel_memcache::MemcacheConfig::default()).unwrap();
+    let documented = documented_keys();
+    let mut names: Vec<String> = documented.iter().map(|(key, _)| key.clone()).collect();
+    names.sort();
+    assert_eq!(names, keys(&defaults), "docs/operations.md must list every key, once");
+    for (key, written) in documented {
+        let (section, name) = key.split_once('.').unwrap();
+        let default = &defaults[section][name];
+        let parsed: toml::Table = format!("value = {written}").parse().unwrap();
+        assert_eq!(&parsed["value"], default, "the default of {key} in docs/operations.md");
+    }
+}

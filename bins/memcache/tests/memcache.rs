@@ -418,6 +418,86 @@ fn an_admin_checkpoint_is_a_backup_taken_while_serving() {
 }
 
 #[test]
+fn every_stat_is_documented_and_served_as_a_prometheus_metric_of_the_same_name() {
+    let server = server();
+    set(&mut server.connect(), "k", 0, "v");
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/operations.md")).unwrap();
+    let metrics = petrel_testkit::exchange(server.admin_addr(), b"GET /metrics HTTP/1.1\r\n\r\n");
+    let stats = admin_stats(&server);
+    let names: Vec<&str> = stats.lines().filter_map(|line| line.split(' ').nth(1)).collect();
+    assert!(names.len() > 50, "{stats}");
+    for name in names {
+        // Latency percentiles are documented, and exported, by their stem.
+        let stem = ["_p50", "_p90", "_p999", "_p99", "_max"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|stem| stem.ends_with("_latency"));
+        match stem {
+            Some(stem) => {
+                assert!(guide.contains(&format!("`{stem}_")), "docs/operations.md lacks {stem}_*");
+                assert!(metrics.contains(&format!("\n{stem}{{quantile=")), "/metrics lacks {stem}");
+            }
+            None => {
+                assert!(guide.contains(&format!("`{name}`")), "docs/operations.md lacks `{name}`");
+                if !["pid", "uptime", "time", "version", "threads"].contains(&name) {
+                    assert!(metrics.contains(&format!("\n{name} ")), "/metrics lacks {name}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_sample_systemd_unit_passes_systemd_analyze() {
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/petrel-memcache.service"))
+            .unwrap()
+            .replace("/usr/local/bin/petrel-memcache", BINARY);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("petrel-memcache.service");
+    std::fs::write(&path, unit).unwrap();
+    let output = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (Debian package systemd, installed by scripts/setup)");
+    let complaints = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && complaints.trim().is_empty(), "{complaints}");
+}
+
+#[test]
+fn the_admin_port_cannot_change_data() {
+    let server = server();
+    let mut client = server.connect();
+    set(&mut client, "kept", 3, "value");
+    let mut admin = server.connect_admin();
+    for command in [
+        "set kept 0 0 1\r\nx\r\n",
+        "delete kept\r\n",
+        "flush_all\r\n",
+        "incr kept 1\r\n",
+        "touch kept 1\r\n",
+        "ms kept 1\r\nx\r\n",
+        "md kept\r\n",
+        "POST /flush HTTP/1.1\r\n\r\n",
+    ] {
+        admin.send(command.as_bytes());
+        let reply = admin.read_line();
+        assert_eq!(reply, "ERROR\r\n", "{command:?}");
+        if command.contains("\r\nx\r\n") {
+            // The data line is one more unknown command.
+            assert_eq!(admin.read_line(), "ERROR\r\n");
+        }
+        if command.starts_with("POST") {
+            assert_eq!(admin.read_line(), "ERROR\r\n");
+        }
+    }
+    client.send(b"get kept\r\n");
+    assert_eq!(client.read_until_line("END\r\n"), "VALUE kept 3 5\r\nvalue\r\nEND\r\n");
+}
+
+#[test]
 fn environment_overrides_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(BINARY)

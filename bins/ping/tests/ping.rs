@@ -194,6 +194,35 @@ fn connections_past_the_limit_are_refused_with_an_error() {
 }
 
 #[test]
+fn silent_connections_are_closed_after_the_idle_timeout_and_busy_ones_kept() {
+    let server = ServerProcess::start(BINARY, "[listener]\nidle_timeout = 1\n[workers]\nthreads = 1\n");
+    let mut silent = server.connect();
+    let mut busy = server.connect();
+    busy.call(b"PING\r\n", 6);
+    let started = std::time::Instant::now();
+    // The busy client speaks every 300 ms; the silent one never does.
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(busy.call(b"PING\r\n", 6), b"PONG\r\n");
+    }
+    assert_eq!(silent.read_to_close(), b"", "closed without a word");
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(5), "closed after {waited:?}");
+    let stats = admin_stats(&server);
+    assert_eq!(stat(&stats, "idle_kicks"), Some(1), "{stats}");
+    assert_eq!(stat(&stats, "curr_connections"), Some(1), "{stats}");
+}
+
+#[test]
+fn without_an_idle_timeout_silent_connections_stay() {
+    let server = server();
+    let mut silent = server.connect();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(silent.call(b"PING\r\n", 6), b"PONG\r\n");
+    assert_eq!(stat(&admin_stats(&server), "idle_kicks"), Some(0));
+}
+
+#[test]
 fn threads_are_named() {
     let server = ServerProcess::start(BINARY, "[workers]\nthreads = 3\n");
     let thread_names = || -> Vec<String> {

@@ -16,12 +16,20 @@ pub struct ListenerConfig {
     /// Most client connections open at once; the next one is answered
     /// `SERVER_ERROR too many open connections` and closed.
     pub max_connections: usize,
+    /// Seconds a client connection may stay silent before the server closes
+    /// it (memcached's `-o idle_timeout`); 0 never closes.
+    pub idle_timeout: u64,
 }
 
 impl ListenerConfig {
     /// A listener section on `address` with the other keys at their defaults.
     pub fn on(address: SocketAddr) -> Self {
         Self { address, ..Self::default() }
+    }
+
+    /// How long a silent client connection is kept; `None` for ever.
+    pub fn idle_timeout(&self) -> Option<std::time::Duration> {
+        (self.idle_timeout > 0).then(|| std::time::Duration::from_secs(self.idle_timeout))
     }
 
     /// Checks the section, reporting keys under `section`.
@@ -35,7 +43,7 @@ impl ListenerConfig {
 
 impl Default for ListenerConfig {
     fn default() -> Self {
-        Self { address: SocketAddr::from(([127, 0, 0, 1], 12321)), max_connections: 10_000 }
+        Self { address: SocketAddr::from(([127, 0, 0, 1], 12321)), max_connections: 10_000, idle_timeout: 0 }
     }
 }
 

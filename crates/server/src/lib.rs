@@ -151,6 +151,7 @@ where
             worker::Intake::Queue(receiver),
             limits,
             budget,
+            config.listener.idle_timeout(),
             shutdown.clone(),
         )
         .map_err(|source| StartError::Thread { thread: name.clone(), source })?;
@@ -165,6 +166,7 @@ where
         worker::Intake::Listener(admin_listener),
         limits,
         budget,
+        None,
         shutdown.clone(),
     )
     .map_err(|source| StartError::Thread { thread: "admin".into(), source })?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use metriken::{Gauge, metric};
+use metriken::{Counter, Gauge, metric};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use petrel_net::Listener;
@@ -17,6 +17,13 @@ use crate::shutdown::Shutdown;
 
 #[metric(name = "curr_connections", description = "client connections open now")]
 pub(crate) static CURR_CONNECTIONS: Gauge = Gauge::new();
+
+#[metric(name = "idle_kicks", description = "connections closed for staying silent past idle_timeout")]
+static IDLE_KICKS: Counter = Counter::new();
+
+/// How often a worker with an idle timeout looks for silent connections;
+/// one is closed between `idle_timeout` and this much later.
+const IDLE_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Tokens above every slab key: the waker and, for the admin loop, its listener.
 const WAKER: Token = Token(usize::MAX);
@@ -41,6 +48,8 @@ struct Connection {
     /// wait for the socket, so that a write that completes at once does not
     /// cost a second wake-up.
     writable: bool,
+    /// When the socket last had an event (kept only with an idle timeout).
+    last_active: Instant,
 }
 
 /// One event loop and the sessions it owns.
@@ -55,6 +64,11 @@ pub(crate) struct Worker<P: Protocol, V> {
     pending: Vec<usize>,
     limits: Limits,
     budget: usize,
+    /// Silent connections are closed after this long.
+    idle_timeout: Option<Duration>,
+    /// When the loop last woke, read once per wake-up (with an idle timeout).
+    now: Instant,
+    last_sweep: Instant,
     shutdown: Arc<Shutdown>,
 }
 
@@ -65,6 +79,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         mut intake: Intake,
         limits: Limits,
         budget: usize,
+        idle_timeout: Option<Duration>,
         shutdown: Arc<Shutdown>,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
@@ -83,6 +98,9 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             pending: Vec::new(),
             limits,
             budget,
+            idle_timeout,
+            now: Instant::now(),
+            last_sweep: Instant::now(),
             shutdown,
         })
     }
@@ -95,22 +113,35 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
     pub fn run(mut self) {
         let mut events = Events::with_capacity(1024);
         while !self.shutdown.is_triggered() {
-            let timeout = if self.pending.is_empty() { None } else { Some(Duration::ZERO) };
+            let timeout = match (self.pending.is_empty(), self.idle_timeout) {
+                (false, _) => Some(Duration::ZERO),
+                (true, Some(_)) => Some(IDLE_SWEEP_INTERVAL),
+                (true, None) => None,
+            };
             if let Err(error) = self.poll.poll(&mut events, timeout) {
                 if error.kind() != io::ErrorKind::Interrupted {
                     log::error!("worker poll failed: {error}");
                 }
                 continue;
             }
+            if self.idle_timeout.is_some() {
+                self.now = Instant::now();
+            }
             for event in events.iter() {
                 match event.token() {
                     WAKER | LISTENER => self.take_new_connections(),
                     Token(key) => {
+                        if let Some(connection) = self.sessions.get_mut(key) {
+                            connection.last_active = self.now;
+                        }
                         let readiness =
                             Readiness { readable: event.is_readable(), read_closed: event.is_read_closed() };
                         self.drive(key, readiness);
                     }
                 }
+            }
+            if let Some(idle_timeout) = self.idle_timeout {
+                self.close_silent_connections(idle_timeout);
             }
             for key in std::mem::take(&mut self.pending) {
                 self.drive(key, Readiness::RESUME);
@@ -144,7 +175,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             let mut session = Session::new(stream, self.limits, traffic);
             match self.poll.registry().register(session.stream_mut(), Token(key), Interest::READABLE) {
                 Ok(()) => {
-                    entry.insert(Connection { session, writable: false });
+                    entry.insert(Connection { session, writable: false, last_active: self.now });
                     // Input may have arrived before registration.
                     self.drive(key, Readiness::READABLE);
                 }
@@ -153,6 +184,25 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
                     self.count_closed();
                 }
             }
+        }
+    }
+
+    /// Closes the connections that have had no event for `idle_timeout`,
+    /// looking at most once per [`IDLE_SWEEP_INTERVAL`].
+    fn close_silent_connections(&mut self, idle_timeout: Duration) {
+        if self.now.duration_since(self.last_sweep) < IDLE_SWEEP_INTERVAL {
+            return;
+        }
+        self.last_sweep = self.now;
+        let silent: Vec<usize> = self
+            .sessions
+            .iter()
+            .filter(|(_, connection)| self.now.duration_since(connection.last_active) >= idle_timeout)
+            .map(|(key, _)| key)
+            .collect();
+        for key in silent {
+            IDLE_KICKS.increment();
+            self.close(key);
         }
     }
 
