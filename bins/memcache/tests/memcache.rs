@@ -614,6 +614,54 @@ fn a_full_disk_turns_writes_into_server_errors_reads_go_on_and_writes_resume_whe
 }
 
 #[test]
+fn a_thousand_connections_each_sending_half_a_large_value_stay_within_the_memory_limit() {
+    let memory_limit: u64 = 64 << 20;
+    let server = ServerProcess::start(
+        BINARY,
+        &format!("{CONFIG}[buffers]\nmemory_limit = {memory_limit}\n").replace("threads = 2", "threads = 1"),
+    );
+    let before = server.rss_bytes();
+    let half = vec![b'x'; 512 << 10];
+    let mut peak = 0;
+    let mut senders = Vec::new();
+    for i in 0..1000 {
+        let mut stream = std::net::TcpStream::connect(server.data_addr()).unwrap();
+        stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Half of a 1 MiB value, and then silence. A connection the server
+        // closed fails the write; that is the point.
+        let _ = stream
+            .write_all(format!("set half-{i} 0 0 1048576\r\n").as_bytes())
+            .and_then(|()| stream.write_all(&half));
+        senders.push(stream);
+        if i % 100 == 99 {
+            peak = peak.max(server.rss_bytes());
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    peak = peak.max(server.rss_bytes());
+    let stats = admin_stats(&server);
+    eprintln!(
+        "1000 connections x 512 KiB of a 1 MiB value: RSS {} MiB before, peak {} MiB; memory_limit_closes {}",
+        before >> 20,
+        peak >> 20,
+        stat(&stats, "memory_limit_closes").unwrap()
+    );
+    assert!(stat(&stats, "memory_limit_closes").unwrap() > 0, "{stats}");
+    assert!(stat(&stats, "buffer_bytes").unwrap() as u64 <= memory_limit, "{stats}");
+    // The budget, and what RocksDB and the runtime hold besides.
+    assert!(peak < before + memory_limit + (64 << 20), "peak RSS {peak}, before {before}");
+    // Others are served meanwhile, small requests and large ones alike once
+    // the hoarders are gone.
+    let mut client = server.connect();
+    set(&mut client, "small", 0, "fine");
+    drop(senders);
+    wait_for_stat(&server, "curr_connections", 1);
+    assert_eq!(stat(&admin_stats(&server), "buffer_bytes"), Some(0));
+    let large = "y".repeat(1 << 20);
+    set(&mut client, "large", 0, &large);
+}
+
+#[test]
 fn idle_connections_cost_little_memory() {
     let server = server();
     // Touch the code paths once, so the baseline includes them.

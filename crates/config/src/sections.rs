@@ -120,6 +120,11 @@ pub struct BuffersConfig {
     /// Most bytes of unsent responses held for one connection. Past it the
     /// server stops reading that connection until the client reads.
     pub write_max: usize,
+    /// Most bytes all connections' buffers hold together above
+    /// `initial_size`. Past it a connection whose request needs a larger
+    /// buffer is closed, and connections with responses waiting are not read
+    /// until their clients read.
+    pub memory_limit: usize,
 }
 
 impl BuffersConfig {
@@ -134,13 +139,16 @@ impl BuffersConfig {
         if self.write_max < self.initial_size {
             return Err(ValueError::new(section, "write_max", "must be at least initial_size"));
         }
+        if self.memory_limit < self.read_max {
+            return Err(ValueError::new(section, "memory_limit", "must be at least read_max"));
+        }
         Ok(())
     }
 }
 
 impl Default for BuffersConfig {
     fn default() -> Self {
-        Self { initial_size: 4096, read_max: 2 << 20, write_max: 2 << 20 }
+        Self { initial_size: 4096, read_max: 2 << 20, write_max: 2 << 20, memory_limit: 1 << 30 }
     }
 }
 

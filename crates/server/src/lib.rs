@@ -34,7 +34,7 @@ use petrel_config::{AdminConfig, BuffersConfig, ListenerConfig, WorkersConfig};
 use petrel_net::Listener;
 use petrel_protocol::{Protocol, Service};
 use petrel_protocol_admin::{Admin, AdminService};
-use petrel_session::Limits;
+use petrel_session::{Limits, MemoryBudget};
 
 pub use binary::{Binary, run};
 pub use process::{StopSignals, exit_on_panic, raise_open_files_limit};
@@ -52,6 +52,10 @@ pub struct CoreConfig {
     /// Per-connection buffers.
     pub buffers: BuffersConfig,
 }
+
+/// What the admin port's connection buffers may hold above their initial
+/// size: its requests and answers are small.
+const ADMIN_MEMORY_LIMIT: usize = 16 << 20;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +139,11 @@ where
         initial: config.buffers.initial_size,
         read_max: config.buffers.read_max,
         write_max: config.buffers.write_max,
+        memory: Arc::new(MemoryBudget::new(config.buffers.memory_limit)),
     };
+    // The admin port has a budget of its own: client load cannot lock the
+    // operator out.
+    let admin_limits = Limits { memory: Arc::new(MemoryBudget::new(ADMIN_MEMORY_LIMIT)), ..limits.clone() };
     let budget = config.workers.requests_per_turn;
     let shutdown = Arc::new(Shutdown::default());
     let protocol = Arc::new(protocol);
@@ -149,7 +157,7 @@ where
             protocol.clone(),
             services(index),
             worker::Intake::Queue(receiver),
-            limits,
+            limits.clone(),
             budget,
             config.listener.idle_timeout(),
             shutdown.clone(),
@@ -164,7 +172,7 @@ where
         Arc::new(Admin),
         admin,
         worker::Intake::Listener(admin_listener),
-        limits,
+        admin_limits,
         budget,
         None,
         shutdown.clone(),

@@ -172,7 +172,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
                 Intake::Queue(_) => Traffic::Client,
                 Intake::Listener(_) => Traffic::Admin,
             };
-            let mut session = Session::new(stream, self.limits, traffic);
+            let mut session = Session::new(stream, &self.limits, traffic);
             match self.poll.registry().register(session.stream_mut(), Token(key), Interest::READABLE) {
                 Ok(()) => {
                     entry.insert(Connection { session, writable: false, last_active: self.now });

@@ -4,9 +4,13 @@
 //! doubling when a request or a batch of responses needs more, never past
 //! `max` (a soft limit for the write side, see [`WriteBuffer`]), and shrink
 //! back to `initial` once empty again, so one large request does not pin
-//! memory for the life of an idle connection.
+//! memory for the life of an idle connection. What they hold above
+//! `initial` is counted against the server's [`MemoryBudget`].
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use crate::MemoryBudget;
 
 /// Bytes received and not yet parsed.
 ///
@@ -20,12 +24,16 @@ pub struct ReadBuffer {
     end: usize,
     initial: usize,
     max: usize,
+    memory: Arc<MemoryBudget>,
+    /// Bytes above `initial` taken from `memory`.
+    held: usize,
 }
 
 impl ReadBuffer {
-    /// An empty buffer that will start at `initial` bytes and grow to `max`.
-    pub fn new(initial: usize, max: usize) -> Self {
-        Self { storage: Vec::new(), start: 0, end: 0, initial, max: max.max(initial) }
+    /// An empty buffer that will start at `initial` bytes and grow to `max`
+    /// while `memory` has room.
+    pub fn new(initial: usize, max: usize, memory: Arc<MemoryBudget>) -> Self {
+        Self { storage: Vec::new(), start: 0, end: 0, initial, max: max.max(initial), memory, held: 0 }
     }
 
     /// The bytes not yet parsed.
@@ -62,6 +70,7 @@ impl ReadBuffer {
             self.end = 0;
             if self.storage.len() > self.initial {
                 self.storage = vec![0; self.initial];
+                self.memory.give_back(std::mem::take(&mut self.held));
             }
         }
     }
@@ -69,7 +78,8 @@ impl ReadBuffer {
     /// Reads once from `source` into free space, first compacting and then
     /// growing toward `max` if there is none. Returns what the read returned;
     /// `Ok(0)` is the end of the stream. When the buffer already holds `max`
-    /// bytes it reads nothing and returns `OutOfMemory`.
+    /// bytes it reads nothing and returns `OutOfMemory`; when it would grow
+    /// and the memory budget has no room, `QuotaExceeded`.
     pub fn read_from(&mut self, source: &mut impl Read) -> io::Result<usize> {
         let unallocated = self.storage.is_empty();
         self.make_room()?;
@@ -111,16 +121,31 @@ impl ReadBuffer {
             return Err(io::Error::new(io::ErrorKind::OutOfMemory, "read buffer limit reached"));
         }
         let grown = (self.storage.len() * 2).clamp(self.initial, self.max);
+        let above = grown - self.initial;
+        if !self.memory.try_take(above - self.held) {
+            return Err(io::Error::new(
+                io::ErrorKind::QuotaExceeded,
+                "connection buffers' memory limit reached",
+            ));
+        }
+        self.held = above;
         self.storage.resize(grown, 0);
         Ok(())
+    }
+}
+
+impl Drop for ReadBuffer {
+    fn drop(&mut self) {
+        self.memory.give_back(self.held);
     }
 }
 
 /// Responses composed and not yet sent.
 ///
 /// `max` is a soft limit: the session stops taking new requests once it is
-/// reached, but the response being composed is always completed, so the
-/// buffer can exceed `max` by one response.
+/// reached, or once the memory budget is spent while this buffer holds part
+/// of it, but the response being composed is always completed, so the
+/// buffer can exceed `max` (and the budget) by one response.
 #[derive(Debug)]
 pub struct WriteBuffer {
     data: Vec<u8>,
@@ -128,12 +153,16 @@ pub struct WriteBuffer {
     start: usize,
     initial: usize,
     max: usize,
+    memory: Arc<MemoryBudget>,
+    /// Bytes above `initial` taken from `memory`.
+    held: usize,
 }
 
 impl WriteBuffer {
-    /// An empty buffer that will start at `initial` bytes; `max` is the soft limit.
-    pub fn new(initial: usize, max: usize) -> Self {
-        Self { data: Vec::new(), start: 0, initial, max: max.max(initial) }
+    /// An empty buffer that will start at `initial` bytes; `max` is the soft
+    /// limit.
+    pub fn new(initial: usize, max: usize, memory: Arc<MemoryBudget>) -> Self {
+        Self { data: Vec::new(), start: 0, initial, max: max.max(initial), memory, held: 0 }
     }
 
     /// The bytes not yet sent.
@@ -151,9 +180,24 @@ impl WriteBuffer {
         self.len() == 0
     }
 
-    /// Whether the soft limit has been reached.
-    pub fn is_full(&self) -> bool {
-        self.len() >= self.max
+    /// Whether no more requests should be taken until the client reads:
+    /// the soft limit is reached, or the buffer has grown while the memory
+    /// budget is spent.
+    pub fn is_full(&mut self) -> bool {
+        self.settle();
+        self.len() >= self.max || (self.held > 0 && self.memory.is_spent())
+    }
+
+    /// Brings what the budget counts for this buffer up to date with its
+    /// allocation, which composing responses may have grown.
+    fn settle(&mut self) {
+        let above = self.data.capacity().saturating_sub(self.initial);
+        if above > self.held {
+            self.memory.take(above - self.held);
+        } else if above < self.held {
+            self.memory.give_back(self.held - above);
+        }
+        self.held = above;
     }
 
     /// The memory currently allocated.
@@ -184,6 +228,7 @@ impl WriteBuffer {
             self.start = 0;
             if self.data.capacity() > self.initial {
                 self.data = Vec::with_capacity(self.initial);
+                self.settle();
             }
         } else if self.start >= self.data.len() / 2 && self.start >= self.initial {
             // Most of the buffer is sent: move the rest to the front rather
@@ -194,14 +239,24 @@ impl WriteBuffer {
     }
 }
 
+impl Drop for WriteBuffer {
+    fn drop(&mut self) {
+        self.memory.give_back(self.held);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn unlimited() -> Arc<MemoryBudget> {
+        Arc::new(MemoryBudget::unlimited())
+    }
+
     #[test]
     fn allocate_nothing_until_used() {
-        assert_eq!(ReadBuffer::new(64, 1024).capacity(), 0);
-        assert_eq!(WriteBuffer::new(64, 1024).capacity(), 0);
+        assert_eq!(ReadBuffer::new(64, 1024, unlimited()).capacity(), 0);
+        assert_eq!(WriteBuffer::new(64, 1024, unlimited()).capacity(), 0);
     }
 
     #[test]
@@ -212,7 +267,7 @@ mod tests {
                 Err(io::ErrorKind::WouldBlock.into())
             }
         }
-        let mut buffer = ReadBuffer::new(64, 1024);
+        let mut buffer = ReadBuffer::new(64, 1024, unlimited());
         assert!(buffer.read_from(&mut Empty).is_err());
         assert_eq!(buffer.capacity(), 0);
         assert_eq!(buffer.read_from(&mut &b""[..]).unwrap(), 0);
@@ -221,7 +276,7 @@ mod tests {
 
     #[test]
     fn reads_grow_to_max_and_stop() {
-        let mut buffer = ReadBuffer::new(64, 256);
+        let mut buffer = ReadBuffer::new(64, 256, unlimited());
         let mut source: &[u8] = &[7u8; 1000];
         let mut total = 0;
         let error = loop {
@@ -238,7 +293,7 @@ mod tests {
 
     #[test]
     fn read_buffer_shrinks_back_when_consumed() {
-        let mut buffer = ReadBuffer::new(64, 4096);
+        let mut buffer = ReadBuffer::new(64, 4096, unlimited());
         let mut source: &[u8] = &[1u8; 3000];
         while !source.is_empty() {
             buffer.read_from(&mut source).unwrap();
@@ -252,7 +307,7 @@ mod tests {
 
     #[test]
     fn compacts_before_growing() {
-        let mut buffer = ReadBuffer::new(64, 64);
+        let mut buffer = ReadBuffer::new(64, 64, unlimited());
         let mut source: &[u8] = &[1u8; 64];
         assert_eq!(buffer.read_from(&mut source).unwrap(), 64);
         buffer.consume(60);
@@ -275,7 +330,7 @@ mod tests {
 
     #[test]
     fn writes_consume_what_was_written_and_shrink() {
-        let mut buffer = WriteBuffer::new(4, 64);
+        let mut buffer = WriteBuffer::new(4, 64, unlimited());
         buffer.tail().extend_from_slice(b"hello");
         let mut sink = Trickle(Vec::new());
         assert_eq!(buffer.write_to(&mut sink).unwrap(), 3);
@@ -288,9 +343,48 @@ mod tests {
 
     #[test]
     fn write_limit_is_soft() {
-        let mut buffer = WriteBuffer::new(4, 8);
+        let mut buffer = WriteBuffer::new(4, 8, unlimited());
         buffer.tail().extend_from_slice(b"0123456789");
         assert!(buffer.is_full());
         assert_eq!(buffer.len(), 10);
+    }
+
+    #[test]
+    fn growth_is_counted_against_the_budget_and_refused_past_it() {
+        let budget = Arc::new(MemoryBudget::new(192));
+        let mut first = ReadBuffer::new(64, 1024, budget.clone());
+        let mut source: &[u8] = &[7u8; 1000];
+        while first.read_from(&mut source).is_ok() {}
+        // 64 -> 128 -> 256 takes 192, the whole budget; 512 is refused.
+        assert_eq!(first.capacity(), 256);
+        assert_eq!(budget.used(), 192);
+        let mut second = ReadBuffer::new(64, 1024, budget.clone());
+        let mut source: &[u8] = &[7u8; 100];
+        second.read_from(&mut source).unwrap();
+        let error = second.read_from(&mut source).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::QuotaExceeded);
+        // Emptied, the first gives its share back.
+        first.consume(first.len());
+        assert_eq!(budget.used(), 0);
+        second.read_from(&mut source).unwrap();
+        drop(second);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_grown_write_buffer_is_full_while_the_budget_is_spent() {
+        let budget = Arc::new(MemoryBudget::new(100));
+        let mut buffer = WriteBuffer::new(16, 4096, budget.clone());
+        buffer.tail().extend_from_slice(&[1u8; 8]);
+        assert!(!buffer.is_full(), "within its initial size");
+        buffer.tail().extend_from_slice(&[1u8; 200]);
+        assert!(buffer.is_full(), "grown past the budget");
+        assert!(budget.used() >= 100);
+        let mut sink = Vec::new();
+        while !buffer.is_empty() {
+            buffer.write_to(&mut sink).unwrap();
+        }
+        assert!(!buffer.is_full());
+        assert_eq!(budget.used(), 0);
     }
 }

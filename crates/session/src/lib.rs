@@ -10,18 +10,23 @@
 //! socket --read--> ReadBuffer --parse/execute/compose--> WriteBuffer --write--> socket
 //! ```
 //!
-//! Two limits keep memory bounded whatever a client does: the read buffer
-//! never grows past `read_max` (a request that does not fit closes the
-//! connection), and once `write_max` bytes of responses are waiting the
-//! session stops taking requests until the client reads.
+//! Limits keep memory bounded whatever clients do: the read buffer never
+//! grows past `read_max` (a request that does not fit closes the
+//! connection); once `write_max` bytes of responses are waiting the session
+//! stops taking requests until the client reads; and all sessions of a
+//! server share one [`MemoryBudget`] for what their buffers hold above their
+//! initial size.
 
+mod budget;
 mod buffer;
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 
 use metriken::{Counter, metric};
 use petrel_protocol::{Flow, ParseError, Protocol, Recovery, Service};
 
+pub use budget::MemoryBudget;
 pub use buffer::{ReadBuffer, WriteBuffer};
 
 #[metric(name = "bytes_read", description = "bytes read from client connections")]
@@ -42,8 +47,14 @@ static REQUEST_ERRORS: Counter = Counter::new();
 )]
 static REQUEST_OVERFLOWS: Counter = Counter::new();
 
+#[metric(
+    name = "memory_limit_closes",
+    description = "connections closed because their request needed buffer memory beyond buffers.memory_limit"
+)]
+static MEMORY_LIMIT_CLOSES: Counter = Counter::new();
+
 /// Buffer sizes of a session.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Size each buffer starts at and shrinks back to.
     pub initial: usize,
@@ -51,6 +62,8 @@ pub struct Limits {
     pub read_max: usize,
     /// Unsent output past which no more requests are taken.
     pub write_max: usize,
+    /// What the buffers of all sessions sharing it may hold above `initial`.
+    pub memory: Arc<MemoryBudget>,
 }
 
 /// Whose traffic a session carries, for the metrics.
@@ -132,11 +145,11 @@ pub struct Session<S> {
 
 impl<S: Read + Write> Session<S> {
     /// A session on a connected, non-blocking stream.
-    pub fn new(stream: S, limits: Limits, traffic: Traffic) -> Self {
+    pub fn new(stream: S, limits: &Limits, traffic: Traffic) -> Self {
         Self {
             stream,
-            read: ReadBuffer::new(limits.initial, limits.read_max),
-            write: WriteBuffer::new(limits.initial, limits.write_max),
+            read: ReadBuffer::new(limits.initial, limits.read_max, limits.memory.clone()),
+            write: WriteBuffer::new(limits.initial, limits.write_max, limits.memory.clone()),
             discard: 0,
             input_ended: false,
             closing: false,
@@ -297,6 +310,14 @@ impl<S: Read + Write> Session<S> {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) if error.kind() == io::ErrorKind::OutOfMemory => {
                 // Full of a request that is still incomplete; serve() closes.
+                self.drained = true;
+            }
+            Err(error) if error.kind() == io::ErrorKind::QuotaExceeded => {
+                // The request needs more memory than the server has left for
+                // buffers: closing frees what it held for the others.
+                self.count(&MEMORY_LIMIT_CLOSES, 1);
+                log::debug!("closing a connection: {error}");
+                self.closing = true;
                 self.drained = true;
             }
             Err(error) => return Err(error),

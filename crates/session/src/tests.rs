@@ -4,13 +4,23 @@ use super::*;
 use petrel_protocol_ping::{Ping, PingService};
 use std::os::unix::net::UnixStream;
 
-const LIMITS: Limits = Limits { initial: 64, read_max: 4096, write_max: 4096 };
+const READ_MAX: usize = 4096;
+const WRITE_MAX: usize = 4096;
+
+fn limits() -> Limits {
+    Limits {
+        initial: 64,
+        read_max: READ_MAX,
+        write_max: WRITE_MAX,
+        memory: Arc::new(MemoryBudget::unlimited()),
+    }
+}
 
 fn pair() -> (Session<UnixStream>, UnixStream) {
     let (server, client) = UnixStream::pair().unwrap();
     server.set_nonblocking(true).unwrap();
     client.set_nonblocking(true).unwrap();
-    (Session::new(server, LIMITS, Traffic::Client), client)
+    (Session::new(server, &limits(), Traffic::Client), client)
 }
 
 fn drive(session: &mut Session<UnixStream>) -> Progress {
@@ -101,7 +111,7 @@ fn client_that_never_reads_cannot_grow_the_buffers() {
             Err(e) => panic!("{e}"),
         }
         drive(&mut session);
-        assert!(session.buffered_capacity() <= 2 * LIMITS.read_max + 2 * LIMITS.write_max);
+        assert!(session.buffered_capacity() <= 2 * READ_MAX + 2 * WRITE_MAX);
     }
     assert!(sent > 0);
     // Now read everything: the server catches up and answers every request.
