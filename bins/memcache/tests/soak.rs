@@ -69,7 +69,7 @@ fn mixed_load(server: std::net::SocketAddr, client_id: u64, stop: Arc<AtomicBool
         };
         client.send(&batch);
         let reply =
-            if roll >= 45 && roll <= 89 { client.read_until_line("END\r\n") } else { client.read_line() };
+            if (45..=89).contains(&roll) { client.read_until_line("END\r\n") } else { client.read_line() };
         assert!(expected.iter().any(|start| reply.starts_with(start)), "{:.80}", reply);
         if roll >= 95 && reply.starts_with("NOT_FOUND") {
             client.send(format!("add c{} 0 0 1\r\n0\r\n", key % 100).as_bytes());
