@@ -18,6 +18,10 @@ pub enum Error {
     TooLarge,
     /// `incr`/`decr` delta that is not a 64-bit unsigned number.
     InvalidDelta,
+    /// An expiration time that is not a number (`touch`, `gat`, `flush_all`).
+    InvalidExptime,
+    /// `delete` with arguments other than `0` and `noreply`.
+    BadDeleteFormat,
     /// `incr`/`decr` on a value that is not a 64-bit unsigned number.
     NonNumeric,
     /// A meta flag the command does not take.
@@ -46,6 +50,8 @@ impl Error {
             Error::LineTooLong => "CLIENT_ERROR line too long",
             Error::TooLarge => "SERVER_ERROR object too large for cache",
             Error::InvalidDelta => "CLIENT_ERROR invalid numeric delta argument",
+            Error::InvalidExptime => "CLIENT_ERROR invalid exptime argument",
+            Error::BadDeleteFormat => "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
             Error::NonNumeric => "CLIENT_ERROR cannot increment or decrement non-numeric value",
             Error::InvalidFlag => "CLIENT_ERROR invalid flag",
             Error::DuplicateFlag => "CLIENT_ERROR duplicate flag",

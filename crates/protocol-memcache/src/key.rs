@@ -108,6 +108,9 @@ pub struct Keys<'a> {
 }
 
 impl<'a> Keys<'a> {
+    /// No keys (`gat` with none answers an empty list).
+    pub const NONE: Keys<'static> = Keys { text: &[] };
+
     /// Validates space-separated keys; at least one.
     pub fn parse(text: &'a [u8]) -> Result<Self, Error> {
         let keys = Self { text };

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::number::{parse_counter, write_u64};
+use crate::number::{next_counter, write_u64};
 use crate::store::{
     Arithmetic, Counted, Delete, Deleted, Expiry, Fetch, Fetched, Found, ItemInfo, Storage, Store,
     StoreError, StoreMode, Stored,
@@ -264,20 +264,17 @@ impl Storage for MemoryStorage {
         if matches!(request.compare_cas, Some(cas) if cas != item.cas) {
             return Ok(Counted::Exists);
         }
-        let Some(current) = parse_counter(&item.value) else { return Ok(Counted::NonNumeric) };
-        let next = if request.increment {
-            current.wrapping_add(request.delta)
-        } else {
-            current.saturating_sub(request.delta)
+        let Some(counter) = next_counter(&item.value, request.increment, request.delta) else {
+            return Ok(Counted::NonNumeric);
         };
         item.value.clear();
-        write_u64(&mut item.value, next);
+        counter.write(&mut item.value);
         item.cas = self.new_cas(request.new_cas);
         item.stored_at = now;
         if let Some(expiry) = request.touch {
             item.expiry = expiry;
         }
-        Ok(Counted::Value(next, item.info()))
+        Ok(Counted::Value(counter.value, item.info()))
     }
 
     fn flush_all(&self, at: u64, now: u64) -> Result<(), StoreError> {

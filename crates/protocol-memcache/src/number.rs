@@ -51,11 +51,62 @@ pub fn write_u64(out: &mut Vec<u8>, value: u64) {
     out.extend_from_slice(format_u64(value, &mut [0u8; 20]));
 }
 
-/// Reads a stored value as the number `incr`/`decr` work on: decimal digits
-/// of an unsigned 64-bit number, with trailing spaces allowed (memcached may
-/// pad a `decr` result).
+/// Reads a stored value as the number `incr`/`decr` work on, as memcached's
+/// `strtoull` does: leading white space, a `+` and leading zeros are
+/// skipped, and the digits must end the value or be followed by white space
+/// (memcached pads a shortened counter with spaces).
 pub fn parse_counter(value: &[u8]) -> Option<u64> {
-    parse_u64(value.trim_ascii_end())
+    let text = value.trim_ascii_start();
+    let text = text.strip_prefix(b"+").unwrap_or(text);
+    let digits = text.iter().position(|byte| !byte.is_ascii_digit()).unwrap_or(text.len());
+    if digits == 0 || text.get(digits).is_some_and(|byte| !byte.is_ascii_whitespace()) {
+        return None;
+    }
+    let significant = &text[..digits];
+    let zeros = significant.iter().take_while(|&&digit| digit == b'0').count().min(digits - 1);
+    parse_u64(&significant[zeros..])
+}
+
+/// A counter after `incr` or `decr`: its value and how it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    /// The new value.
+    pub value: u64,
+    digits: [u8; 20],
+    /// Digits used, at the end of `digits`.
+    len: usize,
+    /// Spaces stored after the digits.
+    padding: usize,
+}
+
+impl Counter {
+    /// The decimal digits, as replied.
+    pub fn digits(&self) -> &[u8] {
+        &self.digits[20 - self.len..]
+    }
+
+    /// Bytes stored: the digits, then the padding.
+    pub fn stored_len(&self) -> usize {
+        self.len + self.padding
+    }
+
+    /// Appends the stored text to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.digits());
+        out.resize(out.len() + self.padding, b' ');
+    }
+}
+
+/// Applies `incr` (wrapping at 2^64) or `decr` (stopping at 0) of `delta`
+/// to the stored `current`. As memcached, a result no longer than `current`
+/// is written over it, padded with spaces to the same length. `None` if
+/// `current` is not a number.
+pub fn next_counter(current: &[u8], increment: bool, delta: u64) -> Option<Counter> {
+    let value = parse_counter(current)?;
+    let value = if increment { value.wrapping_add(delta) } else { value.saturating_sub(delta) };
+    let mut digits = [0u8; 20];
+    let len = format_u64(value, &mut digits).len();
+    Some(Counter { value, digits, len, padding: current.len().saturating_sub(len) })
 }
 
 /// Appends `value` in decimal, with a `-` when negative.
@@ -69,6 +120,33 @@ pub fn write_i64(out: &mut Vec<u8>, value: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_read_and_shrink_as_memcached_does() {
+        assert_eq!(parse_counter(b"12"), Some(12));
+        assert_eq!(parse_counter(b" 12  "), Some(12));
+        assert_eq!(parse_counter(b"+7"), Some(7));
+        assert_eq!(parse_counter(b"12 ab"), Some(12));
+        assert_eq!(parse_counter(b"000000000000000000000001"), Some(1));
+        assert_eq!(parse_counter(b"0"), Some(0));
+        assert_eq!(parse_counter(b"12ab"), None);
+        assert_eq!(parse_counter(b""), None);
+        assert_eq!(parse_counter(b"  "), None);
+        assert_eq!(parse_counter(b"-1"), None);
+        assert_eq!(parse_counter(b"18446744073709551616"), None);
+        let stored = |current: &[u8], increment, delta| {
+            let counter = next_counter(current, increment, delta)?;
+            let mut out = Vec::new();
+            counter.write(&mut out);
+            assert_eq!(out.len(), counter.stored_len());
+            Some((counter.value, String::from_utf8(out).unwrap()))
+        };
+        assert_eq!(stored(b"100", false, 1), Some((99, "99 ".into())));
+        assert_eq!(stored(b"99", true, 1), Some((100, "100".into())));
+        assert_eq!(stored(b"18446744073709551615", true, 2), Some((1, format!("1{}", " ".repeat(19)))));
+        assert_eq!(stored(b"5", false, 9), Some((0, "0".into())));
+        assert_eq!(stored(b"x", true, 1), None);
+    }
 
     #[test]
     fn parses_and_writes() {

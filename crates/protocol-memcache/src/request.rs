@@ -205,17 +205,30 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> ParseResult<'a> {
         b"gets" => Request::Get { keys: Keys::parse(rest).map_err(rejected)?, cas: true },
         b"gat" | b"gats" => {
             let (exptime, keys) = split_token(rest);
-            let exptime = parse_i64(exptime).ok_or(Error::BadCommandLine).map_err(rejected)?;
-            let keys = Keys::parse(keys)
-                .map_err(|e| rejected(if e == Error::UnknownCommand { Error::BadCommandLine } else { e }))?;
+            if exptime.is_empty() {
+                return Err(rejected(Error::UnknownCommand));
+            }
+            let exptime = parse_i64(exptime).ok_or(Error::InvalidExptime).map_err(rejected)?;
+            // memcached answers a gat of no keys with an empty list.
+            let keys = match Keys::parse(keys) {
+                Err(Error::UnknownCommand) => Keys::NONE,
+                keys => keys.map_err(rejected)?,
+            };
             Request::GetAndTouch { exptime, keys, cas: command == b"gats" }
         }
+        // As memcached, a command with the wrong number of arguments is not
+        // recognised: ERROR, and nothing more is read for it.
+        b"set" | b"add" | b"replace" | b"append" | b"prepend" if !(4..=5).contains(&arity(rest)) => {
+            return Err(rejected(Error::UnknownCommand));
+        }
+        b"cas" if !(5..=6).contains(&arity(rest)) => return Err(rejected(Error::UnknownCommand)),
         b"set" => return parse_store(StoreCommand::Set, rest, input, line_len, limits),
         b"add" => return parse_store(StoreCommand::Add, rest, input, line_len, limits),
         b"replace" => return parse_store(StoreCommand::Replace, rest, input, line_len, limits),
         b"append" => return parse_store(StoreCommand::Append, rest, input, line_len, limits),
         b"prepend" => return parse_store(StoreCommand::Prepend, rest, input, line_len, limits),
         b"cas" => return parse_store(StoreCommand::Cas, rest, input, line_len, limits),
+        b"ms" if arity(rest) == 0 => return Err(rejected(Error::UnknownCommand)),
         b"ms" => return parse_meta_set(rest, input, line_len, limits),
         _ => parse_line_command(command, rest).map_err(rejected)?,
     };
@@ -224,55 +237,66 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> ParseResult<'a> {
 
 /// The commands that are a single line.
 fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8]) -> Result<Request<'a>, Error> {
+    let arguments = arity(rest);
     let mut args = tokens(rest);
+    // Each command's range of argument counts; outside it memcached does
+    // not recognise the command. Arguments past those a command uses are
+    // ignored, as memcached ignores them.
+    let expects = |range: std::ops::RangeInclusive<usize>| {
+        if range.contains(&arguments) { Ok(()) } else { Err(Error::UnknownCommand) }
+    };
     let request = match command {
         b"delete" => {
+            expects(1..=3)?;
             let key = Key::parse(args.next().ok_or(Error::BadCommandLine)?)?.as_plain();
             // "delete <key> 0" is accepted for old clients; any other time is not.
-            let mut next = args.next();
-            if next == Some(b"0") {
-                next = args.next();
+            let (second, third) = (args.next(), args.next());
+            let valid = match (second, third) {
+                (None, _) => true,
+                (Some(second), None) => second == b"0" || second == b"noreply",
+                (Some(second), Some(third)) => second == b"0" && third == b"noreply",
+            };
+            if !valid {
+                return Err(Error::BadDeleteFormat);
             }
-            let noreply = noreply(next)?;
-            Request::Delete { key, noreply }
+            Request::Delete { key, noreply: third.or(second) == Some(b"noreply") }
         }
         b"incr" | b"decr" => {
+            expects(2..=3)?;
             let key = Key::parse(args.next().ok_or(Error::BadCommandLine)?)?.as_plain();
             let delta = parse_u64(args.next().ok_or(Error::BadCommandLine)?).ok_or(Error::InvalidDelta)?;
-            let noreply = noreply(args.next())?;
-            Request::Arithmetic { key, delta, increment: command == b"incr", noreply }
+            Request::Arithmetic { key, delta, increment: command == b"incr", noreply: noreply(args.next()) }
         }
         b"touch" => {
+            expects(2..=3)?;
             let key = Key::parse(args.next().ok_or(Error::BadCommandLine)?)?.as_plain();
             let exptime =
-                parse_i64(args.next().ok_or(Error::BadCommandLine)?).ok_or(Error::BadCommandLine)?;
-            Request::Touch { key, exptime, noreply: noreply(args.next())? }
+                parse_i64(args.next().ok_or(Error::BadCommandLine)?).ok_or(Error::InvalidExptime)?;
+            Request::Touch { key, exptime, noreply: noreply(args.next()) }
         }
         b"flush_all" => {
+            expects(0..=2)?;
             let mut next = args.next();
             let mut delay = 0;
             if let Some(token) = next.filter(|token| *token != b"noreply") {
-                delay = parse_i64(token).ok_or(Error::BadCommandLine)?;
+                delay = parse_i64(token).ok_or(Error::InvalidExptime)?;
                 next = args.next();
             }
-            Request::FlushAll { delay, noreply: noreply(next)? }
+            Request::FlushAll { delay, noreply: noreply(next) }
         }
         b"version" => Request::Version,
         b"quit" => Request::Quit,
         b"verbosity" => {
+            expects(1..=2)?;
             let level = parse_u32(args.next().ok_or(Error::UnknownCommand)?).ok_or(Error::BadCommandLine)?;
-            Request::Verbosity { level, noreply: noreply(args.next())? }
+            Request::Verbosity { level, noreply: noreply(args.next()) }
         }
         b"stats" => {
             // A group and up to two arguments (`stats cachedump 1 10`,
             // `stats detail on`); the arguments of the groups Petrel answers
             // carry nothing, so only the group is kept.
-            let group = args.next();
-            let _ = (args.next(), args.next());
-            return match args.next() {
-                None => Ok(Request::Stats { group }),
-                Some(_) => Err(Error::BadCommandLine),
-            };
+            expects(0..=3)?;
+            Request::Stats { group: args.next() }
         }
         b"mg" | b"md" | b"ma" | b"me" => {
             let meta = match command {
@@ -281,23 +305,28 @@ fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8]) -> Result<Request<'
                 b"ma" => MetaCommand::Arithmetic,
                 _ => MetaCommand::Debug,
             };
+            if arguments == 0 && meta != MetaCommand::Debug {
+                return Err(Error::UnknownCommand);
+            }
             let (key, flags) = split_token(rest);
             let flags = MetaFlags::parse(meta, flags)?;
             let key = meta_key(key, &flags)?;
-            return Ok(match meta {
+            match meta {
                 MetaCommand::Get => Request::MetaGet { key, flags },
                 MetaCommand::Delete => Request::MetaDelete { key, flags },
                 MetaCommand::Arithmetic => Request::MetaArithmetic { key, flags },
                 _ => Request::MetaDebug { key, flags },
-            });
+            }
         }
         b"mn" => Request::MetaNoop,
         _ => return Err(Error::UnknownCommand),
     };
-    match args.next() {
-        None => Ok(request),
-        Some(_) => Err(Error::BadCommandLine),
-    }
+    Ok(request)
+}
+
+/// How many space-separated arguments follow the command.
+fn arity(rest: &[u8]) -> usize {
+    tokens(rest).count()
 }
 
 /// `<command> <key> <flags> <exptime> <bytes> [<cas>] [noreply]` and the data block.
@@ -319,11 +348,7 @@ fn parse_store<'a>(
             StoreCommand::Cas => parse_u64(next()?).ok_or(Error::BadCommandLine)?,
             _ => 0,
         };
-        let noreply = noreply(next().ok())?;
-        if next().is_ok() {
-            return Err(Error::BadCommandLine);
-        }
-        Ok((key, flags, exptime, bytes, cas, noreply))
+        Ok((key, flags, exptime, bytes, cas, noreply(next().ok())))
     })();
     let (key, flags, exptime, bytes, cas, noreply) =
         header.map_err(|error| ParseError::Invalid { error, recovery: Recovery::Skip(line_len as u64) })?;
@@ -382,12 +407,10 @@ fn meta_key<'a>(token: &'a [u8], flags: &MetaFlags<'a>) -> Result<Key<'a>, Error
     if flags.base64 { Key::decode_base64(token) } else { Key::parse(token) }
 }
 
-fn noreply(token: Option<&[u8]>) -> Result<bool, Error> {
-    match token {
-        None => Ok(false),
-        Some(b"noreply") => Ok(true),
-        Some(_) => Err(Error::BadCommandLine),
-    }
+/// Whether the last argument asks for no reply; memcached ignores any other
+/// word in its place.
+fn noreply(token: Option<&[u8]>) -> bool {
+    token == Some(b"noreply")
 }
 
 /// Splits off the first space-separated token; the rest keeps its spacing.

@@ -40,6 +40,22 @@ fn retrieval_commands() {
     assert_eq!(parsed(b"get  a   b\n"), Request::Get { keys: keys(b"a   b"), cas: false });
     let Request::Get { keys, .. } = parsed(b"get a   b\r\n") else { panic!() };
     assert_eq!(keys.iter().count(), 2);
+    // As memcached: a gat of no keys is an empty answer, not an error.
+    let Request::GetAndTouch { keys, .. } = parsed(b"gat 10\r\n") else { panic!() };
+    assert_eq!(keys.iter().count(), 0);
+}
+
+#[test]
+fn words_past_the_arguments_a_command_uses_are_ignored_as_memcached_does() {
+    assert_eq!(parsed(b"version extra\r\n"), Request::Version);
+    assert_eq!(parsed(b"mn extra\r\n"), Request::MetaNoop);
+    assert_eq!(
+        parsed(b"incr k 1 bogus\r\n"),
+        Request::Arithmetic { key: b"k", delta: 1, increment: true, noreply: false }
+    );
+    assert_eq!(parsed(b"touch k 1 bogus\r\n"), Request::Touch { key: b"k", exptime: 1, noreply: false });
+    let Request::Store { noreply, value, .. } = parsed(b"set k 0 0 1 bogus\r\nx\r\n") else { panic!() };
+    assert_eq!((noreply, value), (false, &b"x"[..]));
 }
 
 #[test]
@@ -184,31 +200,34 @@ fn error_replies() {
         (b"GET a\r\n", Error::UnknownCommand, skip(7)),
         (b"get\r\n", Error::UnknownCommand, skip(5)),
         (b"verbosity\r\n", Error::UnknownCommand, skip(11)),
-        (b"set k 0 0\r\n", Error::BadCommandLine, skip(11)),
+        (b"set k 0 0\r\n", Error::UnknownCommand, skip(11)),
         (b"set k x 0 1\r\n", Error::BadCommandLine, skip(13)),
         (b"set k -1 0 1\r\n", Error::BadCommandLine, skip(14)),
         (b"set k 4294967296 0 1\r\n", Error::BadCommandLine, skip(22)),
         (b"set k 0 0 -1\r\n", Error::BadCommandLine, skip(14)),
-        (b"set k 0 0 1 bogus\r\n", Error::BadCommandLine, skip(19)),
-        (b"set k 0 0 1 noreply extra\r\n", Error::BadCommandLine, skip(27)),
-        (b"cas k 0 0 1\r\n", Error::BadCommandLine, skip(13)),
+        (b"set k 0 0 1 noreply extra\r\n", Error::UnknownCommand, skip(27)),
+        (b"cas k 0 0 1\r\n", Error::UnknownCommand, skip(13)),
         (b"set k 0 0 3\r\nabcd\r\n", Error::BadDataChunk, skip(18)),
         (b"set k 0 0 3\r\nabc\n\r\n", Error::BadDataChunk, skip(18)),
         (b"incr k x\r\n", Error::InvalidDelta, skip(10)),
         (b"incr k -1\r\n", Error::InvalidDelta, skip(11)),
-        (b"incr k\r\n", Error::BadCommandLine, skip(8)),
-        (b"touch k\r\n", Error::BadCommandLine, skip(9)),
-        (b"delete k 5\r\n", Error::BadCommandLine, skip(12)),
-        (b"delete\r\n", Error::BadCommandLine, skip(8)),
-        (b"flush_all x\r\n", Error::BadCommandLine, skip(13)),
-        (b"gat x a\r\n", Error::BadCommandLine, skip(9)),
-        (b"gat 10\r\n", Error::BadCommandLine, skip(8)),
-        (b"stats a b c d\r\n", Error::BadCommandLine, skip(15)),
-        (b"version extra\r\n", Error::BadCommandLine, skip(15)),
+        (b"incr k\r\n", Error::UnknownCommand, skip(8)),
+        (b"touch k\r\n", Error::UnknownCommand, skip(9)),
+        (b"touch k x\r\n", Error::InvalidExptime, skip(11)),
+        (b"delete k 5\r\n", Error::BadDeleteFormat, skip(12)),
+        (b"delete k noreply x\r\n", Error::BadDeleteFormat, skip(20)),
+        (b"delete k 0 noreply x\r\n", Error::UnknownCommand, skip(22)),
+        (b"delete\r\n", Error::UnknownCommand, skip(8)),
+        (b"flush_all x\r\n", Error::InvalidExptime, skip(13)),
+        (b"gat x a\r\n", Error::InvalidExptime, skip(9)),
+        (b"gats\r\n", Error::UnknownCommand, skip(6)),
+        (b"stats a b c d\r\n", Error::UnknownCommand, skip(15)),
         (b"mg foo zz\r\n", Error::InvalidFlag, skip(11)),
         (b"mg foo v v\r\n", Error::DuplicateFlag, skip(12)),
         (b"mg foo Tx\r\n", Error::BadToken, skip(11)),
-        (b"mg\r\n", Error::BadCommandLine, skip(4)),
+        (b"mg\r\n", Error::UnknownCommand, skip(4)),
+        (b"ms\r\n", Error::UnknownCommand, skip(4)),
+        (b"me\r\n", Error::BadCommandLine, skip(4)),
         (b"mg !!! b\r\n", Error::BadKeyEncoding, skip(10)),
         (b"ms foo 2 MZ\r\nab\r\n", Error::InvalidMode, skip(17)),
         (b"ms foo x\r\n", Error::BadCommandLine, skip(10)),

@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 
 use metriken::{Gauge, metric};
-use petrel_protocol_memcache::number::{format_u64, parse_counter};
+use petrel_protocol_memcache::number::{format_u64, next_counter};
 use petrel_protocol_memcache::{
     Arithmetic, BYTES, CURR_ITEMS, Counted, Delete, Deleted, Fetch, Fetched, Found, Storage, Store,
     StoreError, StoreMode, Stored,
@@ -330,8 +330,20 @@ impl RocksStorage {
     /// Writes an item whose value is the concatenation of `parts`, encoding
     /// it once into a reused buffer.
     fn put(&self, key: &[u8], header: &Header, parts: &[&[u8]]) -> Result<(), StoreError> {
+        self.put_with(key, header, |out| parts.iter().for_each(|part| out.extend_from_slice(part)))
+    }
+
+    /// Writes an item whose value `value` appends after the header, in the
+    /// reused buffer.
+    fn put_with(
+        &self,
+        key: &[u8],
+        header: &Header,
+        value: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), StoreError> {
         ENCODED.with_borrow_mut(|buffer| {
-            header.encode_with(parts, buffer);
+            header.encode_with(&[], buffer);
+            value(buffer);
             self.db.put_opt(key, &buffer[..], &self.write_options).map_err(write_failure)
         })
     }
@@ -511,20 +523,16 @@ impl Storage for RocksStorage {
         if matches!(request.compare_cas, Some(cas) if cas != header.cas) {
             return Ok(Counted::Exists);
         }
-        let Some(current) = parse_counter(item::value(&stored)) else { return Ok(Counted::NonNumeric) };
-        let next = if request.increment {
-            current.wrapping_add(request.delta)
-        } else {
-            current.saturating_sub(request.delta)
+        let Some(counter) = next_counter(item::value(&stored), request.increment, request.delta) else {
+            return Ok(Counted::NonNumeric);
         };
         header.cas = self.new_cas(request.new_cas)?;
         header.stored_at = now;
         if let Some(expiry) = request.touch {
             header.expiry = expiry;
         }
-        let text = format_u64(next, &mut digits);
-        self.put(key, &header, &[text])?;
-        Ok(Counted::Value(next, header.info(text.len())))
+        self.put_with(key, &header, |out| counter.write(out))?;
+        Ok(Counted::Value(counter.value, header.info(counter.stored_len())))
     }
 
     fn flush_all(&self, at: u64, now: u64) -> Result<(), StoreError> {
