@@ -60,6 +60,13 @@ const CAS_RESERVATION: u64 = 1 << 20;
 /// item update interval), so reads do not turn into a write each.
 const ACCESS_UPDATE_INTERVAL: u64 = 60;
 
+/// RocksDB's text log (`LOG`) rotates at this size ...
+const ROCKSDB_LOG_FILE_SIZE: usize = 1 << 20;
+/// ... and this many are kept, the current one included.
+const ROCKSDB_LOG_FILES: usize = 4;
+/// The manifest (the list of live files) is rewritten past this size.
+const MANIFEST_FILE_SIZE: usize = 8 << 20;
+
 /// Intra-L0 compaction merges at most `capacity` divided by this.
 const MERGED_FILES_IN_CAPACITY: u64 = 8;
 
@@ -192,6 +199,13 @@ impl RocksStorage {
         // The meta family is written rarely, so its memtable would pin every
         // log file since its first write; past this total RocksDB flushes it.
         db_options.set_max_total_wal_size(config.wal_limit());
+        // RocksDB's own files besides the data: its text log (a few KB per
+        // flush and compaction, which a busy small store does every second)
+        // rotates and keeps a few, and the manifest is rewritten compactly
+        // once it reaches its limit, so neither grows without bound.
+        db_options.set_max_log_file_size(ROCKSDB_LOG_FILE_SIZE);
+        db_options.set_keep_log_file_num(ROCKSDB_LOG_FILES);
+        db_options.set_max_manifest_file_size(MANIFEST_FILE_SIZE);
         // Counters only (no histograms or timers): eviction counting needs
         // what compactions dropped.
         db_options.enable_statistics();
