@@ -762,6 +762,26 @@ fn a_thousand_connections_each_sending_half_a_large_value_stay_within_the_memory
 }
 
 #[test]
+fn a_value_announced_larger_than_the_limit_is_skipped_not_buffered() {
+    let server = server();
+    let mut client = server.connect();
+    let before = server.rss_bytes();
+    let size = 64 << 20;
+    client.send(format!("set huge 0 0 {size}\r\n").as_bytes());
+    assert_eq!(client.read_line(), "SERVER_ERROR object too large for cache\r\n");
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..size / chunk.len() {
+        client.send(&chunk);
+    }
+    // Swallowed to its end: the connection is in step again.
+    client.send(b"\r\nset after 0 0 2\r\nok\r\n");
+    assert_eq!(client.read_line(), "STORED\r\n");
+    let after = server.rss_bytes();
+    eprintln!("64 MiB value over the limit: server RSS {} -> {} MiB", before >> 20, after >> 20);
+    assert!(after < before + (16 << 20), "RSS {before} -> {after}");
+}
+
+#[test]
 fn ten_thousand_idle_connections_cost_little_memory() {
     let count = 10_000;
     // This process holds the client ends.

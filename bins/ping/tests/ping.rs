@@ -96,6 +96,7 @@ fn overlong_line_is_answered_and_closed_while_others_are_served() {
     let reply = attacker.read_to_close();
     assert_eq!(reply, b"CLIENT_ERROR line too long\r\n");
     assert_eq!(bystander.call(b"PING\r\n", 6), b"PONG\r\n");
+    eprintln!("10 MiB without a newline: server RSS {} KiB after", server.rss_bytes() >> 10);
     assert!(server.rss_bytes() < 64 << 20, "rss {}", server.rss_bytes());
 }
 
@@ -115,6 +116,11 @@ fn client_that_never_reads_cannot_grow_server_memory() {
         }
     }
     assert!(sent < 60 << 20, "the server kept reading from a client that never reads");
+    eprintln!(
+        "a client that never reads: {} KiB sent before the server stopped reading; server RSS {} KiB",
+        sent >> 10,
+        server.rss_bytes() >> 10
+    );
     assert!(server.rss_bytes() < 64 << 20, "rss {}", server.rss_bytes());
     let mut other = server.connect();
     assert_eq!(other.call(b"PING\r\n", 6), b"PONG\r\n");
