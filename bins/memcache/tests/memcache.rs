@@ -383,7 +383,7 @@ fn writing_three_times_the_capacity_keeps_disk_near_it() {
     loop {
         let stats = admin_stats(&server);
         let evictions = stat(&stats, "evictions").unwrap();
-        let disk = dir_size(&server.dir().join("data"));
+        let disk = server.disk_use("data");
         // Capacity bounds the tables; the log adds at most twice the
         // memtables (2 × 2 MiB × 2 here), and a few small files.
         if evictions > 0 && disk < capacity + (8 << 20) + (1 << 20) {
@@ -394,15 +394,6 @@ fn writing_three_times_the_capacity_keeps_disk_near_it() {
     }
     client.send(format!("get key-{:08}\r\n", total - 1).as_bytes());
     assert!(client.read_until_line("END\r\n").starts_with("VALUE"), "the newest item is kept");
-}
-
-fn dir_size(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok()?.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
 }
 
 #[test]

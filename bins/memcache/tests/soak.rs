@@ -80,19 +80,6 @@ fn mixed_load(server: std::net::SocketAddr, client_id: u64, stop: Arc<AtomicBool
     }
 }
 
-fn open_files(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|dir| dir.count()).unwrap_or(0)
-}
-
-fn disk_use(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.metadata().ok())
-        .filter(|metadata| metadata.is_file())
-        .map(|metadata| metadata.len())
-        .sum()
-}
-
 #[test]
 fn mixed_load_with_expiry_and_eviction_levels_off() {
     let seconds: u64 = std::env::var("PETREL_SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
@@ -113,8 +100,8 @@ fn mixed_load_with_expiry_and_eviction_levels_off() {
         samples.push((
             started.elapsed().as_secs(),
             server.rss_bytes(),
-            open_files(server.pid()),
-            disk_use(&server.dir().join("data")),
+            server.open_files(),
+            server.disk_use("data"),
         ));
     }
     stop.store(true, Ordering::Relaxed);

@@ -136,6 +136,22 @@ impl ServerProcess {
         kib * 1024
     }
 
+    /// File descriptors the process holds open (from /proc).
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(|dir| dir.count()).unwrap_or(0)
+    }
+
+    /// Bytes of the files directly in `dir` under the process's directory
+    /// (its data directory, say).
+    pub fn disk_use(&self, dir: &str) -> u64 {
+        std::fs::read_dir(self.dir().join(dir))
+            .expect("the directory exists")
+            .filter_map(|entry| entry.ok()?.metadata().ok())
+            .filter(|metadata| metadata.is_file())
+            .map(|metadata| metadata.len())
+            .sum()
+    }
+
     /// Takes the temporary directory, stopping nothing: for a test that
     /// restarts a server on the same data. The process must have exited.
     pub fn into_dir(mut self) -> tempfile::TempDir {
