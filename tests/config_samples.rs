@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 fn sample(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config").join(name)
+    manifest_dir().join("../config").join(name)
 }
 
 /// Every `section.key` of a TOML table.
@@ -43,7 +43,7 @@ fn memcache_sample_parses_and_documents_every_key() {
 /// The rows of docs/operations.md's configuration reference:
 /// `section.key` and its default, as written.
 fn documented_keys() -> Vec<(String, String)> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/operations.md");
+    let path = manifest_dir().join("../docs/operations.md");
     let text = std::fs::read_to_string(path).unwrap();
     let reference = text.split("## Configuration reference").nth(1).unwrap();
     let reference = reference.split("\n## ").next().unwrap();
@@ -82,4 +82,10 @@ fn both_ports_bind_the_loopback_address_unless_configured_otherwise() {
     {
         assert!(address.ip().is_loopback(), "{address} is reachable from other machines");
     }
+}
+
+/// This package's directory, as cargo gives it when running the test: the
+/// compile-time value may name another checkout sharing the target directory.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
 }

@@ -22,6 +22,7 @@ fn memcache(dir: &std::path::Path) -> petrel_server::RunningServer {
     };
     config.storage.path = dir.join("data");
     config.storage.block_cache_size = 8 << 20;
+    config.storage.item_cache_size = 8 << 20;
     config.storage.write_buffer_size = 4 << 20;
     petrel_memcache::start(&config).unwrap()
 }

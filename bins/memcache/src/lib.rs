@@ -28,7 +28,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("PETREL_THREADS", "workers.threads"),
     ("PETREL_DATA_DIR", "storage.path"),
     ("PETREL_CAPACITY", "storage.capacity"),
-    ("PETREL_CACHE_SIZE", "storage.block_cache_size"),
+    ("PETREL_CACHE_SIZE", "storage.item_cache_size"),
     ("PETREL_SYNC_WRITES", "storage.sync_writes"),
     ("PETREL_LOG_LEVEL", "logging.level"),
 ];

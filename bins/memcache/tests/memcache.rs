@@ -10,8 +10,7 @@ use petrel_testkit::{Client, ServerProcess, admin_stats, stat, wait_for_stat};
 const BINARY: &str = env!("CARGO_BIN_EXE_petrel-memcache");
 
 /// Small RocksDB buffers: tests start many servers on a small machine.
-const CONFIG: &str =
-    "[workers]\nthreads = 2\n[storage]\nblock_cache_size = 8388608\nwrite_buffer_size = 4194304\n";
+const CONFIG: &str = "[workers]\nthreads = 2\n[storage]\nitem_cache_size = 8388608\nblock_cache_size = 8388608\nwrite_buffer_size = 4194304\n";
 
 fn server() -> ServerProcess {
     ServerProcess::start(BINARY, CONFIG)
@@ -111,9 +110,15 @@ fn data_port_stats_use_memcached_names() {
         "rocksdb_memtable_bytes",
         "rocksdb_live_sst_bytes",
         "rocksdb_pending_compaction_bytes",
+        "item_cache_hits",
+        "item_cache_misses",
+        "item_cache_bytes",
     ] {
         assert!(stat(&admin, name).is_some(), "no {name} on the admin port:\n{admin}");
     }
+    // The get followed the set, which went through to the item cache.
+    assert!(stat(&admin, "item_cache_hits") >= Some(1), "{admin}");
+    assert!(stat(&admin, "item_cache_bytes") > Some(0), "{admin}");
 }
 
 #[test]
@@ -365,7 +370,7 @@ fn concurrent_cas_lets_exactly_one_writer_win_each_round() {
 fn writing_three_times_the_capacity_keeps_disk_near_it() {
     let capacity: u64 = 16 << 20;
     let config = format!(
-        "[workers]\nthreads = 1\n[storage]\ncapacity = {capacity}\nwrite_buffer_size = 2097152\nblock_cache_size = 8388608\ncompression = \"none\"\n"
+        "[workers]\nthreads = 1\n[storage]\ncapacity = {capacity}\nwrite_buffer_size = 2097152\nitem_cache_size = 8388608\nblock_cache_size = 8388608\ncompression = \"none\"\n"
     );
     let server = ServerProcess::start(BINARY, &config);
     let mut client = server.connect();
@@ -512,8 +517,7 @@ fn an_admin_checkpoint_is_a_backup_taken_while_serving() {
 fn every_stat_is_documented_and_served_as_a_prometheus_metric_of_the_same_name() {
     let server = server();
     set(&mut server.connect(), "k", 0, "v");
-    let guide =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/operations.md")).unwrap();
+    let guide = std::fs::read_to_string(manifest_dir().join("../../docs/operations.md")).unwrap();
     let metrics = petrel_testkit::exchange(server.admin_addr(), b"GET /metrics HTTP/1.1\r\n\r\n");
     let stats = admin_stats(&server);
     let names: Vec<&str> = stats.lines().filter_map(|line| line.split(' ').nth(1)).collect();
@@ -541,10 +545,9 @@ fn every_stat_is_documented_and_served_as_a_prometheus_metric_of_the_same_name()
 
 #[test]
 fn the_sample_systemd_unit_passes_systemd_analyze() {
-    let unit =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/petrel-memcache.service"))
-            .unwrap()
-            .replace("/usr/local/bin/petrel-memcache", BINARY);
+    let unit = std::fs::read_to_string(manifest_dir().join("../../config/petrel-memcache.service"))
+        .unwrap()
+        .replace("/usr/local/bin/petrel-memcache", BINARY);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("petrel-memcache.service");
     std::fs::write(&path, unit).unwrap();
@@ -654,7 +657,7 @@ fn a_full_disk_turns_writes_into_server_errors_reads_go_on_and_writes_resume_whe
         "{CONFIG}[storage]\npath = \"{}\"\ncapacity = 1073741824\nwrite_buffer_size = 1048576\ncompression = \"none\"\n",
         disk.path.join("data").display()
     )
-    .replace("[storage]\nblock_cache_size = 8388608\nwrite_buffer_size = 4194304\n", "");
+    .replace("[storage]\nitem_cache_size = 8388608\nblock_cache_size = 8388608\nwrite_buffer_size = 4194304\n", "");
     let server = ServerProcess::start_in(BINARY, &config, tempfile::tempdir().unwrap());
     let mut client = server.connect();
     let value = "v".repeat(16 << 10);
@@ -800,4 +803,10 @@ fn ten_thousand_idle_connections_cost_little_memory() {
     // The server still serves, at the limit of its connections.
     set(&mut warm, "still", 0, "served");
     drop(idle);
+}
+
+/// This package's directory, as cargo gives it when running the test: the
+/// compile-time value may name another checkout sharing the target directory.
+fn manifest_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
 }

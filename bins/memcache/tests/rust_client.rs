@@ -12,8 +12,7 @@ use memcache::{Client, CommandError, MemcacheError};
 use petrel_testkit::ServerProcess;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_petrel-memcache");
-const CONFIG: &str =
-    "[workers]\nthreads = 2\n[storage]\nblock_cache_size = 8388608\nwrite_buffer_size = 4194304\n";
+const CONFIG: &str = "[workers]\nthreads = 2\n[storage]\nitem_cache_size = 8388608\nblock_cache_size = 8388608\nwrite_buffer_size = 4194304\n";
 
 fn classic(server: &ServerProcess) -> Client {
     let url = format!("memcache://{}?protocol=ascii&timeout=5", server.data_addr());

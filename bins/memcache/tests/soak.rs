@@ -16,7 +16,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_petrel-memcache");
 const CAPACITY: u64 = 64 << 20;
 /// Memtables of 1 MiB: at least 32 fit in the capacity, so flushed files
 /// are merged (and expired items dropped) as with the defaults.
-const CONFIG: &str = "[workers]\nthreads = 2\n[storage]\nblock_cache_size = 16777216\nwrite_buffer_size = 1048576\ncapacity = 67108864\n";
+const CONFIG: &str = "[workers]\nthreads = 2\n[storage]\nitem_cache_size = 16777216\nblock_cache_size = 16777216\nwrite_buffer_size = 1048576\ncapacity = 67108864\n";
 
 /// One client's endless mix: sets with and without expiry, gets, deletes,
 /// counters. Every reply is checked against what the request allows.

@@ -2,13 +2,11 @@
 //! them) through the parsers, so every CI run checks them even where
 //! cargo-fuzz is not installed.
 
-use std::path::PathBuf;
-
 use petrel_protocol::{ParseError, Protocol, Recovery};
 use petrel_protocol_memcache::{Limits, Memcache, parse_reply};
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds").join(target);
+    let dir = manifest_dir().join("fuzz/seeds").join(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|entry| entry.unwrap().path()).collect();
     files.sort();
     assert!(!files.is_empty(), "no seeds in {}", dir.display());
@@ -49,4 +47,10 @@ fn reply_seeds_parse_within_bounds() {
             rest = &rest[parsed.consumed..];
         }
     }
+}
+
+/// This package's directory, as cargo gives it when running the test: the
+/// compile-time value may name another checkout sharing the target directory.
+fn manifest_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
 }

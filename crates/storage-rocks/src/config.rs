@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use petrel_config::ValueError;
 use serde::{Deserialize, Serialize};
 
-/// `[storage]`. The defaults fit a small machine: 256 MiB of block cache,
-/// 2 × 32 MiB memtables and 1 GiB of disk.
+/// `[storage]`. The defaults fit a small machine: 192 MiB of item cache,
+/// 64 MiB of block cache, 2 × 32 MiB memtables and 1 GiB of disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
@@ -15,7 +15,11 @@ pub struct StorageConfig {
     /// Most bytes of item data kept on disk. Past it the oldest items (by
     /// the time they were written) are evicted and counted in `evictions`.
     pub capacity: u64,
-    /// Memory for RocksDB's block cache: the hot data served from memory.
+    /// Memory for the item cache: recently written and read items, served
+    /// without a RocksDB lookup. 0 turns it off.
+    pub item_cache_size: usize,
+    /// Memory for RocksDB's block cache: blocks of the files on disk, so
+    /// that items missing from the item cache are read without disk I/O.
     pub block_cache_size: usize,
     /// Size of one memtable; recent writes are read from it.
     pub write_buffer_size: usize,
@@ -40,7 +44,8 @@ impl Default for StorageConfig {
         Self {
             path: PathBuf::from("./data"),
             capacity: 1 << 30,
-            block_cache_size: 256 << 20,
+            item_cache_size: 192 << 20,
+            block_cache_size: 64 << 20,
             write_buffer_size: 32 << 20,
             write_buffer_count: 2,
             compression: Compression::Lz4,

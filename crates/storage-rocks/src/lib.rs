@@ -9,6 +9,10 @@
 //!   key's stripe (one of [`LOCK_STRIPES`] mutexes chosen by hashing the
 //!   key), reads, decides and writes; two workers never interleave on one key,
 //!   and workers on different keys rarely meet. Reads take no lock.
+//! - **Hot items in memory.** Every write goes through to the item cache
+//!   (`item_cache.rs`) after RocksDB, and a read that misses it fills it
+//!   from RocksDB, under the key's stripe lock so that no write slips in
+//!   between; a hit costs one hash lookup and a copy.
 //! - **Expiry** is checked on every read, so an expired item is never
 //!   returned, whatever is still on disk. A compaction filter drops expired
 //!   and flushed items when RocksDB merges the small files that memtable
@@ -27,8 +31,9 @@
 mod compaction;
 mod config;
 mod item;
+mod item_cache;
 
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
@@ -49,6 +54,7 @@ pub use compaction::RECLAIMED;
 use compaction::{EvictionCounter, FilterState};
 pub use config::{Compression, StorageConfig};
 use item::{HEADER_LEN, Header};
+use item_cache::ItemCache;
 
 /// Number of per-key lock stripes.
 pub const LOCK_STRIPES: usize = 1024;
@@ -118,6 +124,16 @@ pub struct CheckpointError {
     pub source: rocksdb::Error,
 }
 
+/// What a read makes of an item's stored bytes.
+enum State {
+    /// Live, with its header.
+    Live(Header),
+    /// Unreadable, or invalidated by `flush_all`.
+    Missing,
+    /// Past its expiry.
+    Expired,
+}
+
 /// An item as a read finds it.
 enum Lookup<'a> {
     /// Live: its header and its stored bytes (header and value), pinned.
@@ -135,6 +151,7 @@ pub struct RocksStorage {
     write_options: WriteOptions,
     track_access: bool,
     block_cache: Cache,
+    items: ItemCache,
     locks: Box<[Mutex<()>]>,
     hasher: std::collections::hash_map::RandomState,
     next_cas: AtomicU64,
@@ -239,6 +256,7 @@ impl RocksStorage {
             write_options,
             track_access: config.track_access,
             block_cache,
+            items: ItemCache::new(config.item_cache_size),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             hasher: std::collections::hash_map::RandomState::new(),
             next_cas: AtomicU64::new(0),
@@ -317,48 +335,128 @@ impl RocksStorage {
         Ok(cas)
     }
 
-    fn lock(&self, key: &[u8]) -> MutexGuard<'_, ()> {
-        let mut hasher = self.hasher.build_hasher();
-        hasher.write(key);
-        let stripe = hasher.finish() as usize % LOCK_STRIPES;
-        self.locks[stripe].lock().unwrap_or_else(|e| e.into_inner())
+    /// The key's hash: it picks the lock stripe and the item cache shard.
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
     }
 
-    /// Reads `key`'s item as the protocol sees it at `now`.
-    fn read(&self, key: &[u8], now: u64) -> Result<Lookup<'_>, StoreError> {
-        let Some(stored) = self.db.get_pinned(key).map_err(read_failure)? else { return Ok(Lookup::Missing) };
-        let Some(header) = Header::decode(&stored) else {
+    fn lock(&self, hash: u64) -> MutexGuard<'_, ()> {
+        self.locks[hash as usize % LOCK_STRIPES].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What `stored`, the bytes under `key`, is at `now`.
+    fn state(&self, key: &[u8], stored: &[u8], now: u64) -> State {
+        let Some(header) = Header::decode(stored) else {
             log::warn!("ignoring an unreadable item under key {:?}", String::from_utf8_lossy(key));
-            return Ok(Lookup::Missing);
+            return State::Missing;
         };
         if header.expiry.is_expired(now) {
-            return Ok(Lookup::Expired);
+            return State::Expired;
         }
         let flushed_before = self.filter_state.flushed_before.load(Ordering::Acquire);
         if flushed_before <= now && header.stored_at < flushed_before {
-            return Ok(Lookup::Missing);
+            return State::Missing;
         }
-        Ok(Lookup::Live(header, stored))
+        State::Live(header)
+    }
+
+    /// Reads `key`'s item from RocksDB as the protocol sees it at `now`.
+    fn read(&self, key: &[u8], now: u64) -> Result<Lookup<'_>, StoreError> {
+        let Some(stored) = self.db.get_pinned(key).map_err(read_failure)? else { return Ok(Lookup::Missing) };
+        Ok(match self.state(key, &stored, now) {
+            State::Live(header) => Lookup::Live(header, stored),
+            State::Missing => Lookup::Missing,
+            State::Expired => Lookup::Expired,
+        })
+    }
+
+    /// A fetch that changes nothing, answered from `stored`; `None` when
+    /// the item must be rewritten (its access time is due, or a win is to
+    /// be handed out).
+    fn fetch_read_only(
+        &self,
+        key: &[u8],
+        stored: &[u8],
+        fetch: &Fetch,
+        value: Option<&mut Vec<u8>>,
+        now: u64,
+    ) -> Option<Fetched> {
+        let header = match self.state(key, stored, now) {
+            State::Live(header) => header,
+            State::Missing => return Some(Fetched::Miss { expired: false }),
+            State::Expired => return Some(Fetched::Miss { expired: true }),
+        };
+        let due = self.track_access
+            && !fetch.no_bump
+            && (!header.fetched || now >= header.last_access + ACCESS_UPDATE_INTERVAL);
+        // A stale item whose win is not yet given out must be written.
+        let wins = header.stale && !header.win_sent;
+        if due || wins {
+            return None;
+        }
+        if let Some(value) = value {
+            value.extend_from_slice(item::value(stored));
+        }
+        let size = stored.len() - HEADER_LEN;
+        let already_won = header.stale && header.win_sent;
+        Some(Fetched::Hit(found(&header, size, false, already_won, now)))
+    }
+
+    /// A fetch that changes nothing, from the item cache or else from
+    /// RocksDB (filling the cache); `None` when the item must be rewritten.
+    fn fetch_without_write(
+        &self,
+        key: &[u8],
+        hash: u64,
+        fetch: &Fetch,
+        mut value: Option<&mut Vec<u8>>,
+        now: u64,
+    ) -> Result<Option<Fetched>, StoreError> {
+        let cached = self
+            .items
+            .get(hash, key, |stored| self.fetch_read_only(key, stored, fetch, value.as_deref_mut(), now));
+        if let Some(answer) = cached {
+            return Ok(answer);
+        }
+        // Filled under the key's lock, so that no write lands between the
+        // read and the fill and is then hidden by the older item.
+        let _guard = self.items.is_on().then(|| self.lock(hash));
+        let epoch = self.items.epoch();
+        let Some(stored) = self.db.get_pinned(key).map_err(read_failure)? else {
+            return Ok(Some(Fetched::Miss { expired: false }));
+        };
+        #[cfg(test)]
+        tests::BEFORE_FILL.with_borrow_mut(|hook| hook.as_mut().map(|hook| hook()));
+        let answer = self.fetch_read_only(key, &stored, fetch, value, now);
+        if !matches!(answer, Some(Fetched::Miss { .. })) {
+            self.items.insert(epoch, hash, key, &stored);
+        }
+        Ok(answer)
     }
 
     /// Writes an item whose value is the concatenation of `parts`, encoding
-    /// it once into a reused buffer.
-    fn put(&self, key: &[u8], header: &Header, parts: &[&[u8]]) -> Result<(), StoreError> {
-        self.put_with(key, header, |out| parts.iter().for_each(|part| out.extend_from_slice(part)))
+    /// it once into a reused buffer. The caller holds the key's lock.
+    fn put(&self, key: &[u8], hash: u64, header: &Header, parts: &[&[u8]]) -> Result<(), StoreError> {
+        self.put_with(key, hash, header, |out| parts.iter().for_each(|part| out.extend_from_slice(part)))
     }
 
     /// Writes an item whose value `value` appends after the header, in the
-    /// reused buffer.
+    /// reused buffer, to RocksDB and then to the item cache. The caller
+    /// holds the key's lock.
     fn put_with(
         &self,
         key: &[u8],
+        hash: u64,
         header: &Header,
         value: impl FnOnce(&mut Vec<u8>),
     ) -> Result<(), StoreError> {
         ENCODED.with_borrow_mut(|buffer| {
             header.encode_with(&[], buffer);
             value(buffer);
-            self.db.put_opt(key, &buffer[..], &self.write_options).map_err(write_failure)
+            let epoch = self.items.epoch();
+            self.db.put_opt(key, &buffer[..], &self.write_options).map_err(write_failure)?;
+            self.items.insert(epoch, hash, key, buffer);
+            Ok(())
         })
     }
 }
@@ -377,30 +475,18 @@ impl Storage for RocksStorage {
         value: Option<&mut Vec<u8>>,
         now: u64,
     ) -> Result<Fetched, StoreError> {
+        let mut value = value;
+        let hash = self.hash(key);
         let changes_item = fetch.touch.is_some() || fetch.vivify.is_some() || fetch.recache_below.is_some();
         if !changes_item {
-            // The common case: a plain read, no lock, unless the access time
-            // is due for an update.
-            let (header, stored) = match self.read(key, now)? {
-                Lookup::Live(header, stored) => (header, stored),
-                Lookup::Missing => return Ok(Fetched::Miss { expired: false }),
-                Lookup::Expired => return Ok(Fetched::Miss { expired: true }),
-            };
-            let due =
-                !fetch.no_bump && (!header.fetched || now >= header.last_access + ACCESS_UPDATE_INTERVAL);
-            // A stale item whose win is not yet given out must be written.
-            let wins = header.stale && !header.win_sent;
-            if !due && !wins {
-                if let Some(value) = value {
-                    value.extend_from_slice(item::value(&stored));
-                }
-                let size = stored.len() - HEADER_LEN;
-                let already_won = header.stale && header.win_sent;
-                return Ok(Fetched::Hit(found(&header, size, false, already_won, now)));
+            // The common case: a plain read, without a lock when the item
+            // cache has it, and no write unless the access time is due.
+            if let Some(answer) = self.fetch_without_write(key, hash, &fetch, value.as_deref_mut(), now)? {
+                return Ok(answer);
             }
         }
         // The item changes: read, decide and write under the key's lock.
-        let _guard = self.lock(key);
+        let _guard = self.lock(hash);
         let (mut header, stored) = match (self.read(key, now)?, fetch.vivify) {
             (Lookup::Live(header, stored), _) => (header, stored),
             (Lookup::Missing, None) => return Ok(Fetched::Miss { expired: false }),
@@ -408,7 +494,7 @@ impl Storage for RocksStorage {
             (_, Some(expiry)) => {
                 let mut header = Header::new(0, expiry, self.new_cas(fetch.new_cas)?, now);
                 header.win_sent = true;
-                self.put(key, &header, &[])?;
+                self.put(key, hash, &header, &[])?;
                 return Ok(Fetched::Hit(found(&header, 0, true, false, now)));
             }
         };
@@ -441,13 +527,14 @@ impl Storage for RocksStorage {
         let mut result = found(&previous, size, won, already_won, now);
         result.info.expiry = header.expiry;
         if header != previous {
-            self.put(key, &header, &[data])?;
+            self.put(key, hash, &header, &[data])?;
         }
         Ok(Fetched::Hit(result))
     }
 
     fn store(&self, key: &[u8], data: &[u8], request: Store, now: u64) -> Result<Stored, StoreError> {
-        let _guard = self.lock(key);
+        let hash = self.hash(key);
+        let _guard = self.lock(hash);
         let existing = match request.mode {
             // A plain set without CAS does not care what is there.
             StoreMode::Set if request.compare_cas.is_none() => None,
@@ -474,7 +561,7 @@ impl Storage for RocksStorage {
             (StoreMode::Append | StoreMode::Prepend, None) => {
                 let Some(expiry) = request.vivify else { return Ok(Stored::NotStored) };
                 let header = Header::new(request.flags, expiry, cas_for(self)?, now);
-                self.put(key, &header, &[data])?;
+                self.put(key, hash, &header, &[data])?;
                 (header, data.len())
             }
             (mode @ (StoreMode::Append | StoreMode::Prepend), Some((old, stored))) => {
@@ -488,13 +575,13 @@ impl Storage for RocksStorage {
                     StoreMode::Append => [current, data],
                     _ => [data, current],
                 };
-                self.put(key, &header, &parts)?;
+                self.put(key, hash, &header, &parts)?;
                 (header, size)
             }
             (StoreMode::Set | StoreMode::Add | StoreMode::Replace, _) => {
                 let mut header = Header::new(request.flags, request.expiry, cas_for(self)?, now);
                 header.stale = stale;
-                self.put(key, &header, &[data])?;
+                self.put(key, hash, &header, &[data])?;
                 (header, data.len())
             }
         };
@@ -502,13 +589,15 @@ impl Storage for RocksStorage {
     }
 
     fn delete(&self, key: &[u8], request: Delete, now: u64) -> Result<Deleted, StoreError> {
-        let _guard = self.lock(key);
+        let hash = self.hash(key);
+        let _guard = self.lock(hash);
         let Lookup::Live(mut header, stored) = self.read(key, now)? else { return Ok(Deleted::NotFound) };
         if matches!(request.compare_cas, Some(cas) if cas != header.cas) {
             return Ok(Deleted::Exists);
         }
         if !(request.invalidate || request.remove_value) {
             self.db.delete_opt(key, &self.write_options).map_err(write_failure)?;
+            self.items.remove(hash, key);
             return Ok(Deleted::Deleted);
         }
         if request.invalidate {
@@ -520,18 +609,19 @@ impl Storage for RocksStorage {
         }
         header.cas = self.new_cas(request.new_cas)?;
         let value = if request.remove_value { &[][..] } else { item::value(&stored) };
-        self.put(key, &header, &[value])?;
+        self.put(key, hash, &header, &[value])?;
         Ok(Deleted::Deleted)
     }
 
     fn arithmetic(&self, key: &[u8], request: Arithmetic, now: u64) -> Result<Counted, StoreError> {
-        let _guard = self.lock(key);
+        let hash = self.hash(key);
+        let _guard = self.lock(hash);
         let mut digits = [0u8; 20];
         let Lookup::Live(mut header, stored) = self.read(key, now)? else {
             let Some((initial, expiry)) = request.vivify else { return Ok(Counted::NotFound) };
             let header = Header::new(0, expiry, self.new_cas(request.new_cas)?, now);
             let text = format_u64(initial, &mut digits);
-            self.put(key, &header, &[text])?;
+            self.put(key, hash, &header, &[text])?;
             return Ok(Counted::Value(initial, header.info(text.len())));
         };
         if matches!(request.compare_cas, Some(cas) if cas != header.cas) {
@@ -545,7 +635,7 @@ impl Storage for RocksStorage {
         if let Some(expiry) = request.touch {
             header.expiry = expiry;
         }
-        self.put_with(key, &header, |out| counter.write(out))?;
+        self.put_with(key, hash, &header, |out| counter.write(out))?;
         Ok(Counted::Value(counter.value, header.info(counter.stored_len())))
     }
 
@@ -563,7 +653,9 @@ impl Storage for RocksStorage {
         // above it in sequence and survive.
         let mut batch = WriteBatch::default();
         batch.delete_range(&[][..], &[0xffu8; 251][..]);
-        self.db.write_opt(batch, &self.write_options).map_err(write_failure)
+        self.db.write_opt(batch, &self.write_options).map_err(write_failure)?;
+        self.items.clear();
+        Ok(())
     }
 
     fn refresh_stats(&self) {

@@ -1,0 +1,362 @@
+//! The item cache: recently written and read items, served without RocksDB.
+//!
+//! A RocksDB point lookup costs several microseconds even when every block
+//! is in memory (memtable filters, one filter per file, the block cache, the
+//! block search); memcached answers a get in a hash lookup. This cache puts
+//! the hot items one hash lookup away.
+//!
+//! - **Layout.** [`SHARDS`] shards, each behind its own mutex, each a ring of
+//!   bytes allocated once (pages are touched as the ring fills) plus an
+//!   index from key hash to the entry's offset. An entry is its length, the
+//!   key hash, the key and the stored item (header and value) exactly as
+//!   RocksDB holds it, so a hit decodes the same bytes a lookup would.
+//! - **Eviction** is first in, first out: a new entry overwrites the oldest
+//!   ones. Replaced and removed entries become garbage that the ring
+//!   overwrites in turn. Writes never allocate once the index has grown to
+//!   the number of entries the ring holds.
+//! - **Coherence** is the store's job (see `lib.rs`): every write to RocksDB
+//!   is followed by an insert or a removal here, under the key's stripe lock,
+//!   and a miss is filled under that lock too. `flush_all` empties the cache
+//!   and moves the [`epoch`](ItemCache::epoch), so that a fill or write
+//!   begun before the flush cannot put a flushed item back.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use metriken::{Counter, Gauge, metric};
+
+/// Number of shards; a key's shard comes from its hash.
+pub const SHARDS: usize = 64;
+
+/// An entry larger than this share of a shard is not cached: it would
+/// evict too much at once.
+const LARGEST_ENTRY_IN_SHARD: usize = 8;
+
+/// Bytes before the key: entry length (u32), key hash (u64), key length (u8).
+const ENTRY_HEADER: usize = 4 + 8 + 1;
+
+/// Where the ring wraps early, because the next entry did not fit before
+/// its end. No entry is this short.
+const WRAP_MARK: u32 = 0;
+
+#[metric(name = "item_cache_hits", description = "reads answered by the item cache")]
+static HITS: Counter = Counter::new();
+#[metric(name = "item_cache_misses", description = "reads that went to RocksDB, with the item cache on")]
+static MISSES: Counter = Counter::new();
+#[metric(name = "item_cache_bytes", description = "bytes of the item cache's rings in use, garbage included")]
+static BYTES_USED: Gauge = Gauge::new();
+
+/// Hot items in memory; see the module docs.
+pub struct ItemCache {
+    shards: Box<[Mutex<Shard>]>,
+    epoch: AtomicU64,
+}
+
+impl ItemCache {
+    /// A cache of at most `capacity` bytes; 0 turns it off.
+    pub fn new(capacity: usize) -> Self {
+        let per_shard = capacity / SHARDS;
+        let shards = if per_shard < ENTRY_HEADER * LARGEST_ENTRY_IN_SHARD {
+            Vec::new()
+        } else {
+            (0..SHARDS).map(|_| Mutex::new(Shard::new(per_shard))).collect()
+        };
+        Self { shards: shards.into_boxed_slice(), epoch: AtomicU64::new(0) }
+    }
+
+    /// Whether the cache holds anything at all.
+    pub fn is_on(&self) -> bool {
+        !self.shards.is_empty()
+    }
+
+    /// Calls `read` with the stored item of `key` (whose hash is `hash`), if
+    /// cached. The shard stays locked during `read`: keep it short.
+    pub fn get<R>(&self, hash: u64, key: &[u8], read: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let shard = self.shard(hash)?;
+        let found = shard.find(hash, key).map(read);
+        match found {
+            Some(_) => HITS.increment(),
+            None => MISSES.increment(),
+        };
+        found
+    }
+
+    /// The current epoch: read it before reading or writing RocksDB, and
+    /// give it to [`insert`](Self::insert).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Caches `stored` as the item of `key`, unless the cache was cleared
+    /// since `epoch` was read (the item may predate a `flush_all`).
+    pub fn insert(&self, epoch: u64, hash: u64, key: &[u8], stored: &[u8]) {
+        let Some(mut shard) = self.shard(hash) else { return };
+        if self.epoch.load(Ordering::SeqCst) != epoch {
+            return;
+        }
+        let before = shard.used;
+        shard.insert(hash, key, stored);
+        BYTES_USED.add(shard.used as i64 - before as i64);
+    }
+
+    /// Forgets `key`.
+    pub fn remove(&self, hash: u64, key: &[u8]) {
+        if let Some(mut shard) = self.shard(hash) {
+            shard.remove(hash, key);
+        }
+    }
+
+    /// Forgets everything, and moves the epoch first so that inserts begun
+    /// earlier are refused.
+    pub fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            BYTES_USED.sub(shard.used as i64);
+            shard.clear();
+        }
+    }
+
+    fn shard(&self, hash: u64) -> Option<MutexGuard<'_, Shard>> {
+        if self.shards.is_empty() {
+            return None;
+        }
+        // The low bits pick the lock stripe in the store; use the high ones.
+        let shard = &self.shards[(hash >> 32) as usize % self.shards.len()];
+        Some(shard.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// One ring and its index. Live and garbage entries lie in the ring in the
+/// order they were written, from `oldest` to `head`, wrapping at the end.
+struct Shard {
+    ring: Box<[u8]>,
+    /// Key hash → offset of the key's entry.
+    index: HashMap<u64, u32, BuildHasherDefault<KeyHash>>,
+    /// Where the next entry goes.
+    head: usize,
+    /// The oldest entry, the next to be overwritten.
+    oldest: usize,
+    /// Bytes from `oldest` to `head`, skipped ends of the ring included.
+    used: usize,
+}
+
+impl Shard {
+    fn new(capacity: usize) -> Self {
+        // Zeroed allocation: the kernel maps pages only once they are written.
+        let ring = vec![0u8; capacity.min(u32::MAX as usize)].into_boxed_slice();
+        Self { ring, index: HashMap::default(), head: 0, oldest: 0, used: 0 }
+    }
+
+    fn find(&self, hash: u64, key: &[u8]) -> Option<&[u8]> {
+        let at = *self.index.get(&hash)? as usize;
+        let (entry_key, stored) = self.entry(at);
+        (entry_key == key).then_some(stored)
+    }
+
+    fn insert(&mut self, hash: u64, key: &[u8], stored: &[u8]) {
+        let len = ENTRY_HEADER + key.len() + stored.len();
+        if len > self.ring.len() / LARGEST_ENTRY_IN_SHARD || key.len() > u8::MAX as usize {
+            self.index.remove(&hash);
+            return;
+        }
+        let wraps = self.head + len > self.ring.len();
+        let skipped = if wraps { self.ring.len() - self.head } else { 0 };
+        while self.used + skipped + len > self.ring.len() {
+            self.evict_oldest();
+        }
+        if wraps {
+            if skipped >= 4 {
+                self.ring[self.head..self.head + 4].copy_from_slice(&WRAP_MARK.to_le_bytes());
+            }
+            self.used += skipped;
+            self.head = 0;
+        }
+        let at = self.head;
+        let entry = &mut self.ring[at..at + len];
+        entry[0..4].copy_from_slice(&(len as u32).to_le_bytes());
+        entry[4..12].copy_from_slice(&hash.to_le_bytes());
+        entry[12] = key.len() as u8;
+        entry[ENTRY_HEADER..ENTRY_HEADER + key.len()].copy_from_slice(key);
+        entry[ENTRY_HEADER + key.len()..].copy_from_slice(stored);
+        self.head += len;
+        self.used += len;
+        self.index.insert(hash, at as u32);
+    }
+
+    fn remove(&mut self, hash: u64, key: &[u8]) {
+        if self.find(hash, key).is_some() {
+            self.index.remove(&hash);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.index.clear();
+        self.head = 0;
+        self.oldest = 0;
+        self.used = 0;
+    }
+
+    /// Moves `oldest` past one entry (or past the skipped end of the ring),
+    /// unindexing the entry if it is still the live one for its key.
+    fn evict_oldest(&mut self) {
+        let at = self.oldest;
+        let remaining = self.ring.len() - at;
+        if remaining < 4 || self.u32_at(at) == WRAP_MARK {
+            self.used -= remaining;
+            self.oldest = 0;
+            return;
+        }
+        let len = self.u32_at(at) as usize;
+        let hash = u64::from_le_bytes(self.ring[at + 4..at + 12].try_into().expect("8 bytes"));
+        if self.index.get(&hash) == Some(&(at as u32)) {
+            self.index.remove(&hash);
+        }
+        self.used -= len;
+        self.oldest = at + len;
+    }
+
+    /// The key and the stored item of the entry at `at`.
+    fn entry(&self, at: usize) -> (&[u8], &[u8]) {
+        let len = self.u32_at(at) as usize;
+        let key_len = self.ring[at + 12] as usize;
+        let key_end = at + ENTRY_HEADER + key_len;
+        (&self.ring[at + ENTRY_HEADER..key_end], &self.ring[key_end..at + len])
+    }
+
+    fn u32_at(&self, at: usize) -> u32 {
+        u32::from_le_bytes(self.ring[at..at + 4].try_into().expect("4 bytes"))
+    }
+}
+
+/// The index is keyed by hashes already computed from the key: use them as
+/// they are.
+#[derive(Default)]
+struct KeyHash(u64);
+
+impl Hasher for KeyHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, _bytes: &[u8]) {
+        unreachable!("the index hashes u64 keys only")
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(key: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(key)
+    }
+
+    fn cached(cache: &ItemCache, key: &[u8]) -> Option<Vec<u8>> {
+        cache.get(hash(key), key, |stored| stored.to_vec())
+    }
+
+    #[test]
+    fn returns_what_was_inserted_until_replaced_or_removed() {
+        let cache = ItemCache::new(1 << 20);
+        let epoch = cache.epoch();
+        let key = b"key";
+        assert_eq!(cached(&cache, key), None);
+        cache.insert(epoch, hash(key), key, b"one");
+        assert_eq!(cached(&cache, key).as_deref(), Some(&b"one"[..]));
+        cache.insert(epoch, hash(key), key, b"two, longer");
+        assert_eq!(cached(&cache, key).as_deref(), Some(&b"two, longer"[..]));
+        cache.remove(hash(key), key);
+        assert_eq!(cached(&cache, key), None);
+    }
+
+    #[test]
+    fn a_colliding_hash_never_returns_another_keys_item() {
+        let cache = ItemCache::new(1 << 20);
+        cache.insert(cache.epoch(), 7, b"first", b"1");
+        assert_eq!(cache.get(7, b"second", |s| s.to_vec()), None);
+        cache.insert(cache.epoch(), 7, b"second", b"2");
+        assert_eq!(cache.get(7, b"first", |s| s.to_vec()), None);
+        assert_eq!(cache.get(7, b"second", |s| s.to_vec()).as_deref(), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn clear_forgets_everything_and_refuses_inserts_begun_before_it() {
+        let cache = ItemCache::new(1 << 20);
+        let before = cache.epoch();
+        cache.insert(before, hash(b"a"), b"a", b"1");
+        cache.clear();
+        assert_eq!(cached(&cache, b"a"), None);
+        cache.insert(before, hash(b"b"), b"b", b"2");
+        assert_eq!(cached(&cache, b"b"), None, "an insert from before the clear was kept");
+        cache.insert(cache.epoch(), hash(b"b"), b"b", b"2");
+        assert_eq!(cached(&cache, b"b").as_deref(), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn off_when_too_small() {
+        let cache = ItemCache::new(0);
+        assert!(!cache.is_on());
+        cache.insert(cache.epoch(), 1, b"k", b"v");
+        assert_eq!(cache.get(1, b"k", |s| s.to_vec()), None);
+    }
+
+    #[test]
+    fn the_oldest_entries_go_first_and_every_survivor_is_intact() {
+        // One shard's worth of keys, with values of varied sizes so the ring
+        // wraps at uneven places; each key's value names the key.
+        let mut shard = Shard::new(64 << 10);
+        let value = |i: usize| format!("{i:06}").repeat(1 + i % 37).into_bytes();
+        for i in 0..20_000 {
+            let key = format!("key-{i}");
+            shard.insert(hash(key.as_bytes()), key.as_bytes(), &value(i));
+            assert!(shard.used <= shard.ring.len());
+        }
+        let present: Vec<usize> = (0..20_000)
+            .filter(|i| {
+                let key = format!("key-{i}");
+                match shard.find(hash(key.as_bytes()), key.as_bytes()) {
+                    Some(stored) => {
+                        assert_eq!(stored, &value(*i)[..], "key-{i} is corrupt");
+                        true
+                    }
+                    None => false,
+                }
+            })
+            .collect();
+        assert!(present.len() > 100, "only {} entries kept", present.len());
+        // FIFO: what is kept is a contiguous run of the newest keys.
+        let first = present[0];
+        assert_eq!(present, (first..20_000).collect::<Vec<_>>());
+        assert_eq!(shard.index.len(), present.len());
+    }
+
+    #[test]
+    fn replaced_entries_are_garbage_the_ring_reclaims() {
+        let mut shard = Shard::new(16 << 10);
+        for round in 0..1_000u32 {
+            for key in [&b"a"[..], b"b", b"c"] {
+                shard.insert(hash(key), key, &round.to_le_bytes().repeat(20));
+            }
+        }
+        for key in [&b"a"[..], b"b", b"c"] {
+            assert_eq!(shard.find(hash(key), key), Some(&999u32.to_le_bytes().repeat(20)[..]));
+        }
+        assert_eq!(shard.index.len(), 3);
+    }
+
+    #[test]
+    fn an_entry_too_large_for_its_shard_is_not_cached_and_drops_the_old_one() {
+        let mut shard = Shard::new(8 << 10);
+        shard.insert(hash(b"k"), b"k", b"small");
+        shard.insert(hash(b"k"), b"k", &[0u8; 2 << 10]);
+        assert_eq!(shard.find(hash(b"k"), b"k"), None);
+    }
+}
