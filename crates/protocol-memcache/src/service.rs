@@ -556,6 +556,13 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
             Request::MetaNoop => Response::Meta { code: MetaCode::Noop, flags: &[], value: None, bytes: &[] },
         }
     }
+
+    fn commit(&mut self) -> std::io::Result<()> {
+        self.storage.commit().map_err(|error| {
+            STORE_ERRORS.increment();
+            std::io::Error::other(error.to_string())
+        })
+    }
 }
 
 /// The flag characters of a meta request, in the order given.

@@ -304,6 +304,13 @@ pub trait Storage: Send + Sync + 'static {
     /// Brings [`CURR_ITEMS`], [`BYTES`], [`EVICTIONS`] and the backend's own
     /// gauges up to date; called before stats are read.
     fn refresh_stats(&self);
+
+    /// Makes durable the writes this thread made since its last call, before
+    /// their replies leave (see `petrel_protocol::Service::commit`). A store
+    /// that makes each write durable as it happens has nothing to do.
+    fn commit(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

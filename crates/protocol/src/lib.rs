@@ -89,4 +89,14 @@ pub trait Service<P: Protocol>: Send + 'static {
     /// Executes one request. The response may borrow from the service, for
     /// example a value held in a scratch buffer until it is composed.
     fn execute<'s>(&'s mut self, request: P::Request<'_>) -> P::Response<'s>;
+
+    /// Makes durable what the requests executed since the last call changed.
+    /// Called before their responses leave, so a response never acknowledges
+    /// what a crash could still lose; a worker calls it once for all the
+    /// requests of a round of events, so that a store can append to its log
+    /// once for many writes. An error means the pending responses must not be
+    /// sent. Nothing to do by default.
+    fn commit(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -62,6 +62,8 @@ pub(crate) struct Worker<P: Protocol, V> {
     sessions: Slab<Connection>,
     /// Sessions that yielded with requests still buffered.
     pending: Vec<usize>,
+    /// Sessions served this round whose responses wait for the commit.
+    unsent: Vec<(usize, Progress)>,
     limits: Limits,
     budget: usize,
     /// Silent connections are closed after this long.
@@ -96,6 +98,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             intake,
             sessions: Slab::new(),
             pending: Vec::new(),
+            unsent: Vec::new(),
             limits,
             budget,
             idle_timeout,
@@ -146,6 +149,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             for key in std::mem::take(&mut self.pending) {
                 self.drive(key, Readiness::RESUME);
             }
+            self.send_responses();
         }
         self.drain();
     }
@@ -206,27 +210,65 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         }
     }
 
+    /// Serves what a connection has sent; its responses leave in
+    /// [`send_responses`](Self::send_responses), at the end of the round.
     fn drive(&mut self, key: usize, readiness: Readiness) {
         let Some(connection) = self.sessions.get_mut(key) else { return };
-        let progress =
-            connection.session.drive(self.protocol.as_ref(), &mut self.service, self.budget, readiness);
-        match progress {
-            Ok(Progress::Idle) => {}
-            Ok(Progress::Yield) => self.pending.push(key),
-            Ok(Progress::Done) => return self.close(key),
+        match connection.session.serve_input(
+            self.protocol.as_ref(),
+            &mut self.service,
+            self.budget,
+            readiness,
+        ) {
+            Ok(progress) => self.unsent.push((key, progress)),
             Err(error) => {
                 log::debug!("closing a connection: {error}");
-                return self.close(key);
+                self.close(key);
             }
-        }
-        if let Err(error) = self.register_interest(key) {
-            log::debug!("closing a connection: {error}");
-            self.close(key);
         }
     }
 
-    /// Asks for writable readiness while output waits, and stops asking once
-    /// it has gone.
+    /// Commits the round's requests once (one log append for all their
+    /// writes), then sends their responses. If the commit fails, nothing
+    /// it would have acknowledged is sent: those connections close.
+    fn send_responses(&mut self) {
+        if self.unsent.is_empty() {
+            return;
+        }
+        let mut unsent = std::mem::take(&mut self.unsent);
+        if let Err(error) = self.service.commit() {
+            log::error!(
+                "closing {} connections whose requests could not be committed: {error}",
+                unsent.len()
+            );
+            for (key, _) in unsent.drain(..) {
+                self.close(key);
+            }
+        }
+        for (key, progress) in unsent.drain(..) {
+            let Some(connection) = self.sessions.get_mut(key) else { continue };
+            match connection.session.send_output(progress) {
+                Ok(Progress::Idle) => {}
+                Ok(Progress::Yield) => self.pending.push(key),
+                Ok(Progress::Done) => {
+                    self.close(key);
+                    continue;
+                }
+                Err(error) => {
+                    log::debug!("closing a connection: {error}");
+                    self.close(key);
+                    continue;
+                }
+            }
+            if let Err(error) = self.register_interest(key) {
+                log::debug!("closing a connection: {error}");
+                self.close(key);
+            }
+        }
+        // Keep the allocation for the next round.
+        self.unsent = unsent;
+    }
+
     fn register_interest(&mut self, key: usize) -> io::Result<()> {
         let Some(connection) = self.sessions.get_mut(key) else { return Ok(()) };
         let wants_writable = connection.session.has_pending_output();

@@ -188,9 +188,26 @@ impl<S: Read + Write> Session<S> {
     }
 
     /// Serves the connection after its socket became ready (or to resume
-    /// after a [`Progress::Yield`]), serving at most `budget` requests. An
-    /// error means the connection is broken; the caller closes it.
+    /// after a [`Progress::Yield`]), serving at most `budget` requests, and
+    /// sends the responses once the service has committed them. An error
+    /// means the connection is broken; the caller closes it.
     pub fn drive<P: Protocol, V: Service<P>>(
+        &mut self,
+        protocol: &P,
+        service: &mut V,
+        budget: usize,
+        readiness: Readiness,
+    ) -> io::Result<Progress> {
+        let progress = self.serve_input(protocol, service, budget, readiness)?;
+        service.commit()?;
+        self.send_output(progress)
+    }
+
+    /// The first half of [`drive`](Self::drive): serves what the socket has,
+    /// leaving the responses in the write buffer until
+    /// [`send_output`](Self::send_output), so that an event loop can commit
+    /// the requests of many connections at once in between.
+    pub fn serve_input<P: Protocol, V: Service<P>>(
         &mut self,
         protocol: &P,
         service: &mut V,
@@ -201,6 +218,7 @@ impl<S: Read + Write> Session<S> {
             self.drained = false;
         }
         self.peer_closed |= readiness.read_closed;
+        // Whatever is still buffered was committed before it was first sent.
         self.flush()?;
         let mut served = 0;
         let progress = loop {
@@ -211,6 +229,7 @@ impl<S: Read + Write> Session<S> {
                 Stop::Budget => break Progress::Yield,
                 Stop::Close => self.closing = true,
                 Stop::WriteFull => {
+                    service.commit()?;
                     self.flush()?;
                     if self.write.is_full() {
                         // Wait for the client to read before taking more.
@@ -222,6 +241,14 @@ impl<S: Read + Write> Session<S> {
             }
         };
         self.count(&REQUESTS, served);
+        Ok(progress)
+    }
+
+    /// The second half of [`drive`](Self::drive), once the service has
+    /// committed: sends the responses `progress` (from
+    /// [`serve_input`](Self::serve_input)) left, and reports `Done` when the
+    /// connection has finished.
+    pub fn send_output(&mut self, progress: Progress) -> io::Result<Progress> {
         self.flush()?;
         let finished = self.closing || (self.input_ended && progress == Progress::Idle);
         if finished && self.write.is_empty() {

@@ -185,3 +185,51 @@ fn skip_discards_bytes_that_arrive_later() {
     answers.extend(received(&mut client));
     assert_eq!(answers, b"skipped\nafter\n");
 }
+
+/// Ping, with a commit that fails after `commits_allowed` commits.
+struct FailingCommit {
+    commits_allowed: usize,
+}
+
+impl Service<Ping> for FailingCommit {
+    fn execute<'s>(
+        &'s mut self,
+        request: <Ping as Protocol>::Request<'_>,
+    ) -> <Ping as Protocol>::Response<'s> {
+        PingService.execute(request)
+    }
+
+    fn commit(&mut self) -> io::Result<()> {
+        match self.commits_allowed.checked_sub(1) {
+            Some(left) => {
+                self.commits_allowed = left;
+                Ok(())
+            }
+            None => Err(io::Error::other("the log cannot be written")),
+        }
+    }
+}
+
+#[test]
+fn responses_leave_only_after_a_successful_commit() {
+    let (mut session, mut client) = pair();
+    let mut service = FailingCommit { commits_allowed: 1 };
+    client.write_all(b"PING\r\nPING\r\n").unwrap();
+    let progress = session.drive(&Ping, &mut service, usize::MAX, Readiness::READABLE).unwrap();
+    assert_eq!(progress, Progress::Idle);
+    assert_eq!(received(&mut client), b"PONG\r\nPONG\r\n");
+    client.write_all(b"PING\r\n").unwrap();
+    assert!(session.drive(&Ping, &mut service, usize::MAX, Readiness::READABLE).is_err());
+    assert_eq!(received(&mut client), b"", "a response left although its commit failed");
+}
+
+#[test]
+fn serve_input_holds_responses_until_send_output() {
+    let (mut session, mut client) = pair();
+    client.write_all(b"PING\r\n").unwrap();
+    let progress = session.serve_input(&Ping, &mut PingService, usize::MAX, Readiness::READABLE).unwrap();
+    assert_eq!(received(&mut client), b"");
+    assert!(session.has_pending_output());
+    assert_eq!(session.send_output(progress).unwrap(), Progress::Idle);
+    assert_eq!(received(&mut client), b"PONG\r\n");
+}

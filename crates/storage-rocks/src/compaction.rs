@@ -72,7 +72,7 @@ pub fn drop_dead_items(state: Arc<FilterState>) -> impl Fn(u32, &[u8], &[u8]) ->
 pub struct EvictionCounter {
     state: Arc<FilterState>,
     /// RocksDB's statistics, for the entries compactions dropped unseen.
-    statistics: Options,
+    pub(crate) statistics: Options,
     tally: Mutex<Tally>,
     /// Evictions this store counted, for tests.
     evicted: AtomicU64,

@@ -33,9 +33,10 @@ pub struct StorageConfig {
     /// of an item, and then one read a minute, rewrites it. Off, reads never
     /// write; `h` answers 0 and `l` the seconds since the item was written.
     pub track_access: bool,
-    /// fsync the write-ahead log before acknowledging each write, so that an
+    /// fsync the write-ahead log before acknowledging writes, so that an
     /// acknowledged write survives power loss and not just a crash of the
-    /// process. Costs a disk flush per write batch.
+    /// process. One disk flush per round of the worker's event loop, for
+    /// all the writes served in it.
     pub sync_writes: bool,
 }
 

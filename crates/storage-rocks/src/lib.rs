@@ -23,7 +23,9 @@
 //!   `evictions`.
 //! - **Durability.** Every write goes to the write-ahead log before it is
 //!   acknowledged, so it survives the process being killed; with
-//!   `sync_writes` the log is fsynced too, so it survives power loss.
+//!   `sync_writes` the log is fsynced too, so it survives power loss: once
+//!   per round of requests, by [`Storage::commit`], which a worker calls
+//!   before any reply of the round leaves.
 //! - **CAS** values come from a counter whose high-water mark is persisted
 //!   ahead of use, so they stay unique and increasing across restarts,
 //!   crashes included.
@@ -149,6 +151,7 @@ pub struct RocksStorage {
     db: Arc<DB>,
     path: PathBuf,
     write_options: WriteOptions,
+    sync_writes: bool,
     track_access: bool,
     block_cache: Cache,
     items: ItemCache,
@@ -248,12 +251,14 @@ impl RocksStorage {
         )])
         .map_err(open_error)?;
 
-        let mut write_options = WriteOptions::default();
-        write_options.set_sync(config.sync_writes);
+        // Each write goes to the log; with `sync_writes`, `commit` fsyncs it
+        // once for the writes of a round.
+        let write_options = WriteOptions::default();
         let storage = Self {
             db,
             path: path.clone(),
             write_options,
+            sync_writes: config.sync_writes,
             track_access: config.track_access,
             block_cache,
             items: ItemCache::new(config.item_cache_size),
@@ -455,6 +460,7 @@ impl RocksStorage {
             value(buffer);
             let epoch = self.items.epoch();
             self.db.put_opt(key, &buffer[..], &self.write_options).map_err(write_failure)?;
+            UNCOMMITTED.set(true);
             self.items.insert(epoch, hash, key, buffer);
             Ok(())
         })
@@ -465,6 +471,9 @@ thread_local! {
     /// Where items are encoded before a write, reused so that a write
     /// allocates nothing in steady state.
     static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Whether this thread wrote since its last commit (which, with
+    /// `sync_writes`, fsyncs the log).
+    static UNCOMMITTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl Storage for RocksStorage {
@@ -597,6 +606,7 @@ impl Storage for RocksStorage {
         }
         if !(request.invalidate || request.remove_value) {
             self.db.delete_opt(key, &self.write_options).map_err(write_failure)?;
+            UNCOMMITTED.set(true);
             self.items.remove(hash, key);
             return Ok(Deleted::Deleted);
         }
@@ -654,7 +664,16 @@ impl Storage for RocksStorage {
         let mut batch = WriteBatch::default();
         batch.delete_range(&[][..], &[0xffu8; 251][..]);
         self.db.write_opt(batch, &self.write_options).map_err(write_failure)?;
+        UNCOMMITTED.set(true);
         self.items.clear();
+        Ok(())
+    }
+
+    fn commit(&self) -> Result<(), StoreError> {
+        if UNCOMMITTED.replace(false) && self.sync_writes {
+            // The log was written with each write; this fsyncs it.
+            self.db.flush_wal(true).map_err(write_failure)?;
+        }
         Ok(())
     }
 

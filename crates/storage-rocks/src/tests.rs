@@ -373,3 +373,34 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
         assert_eq!(get(&storage, format!("live-{i}").as_bytes()), Some(format!("round-3-{i}").into_bytes()));
     }
 }
+
+/// With `sync_writes`, `commit` fsyncs the log once for all the writes made
+/// since the last commit, and not at all when nothing was written.
+#[test]
+fn with_sync_writes_a_commit_fsyncs_the_log_once_per_round() {
+    use rocksdb::statistics::Ticker;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&StorageConfig { sync_writes: true, ..config(dir.path()) }).unwrap();
+    let syncs = || storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced);
+    // The first write reserves CAS values, a synced write of its own.
+    storage.store(b"first", b"value", set(0), unix_now()).unwrap();
+    storage.commit().unwrap();
+    let before = syncs();
+    for i in 0..10 {
+        storage.store(format!("key-{i}").as_bytes(), b"value", set(0), unix_now()).unwrap();
+    }
+    assert_eq!(syncs(), before, "writes fsynced before the commit");
+    storage.commit().unwrap();
+    assert_eq!(syncs(), before + 1);
+    get(&storage, b"key-1");
+    storage.commit().unwrap();
+    assert_eq!(syncs(), before + 1, "a commit of reads fsynced");
+
+    let unsynced = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&config(unsynced.path())).unwrap();
+    storage.store(b"key", b"value", set(0), unix_now()).unwrap();
+    let before = storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced);
+    storage.store(b"key", b"value", set(0), unix_now()).unwrap();
+    storage.commit().unwrap();
+    assert_eq!(storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced), before);
+}
