@@ -810,3 +810,29 @@ fn ten_thousand_idle_connections_cost_little_memory() {
 fn manifest_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
 }
+
+/// RocksDB's flush and merge threads run at nice 19, so that on a shared
+/// core a request preempts them (they lower themselves before their first
+/// job, so a flush is forced here by a checkpoint).
+#[test]
+fn rocksdb_background_threads_yield_to_the_workers() {
+    let server = server();
+    let mut client = server.connect();
+    client.send(b"set key 0 0 5\r\nvalue\r\n");
+    assert_eq!(client.read_line(), "STORED\r\n");
+    let backup = server.dir().join("backup");
+    let mut admin = server.connect_admin();
+    admin.send(format!("checkpoint {}\r\n", backup.display()).as_bytes());
+    assert_eq!(admin.read_line(), format!("OK {}\r\n", backup.display()));
+    let nice_of = |name: &str| -> Option<i64> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", server.pid())).unwrap();
+        tasks.filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("stat")).ok()).find_map(
+            |stat| {
+                let (comm, rest) = stat.split_once(") ")?;
+                comm.ends_with(&format!("({name}")).then(|| rest.split(' ').nth(16)?.parse().ok())?
+            },
+        )
+    };
+    assert_eq!(nice_of("rocksdb:high"), Some(19), "the flush thread");
+    assert_eq!(nice_of("worker-0"), Some(0), "a worker");
+}

@@ -216,6 +216,7 @@ impl RocksStorage {
         db_options.create_if_missing(true);
         db_options.create_missing_column_families(true);
         db_options.set_max_background_jobs(config.background_jobs);
+        db_options.set_env(&background_env(&path)?);
         // The meta family is written rarely, so its memtable would pin every
         // log file since its first write; past this total RocksDB flushes it.
         db_options.set_max_total_wal_size(config.wal_limit());
@@ -721,6 +722,18 @@ impl Drop for RocksStorage {
             let _ = watcher.join();
         }
     }
+}
+
+/// RocksDB's environment, with its flush and merge threads at the lowest CPU
+/// priority: where they share cores with the workers, a request preempts
+/// them rather than waiting behind a flush. A flush that falls behind for
+/// long stalls writes, and the stalled worker then leaves it the core.
+fn background_env(path: &Path) -> Result<rocksdb::Env, OpenError> {
+    let mut env =
+        rocksdb::Env::new().map_err(|source| OpenError::Open { path: path.to_path_buf(), source })?;
+    env.lower_thread_pool_cpu_priority();
+    env.lower_high_priority_thread_pool_cpu_priority();
+    Ok(env)
 }
 
 /// The meta family holds two small values. Its memtable is kept small
