@@ -216,6 +216,7 @@ fn run_thread(args: &Args, thread: usize) -> std::io::Result<Tally> {
 
     let open_loop = args.rate > 0;
     // Per connection, one request is due every `interval`.
+    const EPOLL_RESOLUTION: Duration = Duration::from_millis(1);
     let interval = open_loop.then(|| Duration::from_secs_f64(args.connections as f64 / args.rate as f64));
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(args.warmup);
@@ -240,7 +241,14 @@ fn run_thread(args: &Args, thread: usize) -> std::io::Result<Tally> {
             break;
         }
         let timeout = match interval {
-            Some(_) => next_due.iter().min().map(|due| due.saturating_duration_since(now)),
+            // epoll sleeps in whole milliseconds, so a request due sooner
+            // would leave up to a millisecond late, and its latency would be
+            // the generator's: poll without sleeping until it is due (the
+            // generator has a core of its own).
+            Some(_) => next_due.iter().min().map(|due| match due.saturating_duration_since(now) {
+                wait if wait < EPOLL_RESOLUTION => Duration::ZERO,
+                wait => wait - EPOLL_RESOLUTION,
+            }),
             None => Some(end - now),
         };
         poll.poll(&mut events, timeout.map(|t| t.min(end - now)))?;
