@@ -228,9 +228,10 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         }
     }
 
-    /// Commits the round's requests once (one log append for all their
-    /// writes), then sends their responses. If the commit fails, nothing
-    /// it would have acknowledged is sent: those connections close.
+    /// Commits the round's requests once (petrel-memcache with
+    /// `sync_writes`: one fsync for all their writes), then sends their
+    /// responses. If the commit fails, nothing it would have acknowledged
+    /// is sent: those connections close.
     fn send_responses(&mut self) {
         if self.unsent.is_empty() {
             return;
@@ -269,6 +270,8 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         self.unsent = unsent;
     }
 
+    /// Asks for writable readiness while output waits, and stops asking once
+    /// it has gone.
     fn register_interest(&mut self, key: usize) -> io::Result<()> {
         let Some(connection) = self.sessions.get_mut(key) else { return Ok(()) };
         let wants_writable = connection.session.has_pending_output();

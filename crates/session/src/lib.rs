@@ -218,8 +218,9 @@ impl<S: Read + Write> Session<S> {
             self.drained = false;
         }
         self.peer_closed |= readiness.read_closed;
-        // Whatever is still buffered was committed before it was first sent.
-        self.flush()?;
+        // Nothing is sent here: responses still buffered may be from
+        // requests served earlier in this round and not yet committed. A
+        // full write buffer is committed and flushed below.
         let mut served = 0;
         let progress = loop {
             if self.closing {

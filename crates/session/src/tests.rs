@@ -233,3 +233,17 @@ fn serve_input_holds_responses_until_send_output() {
     assert_eq!(session.send_output(progress).unwrap(), Progress::Idle);
     assert_eq!(received(&mut client), b"PONG\r\n");
 }
+
+/// A session served twice in one round (an event, then a resumption) must
+/// not send the first half's responses before the round's commit.
+#[test]
+fn a_second_serve_input_sends_nothing_uncommitted() {
+    let (mut session, mut client) = pair();
+    client.write_all(b"PING\r\n").unwrap();
+    session.serve_input(&Ping, &mut PingService, usize::MAX, Readiness::READABLE).unwrap();
+    client.write_all(b"PING\r\n").unwrap();
+    let progress = session.serve_input(&Ping, &mut PingService, usize::MAX, Readiness::READABLE).unwrap();
+    assert_eq!(received(&mut client), b"", "a response left before the commit");
+    assert_eq!(session.send_output(progress).unwrap(), Progress::Idle);
+    assert_eq!(received(&mut client), b"PONG\r\nPONG\r\n");
+}
