@@ -78,6 +78,46 @@ fn prefilled_gets_all_hit_with_the_right_values() {
     server.wait();
 }
 
+/// Requests due at arbitrary moments leave on time, not when the next
+/// whole millisecond of an `epoll_wait` timeout has passed: at a low rate
+/// over staggered connections, late sending would put the median latency
+/// near half a millisecond, while a ping server answers in tens of
+/// microseconds.
+#[test]
+fn open_loop_sends_each_request_when_it_is_due() {
+    let config = petrel_ping::PingConfig {
+        listener: ListenerConfig::on(free()),
+        admin: AdminConfig { address: free() },
+        workers: WorkersConfig { threads: 1, ..WorkersConfig::default() },
+        ..Default::default()
+    };
+    let server = petrel_ping::start(&config).unwrap();
+    let target = server.local_addr().to_string();
+    let (report, ok) = bench(&[
+        "--target",
+        &target,
+        "--protocol",
+        "ping",
+        "--rate",
+        "700",
+        "--duration",
+        "2",
+        "--connections",
+        "7",
+    ]);
+    assert!(ok, "{report}");
+    let p50 = report["latency_us"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|pair| pair[0] == "p50")
+        .and_then(|pair| pair[1].as_f64())
+        .unwrap();
+    assert!(p50 < 300.0, "median latency {p50} µs: requests left late\n{report}");
+    server.shutdown();
+    server.wait();
+}
+
 #[test]
 fn open_loop_holds_the_offered_rate() {
     let dir = tempfile::tempdir().unwrap();
