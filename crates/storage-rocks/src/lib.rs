@@ -13,6 +13,8 @@
 //!   (`item_cache.rs`) after RocksDB, and a read that misses it fills it
 //!   from RocksDB, under the key's stripe lock so that no write slips in
 //!   between; a hit costs one hash lookup and a copy.
+//! - **Background work yields.** RocksDB's flush and merge threads are in
+//!   the idle scheduling class (`background.rs`), so a request preempts them.
 //! - **Expiry** is checked on every read, so an expired item is never
 //!   returned, whatever is still on disk. A compaction filter drops expired
 //!   and flushed items when RocksDB merges the small files that memtable
@@ -30,6 +32,7 @@
 //!   ahead of use, so they stay unique and increasing across restarts,
 //!   crashes included.
 
+mod background;
 mod compaction;
 mod config;
 mod item;
@@ -216,7 +219,6 @@ impl RocksStorage {
         db_options.create_if_missing(true);
         db_options.create_missing_column_families(true);
         db_options.set_max_background_jobs(config.background_jobs);
-        db_options.set_env(&background_env(&path)?);
         // The meta family is written rarely, so its memtable would pin every
         // log file since its first write; past this total RocksDB flushes it.
         db_options.set_max_total_wal_size(config.wal_limit());
@@ -244,6 +246,10 @@ impl RocksStorage {
             )
             .map_err(open_error)?,
         );
+        match background::idle_background_threads() {
+            Ok(moved) => log::debug!("{moved} RocksDB background threads in the idle scheduling class"),
+            Err(error) => log::warn!("RocksDB's background threads keep their priority: {error}"),
+        }
         // The options API offers no switch for intra-L0 compaction; the
         // option string does. See compaction.rs for what it does.
         db.set_options(&[(
@@ -722,18 +728,6 @@ impl Drop for RocksStorage {
             let _ = watcher.join();
         }
     }
-}
-
-/// RocksDB's environment, with its flush and merge threads at the lowest CPU
-/// priority: where they share cores with the workers, a request preempts
-/// them rather than waiting behind a flush. A flush that falls behind for
-/// long stalls writes, and the stalled worker then leaves it the core.
-fn background_env(path: &Path) -> Result<rocksdb::Env, OpenError> {
-    let mut env =
-        rocksdb::Env::new().map_err(|source| OpenError::Open { path: path.to_path_buf(), source })?;
-    env.lower_thread_pool_cpu_priority();
-    env.lower_high_priority_thread_pool_cpu_priority();
-    Ok(env)
 }
 
 /// The meta family holds two small values. Its memtable is kept small
