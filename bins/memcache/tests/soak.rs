@@ -145,10 +145,12 @@ fn mixed_load_with_expiry_and_eviction_levels_off() {
     // Disk stays near the capacity: tables, plus the write-ahead log
     // (2 x 2 x 1 MiB), RocksDB's text logs (4 x 1 MiB) and the manifest.
     assert!(disk_peak <= CAPACITY + (16 << 20), "disk {disk_peak}");
-    // And it levels off: no file that grows for ever.
+    // And it levels off: no file that grows for ever. A merge writes its
+    // output (up to an eighth of the capacity) before it deletes its inputs,
+    // so one sample can catch that much more than another.
     let disk_early = peak(first, |s| s.3);
     let disk_late = peak(second, |s| s.3);
-    assert!(disk_late <= disk_early + (4 << 20), "disk {disk_early} then {disk_late}");
+    assert!(disk_late <= disk_early + CAPACITY / 8, "disk {disk_early} then {disk_late}");
     if seconds >= 20 {
         assert!(stat(&stats, "evictions").unwrap() > 0, "the soak never evicted: {stats}");
         assert!(stat(&stats, "reclaimed").unwrap() > 0, "no expired item was dropped: {stats}");
