@@ -13,6 +13,16 @@ fn free() -> std::net::SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
+fn ping() -> petrel_server::RunningServer {
+    let config = petrel_ping::PingConfig {
+        listener: ListenerConfig::on(free()),
+        admin: AdminConfig { address: free() },
+        workers: WorkersConfig { threads: 1, ..WorkersConfig::default() },
+        ..Default::default()
+    };
+    petrel_ping::start(&config).unwrap()
+}
+
 fn memcache(dir: &std::path::Path) -> petrel_server::RunningServer {
     let mut config = petrel_memcache::MemcacheConfig {
         listener: ListenerConfig::on(free()),
@@ -36,13 +46,7 @@ fn bench(args: &[&str]) -> (serde_json::Value, bool) {
 
 #[test]
 fn drives_a_ping_server() {
-    let config = petrel_ping::PingConfig {
-        listener: ListenerConfig::on(free()),
-        admin: AdminConfig { address: free() },
-        workers: WorkersConfig { threads: 1, ..WorkersConfig::default() },
-        ..Default::default()
-    };
-    let server = petrel_ping::start(&config).unwrap();
+    let server = ping();
     let target = server.local_addr().to_string();
     let (report, ok) = bench(&[
         "--target",
@@ -85,13 +89,7 @@ fn prefilled_gets_all_hit_with_the_right_values() {
 /// microseconds.
 #[test]
 fn open_loop_sends_each_request_when_it_is_due() {
-    let config = petrel_ping::PingConfig {
-        listener: ListenerConfig::on(free()),
-        admin: AdminConfig { address: free() },
-        workers: WorkersConfig { threads: 1, ..WorkersConfig::default() },
-        ..Default::default()
-    };
-    let server = petrel_ping::start(&config).unwrap();
+    let server = ping();
     let target = server.local_addr().to_string();
     let (report, ok) = bench(&[
         "--target",
