@@ -37,8 +37,15 @@ fn memcache(dir: &std::path::Path) -> petrel_server::RunningServer {
     petrel_memcache::start(&config).unwrap()
 }
 
-fn bench(args: &[&str]) -> (serde_json::Value, bool) {
-    let output = Command::new(BENCH).args(args).args(["--json", "--warmup", "0.2"]).output().unwrap();
+/// Runs petrel-bench against `server` with `args` (split on spaces); its
+/// JSON report, and whether it exited successfully.
+fn bench(server: &petrel_server::RunningServer, args: &str) -> (serde_json::Value, bool) {
+    let output = Command::new(BENCH)
+        .args(["--target", &server.local_addr().to_string()])
+        .args(args.split_whitespace())
+        .args(["--json", "--warmup", "0.2"])
+        .output()
+        .unwrap();
     let report = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
     (report, output.status.success())
@@ -47,19 +54,7 @@ fn bench(args: &[&str]) -> (serde_json::Value, bool) {
 #[test]
 fn drives_a_ping_server() {
     let server = ping();
-    let target = server.local_addr().to_string();
-    let (report, ok) = bench(&[
-        "--target",
-        &target,
-        "--protocol",
-        "ping",
-        "--duration",
-        "1",
-        "--connections",
-        "4",
-        "--pipeline",
-        "8",
-    ]);
+    let (report, ok) = bench(&server, "--protocol ping --duration 1 --connections 4 --pipeline 8");
     assert!(ok, "{report}");
     assert!(report["requests"].as_u64().unwrap() > 1000, "{report}");
     assert_eq!(report["errors"], 0);
@@ -71,9 +66,7 @@ fn drives_a_ping_server() {
 fn prefilled_gets_all_hit_with_the_right_values() {
     let dir = tempfile::tempdir().unwrap();
     let server = memcache(dir.path());
-    let target = server.local_addr().to_string();
-    let (report, ok) =
-        bench(&["--target", &target, "--keys", "2000", "--prefill", "--duration", "1", "--multiget", "3"]);
+    let (report, ok) = bench(&server, "--keys 2000 --prefill --duration 1 --multiget 3");
     assert!(ok, "{report}");
     assert_eq!(report["hit_rate"], 1.0, "{report}");
     assert_eq!(report["wrong_values"], 0, "{report}");
@@ -90,19 +83,7 @@ fn prefilled_gets_all_hit_with_the_right_values() {
 #[test]
 fn open_loop_sends_each_request_when_it_is_due() {
     let server = ping();
-    let target = server.local_addr().to_string();
-    let (report, ok) = bench(&[
-        "--target",
-        &target,
-        "--protocol",
-        "ping",
-        "--rate",
-        "700",
-        "--duration",
-        "2",
-        "--connections",
-        "7",
-    ]);
+    let (report, ok) = bench(&server, "--protocol ping --rate 700 --duration 2 --connections 7");
     assert!(ok, "{report}");
     let p50 = report["latency_us"]
         .as_array()
@@ -120,19 +101,7 @@ fn open_loop_sends_each_request_when_it_is_due() {
 fn open_loop_holds_the_offered_rate() {
     let dir = tempfile::tempdir().unwrap();
     let server = memcache(dir.path());
-    let target = server.local_addr().to_string();
-    let (report, ok) = bench(&[
-        "--target",
-        &target,
-        "--keys",
-        "100",
-        "--rate",
-        "2000",
-        "--duration",
-        "2",
-        "--connections",
-        "4",
-    ]);
+    let (report, ok) = bench(&server, "--keys 100 --rate 2000 --duration 2 --connections 4");
     assert!(ok, "{report}");
     let throughput = report["throughput"].as_f64().unwrap();
     assert!((1800.0..=2200.0).contains(&throughput), "{report}");
@@ -150,19 +119,7 @@ fn a_wrong_value_is_reported_and_fails_the_run() {
     let mut reply = [0u8; 8];
     client.read_exact(&mut reply).unwrap();
     assert_eq!(&reply, b"STORED\r\n");
-    let target = server.local_addr().to_string();
-    let (report, ok) = bench(&[
-        "--target",
-        &target,
-        "--keys",
-        "1",
-        "--get-ratio",
-        "1",
-        "--duration",
-        "0.5",
-        "--connections",
-        "1",
-    ]);
+    let (report, ok) = bench(&server, "--keys 1 --get-ratio 1 --duration 0.5 --connections 1");
     assert!(!ok, "a wrong value must fail the run: {report}");
     assert!(report["wrong_values"].as_u64().unwrap() > 0, "{report}");
     server.shutdown();
