@@ -1,0 +1,79 @@
+//! A worker sends a round's responses only once the service has committed
+//! them: a real server on a free port, a ping service whose commit can be
+//! made to fail, and plain TCP clients.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use petrel_config::{AdminConfig, BuffersConfig, ListenerConfig, WorkersConfig};
+use petrel_metrics::ServerInfo;
+use petrel_protocol::{Protocol, Service};
+use petrel_protocol_admin::AdminService;
+use petrel_protocol_ping::{Ping, PingService};
+use petrel_server::CoreConfig;
+
+/// Ping, whose commit fails while `failing` is set.
+struct Committing {
+    failing: Arc<AtomicBool>,
+}
+
+impl Service<Ping> for Committing {
+    fn execute<'s>(
+        &'s mut self,
+        request: <Ping as Protocol>::Request<'_>,
+    ) -> <Ping as Protocol>::Response<'s> {
+        PingService.execute(request)
+    }
+
+    fn commit(&mut self) -> io::Result<()> {
+        match self.failing.load(Ordering::Acquire) {
+            true => Err(io::Error::other("the log cannot be written")),
+            false => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn a_failed_commit_closes_the_connections_without_a_reply() {
+    let free = || "127.0.0.1:0".parse().unwrap();
+    let core = CoreConfig {
+        listener: ListenerConfig::on(free()),
+        workers: WorkersConfig { threads: 1, ..WorkersConfig::default() },
+        admin: AdminConfig { address: free() },
+        buffers: BuffersConfig::default(),
+    };
+    let failing = Arc::new(AtomicBool::new(false));
+    let services = failing.clone();
+    let admin = AdminService::new(Arc::new(ServerInfo::new("commit test", 1)));
+    let server =
+        petrel_server::start(&core, Ping, |_| Committing { failing: services.clone() }, admin).unwrap();
+    let connect = || {
+        let client = TcpStream::connect(server.local_addr()).unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        client
+    };
+    let (mut first, mut second) = (connect(), connect());
+    let mut reply = [0u8; 6];
+    for client in [&mut first, &mut second] {
+        client.write_all(b"PING\r\n").unwrap();
+        client.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"PONG\r\n");
+    }
+
+    failing.store(true, Ordering::Release);
+    first.write_all(b"PING\r\n").unwrap();
+    let mut received = Vec::new();
+    first.read_to_end(&mut received).expect("the server closes the connection");
+    assert_eq!(received, b"", "a reply left although its commit failed");
+
+    // The worker goes on serving once commits succeed again.
+    failing.store(false, Ordering::Release);
+    second.write_all(b"PING\r\n").unwrap();
+    second.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"PONG\r\n");
+    server.shutdown();
+    server.wait();
+}
