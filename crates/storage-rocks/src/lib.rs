@@ -155,6 +155,8 @@ pub struct RocksStorage {
     path: PathBuf,
     write_options: WriteOptions,
     sync_writes: bool,
+    /// Tells this store from others in the process, for `commit`.
+    id: u64,
     track_access: bool,
     block_cache: Cache,
     items: ItemCache,
@@ -266,6 +268,7 @@ impl RocksStorage {
             path: path.clone(),
             write_options,
             sync_writes: config.sync_writes,
+            id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
             track_access: config.track_access,
             block_cache,
             items: ItemCache::new(config.item_cache_size),
@@ -446,6 +449,18 @@ impl RocksStorage {
         Ok(answer)
     }
 
+    /// Notes a write for this thread's next commit, which fsyncs the log
+    /// only with `sync_writes`.
+    fn wrote(&self) {
+        if self.sync_writes {
+            UNCOMMITTED.with_borrow_mut(|stores| {
+                if !stores.contains(&self.id) {
+                    stores.push(self.id);
+                }
+            });
+        }
+    }
+
     /// Writes an item whose value is the concatenation of `parts`, encoding
     /// it once into a reused buffer. The caller holds the key's lock.
     fn put(&self, key: &[u8], hash: u64, header: &Header, parts: &[&[u8]]) -> Result<(), StoreError> {
@@ -467,7 +482,7 @@ impl RocksStorage {
             value(buffer);
             let epoch = self.items.epoch();
             self.db.put_opt(key, &buffer[..], &self.write_options).map_err(write_failure)?;
-            UNCOMMITTED.set(true);
+            self.wrote();
             self.items.insert(epoch, hash, key, buffer);
             Ok(())
         })
@@ -478,10 +493,14 @@ thread_local! {
     /// Where items are encoded before a write, reused so that a write
     /// allocates nothing in steady state.
     static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// Whether this thread wrote since its last commit (which, with
-    /// `sync_writes`, fsyncs the log).
-    static UNCOMMITTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The stores (by [`RocksStorage::id`]) this thread wrote to since
+    /// their last commit, which with `sync_writes` fsyncs the log: one entry
+    /// per store, so that one store's commit does not stand for another's.
+    static UNCOMMITTED: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// The next store's [`RocksStorage::id`].
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(0);
 
 impl Storage for RocksStorage {
     fn fetch(
@@ -613,7 +632,7 @@ impl Storage for RocksStorage {
         }
         if !(request.invalidate || request.remove_value) {
             self.db.delete_opt(key, &self.write_options).map_err(write_failure)?;
-            UNCOMMITTED.set(true);
+            self.wrote();
             self.items.remove(hash, key);
             return Ok(Deleted::Deleted);
         }
@@ -671,13 +690,16 @@ impl Storage for RocksStorage {
         let mut batch = WriteBatch::default();
         batch.delete_range(&[][..], &[0xffu8; 251][..]);
         self.db.write_opt(batch, &self.write_options).map_err(write_failure)?;
-        UNCOMMITTED.set(true);
+        self.wrote();
         self.items.clear();
         Ok(())
     }
 
     fn commit(&self) -> Result<(), StoreError> {
-        if UNCOMMITTED.replace(false) && self.sync_writes {
+        let wrote = UNCOMMITTED.with_borrow_mut(|stores| {
+            stores.iter().position(|id| *id == self.id).map(|at| stores.swap_remove(at)).is_some()
+        });
+        if wrote {
             // The log was written with each write; this fsyncs it.
             self.db.flush_wal(true).map_err(write_failure)?;
         }

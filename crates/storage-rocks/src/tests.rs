@@ -404,3 +404,26 @@ fn with_sync_writes_a_commit_fsyncs_the_log_once_per_round() {
     storage.commit().unwrap();
     assert_eq!(storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced), before);
 }
+
+/// One thread writing to two stores: committing one does not stand for the
+/// other, whose log still needs its fsync.
+#[test]
+fn each_store_commits_its_own_writes() {
+    use rocksdb::statistics::Ticker;
+    let (first_dir, second_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let open = |dir: &Path| RocksStorage::open(&StorageConfig { sync_writes: true, ..config(dir) }).unwrap();
+    let (first, second) = (open(first_dir.path()), open(second_dir.path()));
+    let syncs = |storage: &RocksStorage| storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced);
+    // The first writes reserve CAS values, synced writes of their own.
+    for storage in [&first, &second] {
+        storage.store(b"warm-up", b"value", set(0), unix_now()).unwrap();
+        storage.commit().unwrap();
+    }
+    let before = syncs(&second);
+    first.store(b"key", b"value", set(0), unix_now()).unwrap();
+    second.store(b"key", b"value", set(0), unix_now()).unwrap();
+    first.commit().unwrap();
+    assert_eq!(syncs(&second), before, "the other store's log was synced by the first's commit");
+    second.commit().unwrap();
+    assert_eq!(syncs(&second), before + 1, "the second store's commit did not sync its log");
+}
