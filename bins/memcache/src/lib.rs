@@ -80,7 +80,7 @@ pub struct ProtocolConfig {
 impl Default for ProtocolConfig {
     fn default() -> Self {
         let limits = Limits::default();
-        Self { item_size_max: limits.max_value, max_line: limits.max_line }
+        Self { item_size_max: limits.item_size_max, max_line: limits.max_line }
     }
 }
 
@@ -136,6 +136,27 @@ fn checkpoint(storage: &RocksStorage, directory: &str) -> String {
     }
 }
 
+/// What `stats settings` lists: memcached's settings that apply, by
+/// memcached's names.
+fn settings(info: ServerInfo, config: &MemcacheConfig) -> ServerInfo {
+    let listener = &config.listener;
+    info.with_setting("maxbytes", config.storage.capacity)
+        .with_setting("maxconns", listener.max_connections)
+        .with_setting("tcpport", listener.address.port())
+        .with_setting("udpport", 0)
+        .with_setting("inter", listener.address.ip())
+        .with_setting("evictions", "on")
+        .with_setting("detail_enabled", "no")
+        .with_setting("reqs_per_event", config.workers.requests_per_turn)
+        .with_setting("cas_enabled", "yes")
+        .with_setting("binding_protocol", "ascii")
+        .with_setting("auth_enabled_sasl", "no")
+        .with_setting("auth_enabled_ascii", "no")
+        .with_setting("flush_enabled", "yes")
+        .with_setting("idle_timeout", listener.idle_timeout)
+        .with_setting("ssl_enabled", "no")
+}
+
 /// Opens the store and starts the server's threads. The store closes
 /// cleanly once the server has stopped and its threads are gone.
 pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
@@ -146,8 +167,8 @@ pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
         admin: config.admin.clone(),
         buffers: config.buffers.clone(),
     };
-    let limits = Limits { max_value: config.protocol.item_size_max, max_line: config.protocol.max_line };
-    let server_info = Arc::new(ServerInfo::new(VERSION, config.workers.thread_count()));
+    let limits = Limits { item_size_max: config.protocol.item_size_max, max_line: config.protocol.max_line };
+    let server_info = Arc::new(settings(ServerInfo::new(VERSION, config.workers.thread_count()), config));
     let refresh_storage = storage.clone();
     let checkpoint_storage = storage.clone();
     let admin = AdminService::new(server_info.clone())

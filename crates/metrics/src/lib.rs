@@ -22,7 +22,9 @@
 //! ([`PERCENTILES`]): `name_p50`, `name_p99`, … in `stats`, and a summary with
 //! `quantile` labels in Prometheus.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use metriken::{AtomicCounterHistogram, Value};
@@ -98,11 +100,31 @@ pub fn value_of(name: &str) -> Option<i128> {
     })
 }
 
-/// Appends every metric as memcached `STAT name value\r\n` lines.
+/// Counter values at the last [`reset_stats`], by name.
+static BASELINE: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+/// memcached's `stats reset`: from now on [`write_stats`] reports each
+/// counter's count since this moment. Only the `stats` view starts again:
+/// the counters themselves, and so [`write_prometheus`], stay cumulative,
+/// so that a scraper's rates stay right whoever resets.
+pub fn reset_stats() {
+    let counters = snapshot().into_iter().filter_map(|reading| match reading.value {
+        ReadingValue::Counter(value) => Some((reading.name, value)),
+        _ => None,
+    });
+    *BASELINE.lock().unwrap_or_else(|e| e.into_inner()) = counters.collect();
+}
+
+/// Appends every metric as memcached `STAT name value\r\n` lines, counters
+/// counted since the last [`reset_stats`].
 pub fn write_stats(out: &mut Vec<u8>) {
+    let baseline = BASELINE.lock().unwrap_or_else(|e| e.into_inner());
     for reading in snapshot() {
         match &reading.value {
-            ReadingValue::Counter(value) => stat_line(out, &reading.name, value),
+            ReadingValue::Counter(value) => {
+                let since = value.saturating_sub(baseline.get(&reading.name).copied().unwrap_or(0));
+                stat_line(out, &reading.name, since)
+            }
             ReadingValue::Gauge(value) => stat_line(out, &reading.name, value),
             ReadingValue::Percentiles(values) => {
                 for ((suffix, _), value) in PERCENTILES.iter().zip(padded(values)) {
@@ -149,12 +171,29 @@ pub struct ServerInfo {
     pub threads: usize,
     /// When the server started.
     pub started: Instant,
+    /// What `stats settings` lists, by memcached's names (`maxbytes`,
+    /// `tcpport`, ...), as the server was configured.
+    pub settings: Vec<(&'static str, String)>,
 }
 
 impl ServerInfo {
     /// A server starting now.
     pub fn new(version: impl Into<String>, threads: usize) -> Self {
-        Self { version: version.into(), threads, started: Instant::now() }
+        Self { version: version.into(), threads, started: Instant::now(), settings: Vec::new() }
+    }
+
+    /// Adds a setting for `stats settings`.
+    pub fn with_setting(mut self, name: &'static str, value: impl std::fmt::Display) -> Self {
+        self.settings.push((name, value.to_string()));
+        self
+    }
+
+    /// Appends `num_threads` and the settings, as `stats settings` lines.
+    pub fn write_settings(&self, out: &mut Vec<u8>) {
+        stat_line(out, "num_threads", self.threads);
+        for (name, value) in &self.settings {
+            stat_line(out, name, value);
+        }
     }
 
     /// Appends `pid`, `uptime`, `time`, `version` and `threads`, as memcached
@@ -257,6 +296,13 @@ mod tests {
 
         assert_eq!(value_of("test_counter"), Some(3));
         assert_eq!(value_of("no_such_metric"), None);
+
+        // `stats reset` starts the stats view again; Prometheus stays cumulative.
+        reset_stats();
+        TEST_COUNTER.add(2);
+        assert!(text(write_stats).contains("STAT test_counter 2\r\n"));
+        assert!(text(write_prometheus).contains("\ntest_counter 5\n"));
+        assert!(text(write_stats).contains("STAT test_gauge -2\r\n"), "gauges are levels, not reset");
     }
 
     #[test]

@@ -85,8 +85,9 @@ impl Protocol for Admin {
     type Request<'a> = Request<'a>;
     type Response<'a> = Response<'a>;
     type Error = Error;
+    type State = ();
 
-    fn parse<'a>(&self, input: &'a [u8]) -> Result<Parsed<Request<'a>>, ParseError<Error>> {
+    fn parse<'a>(&self, _: &mut (), input: &'a [u8]) -> Result<Parsed<Request<'a>>, ParseError<Error>> {
         let window = &input[..input.len().min(MAX_REQUEST)];
         let Some(newline) = window.iter().position(|&b| b == b'\n') else {
             return Err(incomplete_or_too_long(input));
@@ -288,7 +289,7 @@ mod tests {
         let mut service = AdminService::new(Arc::new(ServerInfo::new("petrel-test 1.2.3", 2)))
             .with_command("echo", Arc::new(|argument: &str| format!("OK {argument}")));
         service.readiness().store(true, Ordering::Release);
-        let parsed = Admin.parse(input).unwrap();
+        let parsed = Admin.parse(&mut (), input).unwrap();
         assert_eq!(parsed.consumed, input.len());
         let mut out = Vec::new();
         let response = service.execute(parsed.message);
@@ -331,13 +332,13 @@ mod tests {
     #[test]
     fn unknown_and_overlong() {
         assert_eq!(
-            Admin.parse(b" \r\n"),
+            Admin.parse(&mut (), b" \r\n"),
             Err(ParseError::Invalid { error: Error::UnknownCommand, recovery: Recovery::Skip(3) })
         );
-        assert_eq!(Admin.parse(b"stat"), Err(ParseError::Incomplete));
-        assert_eq!(Admin.parse(b"GET / HTTP/1.1\r\n"), Err(ParseError::Incomplete));
+        assert_eq!(Admin.parse(&mut (), b"stat"), Err(ParseError::Incomplete));
+        assert_eq!(Admin.parse(&mut (), b"GET / HTTP/1.1\r\n"), Err(ParseError::Incomplete));
         assert_eq!(
-            Admin.parse(&vec![b'a'; MAX_REQUEST]),
+            Admin.parse(&mut (), &vec![b'a'; MAX_REQUEST]),
             Err(ParseError::Invalid { error: Error::TooLong, recovery: Recovery::Close })
         );
     }

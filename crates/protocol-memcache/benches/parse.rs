@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use petrel_protocol::Protocol;
-use petrel_protocol_memcache::{Hit, Memcache, Response};
+use petrel_protocol_memcache::{Hit, Memcache, Response, TextState};
 
 fn parse(c: &mut Criterion) {
     let protocol = Memcache::default();
@@ -21,7 +21,7 @@ fn parse(c: &mut Criterion) {
         group.throughput(Throughput::Elements(1));
         group.bench_function(*name, |b| {
             b.iter(|| {
-                let parsed = protocol.parse(black_box(input.as_bytes())).unwrap();
+                let parsed = protocol.parse(&mut TextState::default(), black_box(input.as_bytes())).unwrap();
                 black_box(parsed.consumed)
             })
         });
@@ -33,7 +33,7 @@ fn parse(c: &mut Criterion) {
     let mut bytes = key.to_vec();
     bytes.extend(std::iter::repeat_n(b'v', 1024));
     let hits = [Hit { key: 0..key.len(), value: key.len()..bytes.len(), flags: 0, cas: 0 }];
-    let response = Response::Values { hits: &hits, bytes: &bytes, cas: false };
+    let response = Response::Values { hits: &hits, bytes: &bytes, cas: false, last: true };
     let mut out = Vec::with_capacity(4096);
     group.bench_function("value_1_KiB", |b| {
         b.iter(|| {

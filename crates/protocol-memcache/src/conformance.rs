@@ -17,7 +17,7 @@ use petrel_protocol::{ParseError, Protocol, Recovery, Service};
 use crate::store::{
     Arithmetic, Counted, Expiry, Fetch, Fetched, Storage, Store, StoreMode, Stored, unix_now,
 };
-use crate::{Limits, Memcache, MemcacheService};
+use crate::{Limits, Memcache, MemcacheService, TextState};
 
 /// A service over one store, fed raw request bytes.
 pub struct Harness<S> {
@@ -25,16 +25,17 @@ pub struct Harness<S> {
     pub storage: Arc<S>,
     service: MemcacheService<S>,
     protocol: Memcache,
+    state: TextState,
 }
 
 impl<S: Storage> Harness<S> {
     /// A harness over `storage`, with a 1 KiB value limit.
     pub fn new(storage: S) -> Self {
         let storage = Arc::new(storage);
-        let limits = Limits { max_value: 1024, ..Limits::default() };
+        let limits = Limits { item_size_max: 1024, ..Limits::default() };
         let service =
             MemcacheService::new(storage.clone(), limits, Arc::new(ServerInfo::new("conformance", 1)));
-        Self { storage, service, protocol: Memcache { limits } }
+        Self { storage, service, protocol: Memcache { limits }, state: TextState::default() }
     }
 
     /// Serves every request in `input` and returns what the client receives.
@@ -42,11 +43,11 @@ impl<S: Storage> Harness<S> {
         let mut out = Vec::new();
         let mut rest = input;
         while !rest.is_empty() {
-            match self.protocol.parse(rest) {
+            match self.protocol.parse(&mut self.state, rest) {
                 Ok(parsed) => {
                     let response = self.service.execute(parsed.message);
                     self.protocol.compose(&response, &mut out);
-                    rest = &rest[parsed.consumed..];
+                    rest = &rest[parsed.consumed.min(rest.len())..];
                 }
                 Err(ParseError::Incomplete) => {
                     panic!("incomplete request: {:?}", String::from_utf8_lossy(rest))
@@ -84,10 +85,11 @@ pub fn cases<S: Storage>() -> Vec<Case<S>> {
         ("incr_decr_wrap_floor_and_errors", incr_decr),
         ("delete_and_touch", delete_and_touch),
         ("expiry_relative_absolute_negative", expiry),
-        ("noreply_suppresses_replies_but_not_errors", noreply),
+        ("noreply_suppresses_every_reply", noreply),
         ("flush_all_now_and_later", flush_all),
         ("values_are_binary_safe", binary_values),
         ("append_beyond_limit_is_refused", append_limit),
+        ("failed_set_leaves_no_stale_value", failed_set_leaves_no_stale_value),
         ("meta_get_set_flags", meta_get_set),
         ("meta_quiet_mode_and_noop", meta_quiet),
         ("meta_set_modes_and_cas", meta_set_modes),
@@ -232,11 +234,15 @@ fn noreply<S: Storage>(h: &mut Harness<S>) {
     );
     h.expect("touch k 10 noreply\r\ndelete k noreply\r\ndelete k noreply\r\nget k\r\n", "END\r\n");
     h.expect("flush_all noreply\r\nverbosity 1 noreply\r\nmn\r\n", "MN\r\n");
-    // Errors are always sent.
-    h.expect("set k 0 0 1 noreply\r\nabc", "CLIENT_ERROR bad data chunk\r\n");
+    // Errors too are silenced, as memcached silences them: a client that
+    // asked for no reply would read a stray error as its next reply.
+    h.expect("set k 0 0 1 noreply\r\nabc", "");
+    h.expect("set w 0 0 1 noreply\r\nx\r\nincr w 1 noreply\r\nmn\r\n", "MN\r\n");
+    h.expect("delete k 10 noreply\r\nverbosity noreply\r\ntouch k abc noreply\r\nmn\r\n", "MN\r\n");
+    // A word where noreply may stand is no noreply: the error is sent.
     h.expect(
-        "set w 0 0 1 noreply\r\nx\r\nincr w 1 noreply\r\n",
-        "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+        "delete k noreply x\r\n",
+        "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n",
     );
 }
 
@@ -256,6 +262,11 @@ fn flush_all<S: Storage>(h: &mut Harness<S>) {
     assert!(matches!(h.storage.fetch(b"c", Fetch::default(), None, now + 9), Ok(Fetched::Hit(_))));
     assert!(matches!(h.storage.fetch(b"c", Fetch::default(), None, now + 10), Ok(Fetched::Miss { .. })));
     assert!(matches!(h.storage.fetch(b"late", Fetch::default(), None, now + 12), Ok(Fetched::Hit(_))));
+    // A flush now replaces a pending one, as in memcached.
+    h.storage.flush_all(now + 10, now).unwrap();
+    h.storage.flush_all(now, now).unwrap();
+    h.storage.store(b"kept", b"v", set, now + 1).unwrap();
+    assert!(matches!(h.storage.fetch(b"kept", Fetch::default(), None, now + 11), Ok(Fetched::Hit(_))));
 }
 
 fn binary_values<S: Storage>(h: &mut Harness<S>) {
@@ -266,16 +277,38 @@ fn binary_values<S: Storage>(h: &mut Harness<S>) {
     assert_eq!(h.send(&input).into_bytes(), String::from_utf8_lossy(&expected).into_owned().into_bytes());
 }
 
+/// An item fits when key, value and memcached's item overhead fit
+/// `item_size_max` (1024 here): 964 bytes of value under the key `k`.
 fn append_limit<S: Storage>(h: &mut Harness<S>) {
-    let value = "v".repeat(1000);
-    h.expect(&format!("set k 0 0 1000\r\n{value}\r\n"), "STORED\r\n");
+    let value = "v".repeat(900);
+    h.expect(&format!("set k 0 0 900\r\n{value}\r\n"), "STORED\r\n");
     h.expect(
-        &format!("append k 0 0 100\r\n{}\r\n", "w".repeat(100)),
-        "SERVER_ERROR out of memory storing object\r\n",
+        &format!("append k 0 0 100\r\n{}\r\nget k\r\n", "w".repeat(100)),
+        &format!("SERVER_ERROR out of memory storing object\r\nVALUE k 0 900\r\n{value}\r\nEND\r\n"),
     );
+    h.expect(&format!("append k 0 0 64\r\n{}\r\n", "w".repeat(64)), "STORED\r\n");
+    // Too large for `add`: refused, the old item stays.
     h.expect(
-        &format!("set k 0 0 1025\r\n{}\r\nget k\r\n", "x".repeat(1025)),
-        &format!("SERVER_ERROR object too large for cache\r\nVALUE k 0 1000\r\n{value}\r\nEND\r\n"),
+        &format!("add k 0 0 965\r\n{}\r\nmg k s\r\n", "x".repeat(965)),
+        "SERVER_ERROR object too large for cache\r\nHD s964\r\n",
+    );
+}
+
+/// A `set` or `ms` that fails takes the old item with it, as in memcached:
+/// the application must not read the value it meant to replace.
+fn failed_set_leaves_no_stale_value<S: Storage>(h: &mut Harness<S>) {
+    let large = "x".repeat(965);
+    h.expect("set k 0 0 3\r\nMOO\r\n", "STORED\r\n");
+    h.expect(
+        &format!("set k 0 0 965\r\n{large}\r\nget k\r\n"),
+        "SERVER_ERROR object too large for cache\r\nEND\r\n",
+    );
+    h.expect("set k 0 0 3\r\nMOO\r\n", "STORED\r\n");
+    h.expect(&format!("set k 0 0 965 noreply\r\n{large}\r\nget k\r\n"), "END\r\n");
+    h.expect("ms k 3\r\nMOO\r\n", "HD\r\n");
+    h.expect(
+        &format!("ms k 965 T0\r\n{large}\r\nmg k v\r\n"),
+        "SERVER_ERROR object too large for cache\r\nEN\r\n",
     );
 }
 
@@ -385,8 +418,8 @@ fn meta_debug<S: Storage>(h: &mut Harness<S>) {
     assert!(reply.ends_with(" fetch=no cls=1 size=3\r\n"), "{reply}");
     // Binary keys through base64, returned base64 with the b flag.
     h.expect("ms AAEC 1 b\r\nz\r\n", "HD\r\n");
-    h.expect("mg AAEC b k v\r\n", "VA 1 b kAAEC\r\nz\r\n");
-    h.expect("mg AAEC b v k\r\n", "VA 1 b kAAEC\r\nz\r\n");
+    h.expect("mg AAEC b k v\r\n", "VA 1 kAAEC b\r\nz\r\n");
+    h.expect("mg AAEC b v k\r\n", "VA 1 kAAEC b\r\nz\r\n");
     let reply = h.send(b"me AAEC b\r\n");
     assert!(reply.starts_with("ME AAEC exp=-1"), "{reply}");
 }
@@ -403,7 +436,8 @@ fn stats<S: Storage>(h: &mut Harness<S>) {
     assert!(h.send(b"stats settings\r\n").contains("STAT item_size_max 1024\r\n"));
     h.expect("stats items\r\n", "END\r\n");
     h.expect("stats bogus\r\n", "ERROR\r\n");
-    h.expect("stats reset\r\nstats detail on\r\nstats cachedump 1 10\r\n", "ERROR\r\nERROR\r\nERROR\r\n");
+    h.expect("stats reset\r\nstats detail dump\r\n", "RESET\r\nEND\r\n");
+    h.expect("stats detail on\r\nstats cachedump 1 10\r\n", "ERROR\r\nERROR\r\n");
 }
 
 fn concurrent_incr<S: Storage>(h: &mut Harness<S>) {

@@ -11,8 +11,18 @@ pub enum Error {
     BadCommandLine,
     /// The data block does not end in CRLF: `CLIENT_ERROR bad data chunk`.
     BadDataChunk,
-    /// No end of line in sight: `CLIENT_ERROR line too long`; the connection closes.
+    /// No end of line within the line limit, and not a retrieval: the
+    /// connection closes without a reply, as memcached closes it.
     LineTooLong,
+    /// A line that is no command and ends in an HTTP version: the
+    /// connection closes without a reply (see `docs/security.md`).
+    HttpRequest,
+    /// A binary-protocol request (first byte 0x80), which is not served:
+    /// the connection closes rather than leave the client waiting.
+    BinaryProtocol,
+    /// An invalid request that asked for no reply (`noreply`), or the rest
+    /// of a line already answered: nothing is sent.
+    NoReply,
     /// A value over the size limit: `SERVER_ERROR object too large for cache`;
     /// the data block is swallowed so the connection stays in step.
     TooLarge,
@@ -41,13 +51,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// The reply line, without its CRLF.
+    /// The reply line, without its CRLF; for the errors that get no reply
+    /// ([`Error::answered`] false), what happened, for logs.
     pub fn message(&self) -> &'static str {
         match self {
             Error::UnknownCommand => "ERROR",
             Error::BadCommandLine => "CLIENT_ERROR bad command line format",
             Error::BadDataChunk => "CLIENT_ERROR bad data chunk",
-            Error::LineTooLong => "CLIENT_ERROR line too long",
+            Error::LineTooLong => "line too long (closed)",
+            Error::HttpRequest => "HTTP request line (closed)",
+            Error::BinaryProtocol => "binary protocol request (closed)",
+            Error::NoReply => "invalid request with noreply (not answered)",
             Error::TooLarge => "SERVER_ERROR object too large for cache",
             Error::InvalidDelta => "CLIENT_ERROR invalid numeric delta argument",
             Error::InvalidExptime => "CLIENT_ERROR invalid exptime argument",
@@ -63,8 +77,16 @@ impl Error {
         }
     }
 
-    /// Appends the reply line, with its CRLF.
+    /// Whether the client is sent a reply line.
+    pub fn answered(&self) -> bool {
+        !matches!(self, Error::LineTooLong | Error::HttpRequest | Error::BinaryProtocol | Error::NoReply)
+    }
+
+    /// Appends the reply line, with its CRLF, if there is one.
     pub fn compose(&self, out: &mut Vec<u8>) {
+        if !self.answered() {
+            return;
+        }
         out.extend_from_slice(self.message().as_bytes());
         if let Error::Server(reason) = self {
             out.push(b' ');

@@ -32,8 +32,9 @@ pub struct DecodedKey {
 }
 
 impl<'a> Key<'a> {
-    /// Validates a key as sent in a text command: 1 to 250 bytes, no control
-    /// characters or spaces.
+    /// Validates a key as sent in a text command: 1 to 250 bytes without a
+    /// space. Like memcached, any other byte is accepted, control bytes
+    /// included (memaslap's keys begin with them).
     pub fn parse(token: &'a [u8]) -> Result<Self, Error> {
         if is_valid(token) { Ok(Key::Plain(token)) } else { Err(Error::BadCommandLine) }
     }
@@ -73,9 +74,10 @@ pub(crate) fn encode_base64(key: &[u8], out: &mut Vec<u8>) {
     out.truncate(start + written);
 }
 
-/// 1 to 250 bytes, none of them a control character or a space.
+/// 1 to 250 bytes, none of them a space or a line end: the keys memcached's
+/// text protocol accepts.
 pub fn is_valid(key: &[u8]) -> bool {
-    !key.is_empty() && key.len() <= MAX_KEY_LEN && key.iter().all(|&b| b > b' ' && b != 0x7f)
+    !key.is_empty() && key.len() <= MAX_KEY_LEN && !key.iter().any(|&b| b == b' ' || b == b'\n')
 }
 
 impl Deref for Key<'_> {
@@ -155,8 +157,8 @@ mod tests {
         assert!(!is_valid(&[b'k'; 251]));
         assert!(!is_valid(b""));
         assert!(!is_valid(b"a b"));
-        assert!(!is_valid(b"a\x01"));
-        assert!(!is_valid(b"a\x7f"));
+        assert!(is_valid(b"\x10\x10abc"));
+        assert!(is_valid(b"a\x7f"));
         assert!(is_valid("ключ".as_bytes()));
     }
 

@@ -17,15 +17,16 @@
 //! ```
 //! use std::sync::Arc;
 //! use petrel_protocol::{Protocol, Service};
-//! use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage};
+//! use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, TextState};
 //! use petrel_metrics::ServerInfo;
 //!
 //! let protocol = Memcache::default();
+//! let mut state = TextState::default();
 //! let storage = Arc::new(MemoryStorage::new());
 //! let mut service = MemcacheService::new(storage, Limits::default(), Arc::new(ServerInfo::new("example 1.0", 1)));
 //! let mut out = Vec::new();
 //! for input in [&b"set greeting 5 0 5\r\nhello\r\n"[..], b"get greeting\r\n"] {
-//!     let parsed = protocol.parse(input).unwrap();
+//!     let parsed = protocol.parse(&mut state, input).unwrap();
 //!     let response = service.execute(parsed.message);
 //!     protocol.compose(&response, &mut out);
 //! }
@@ -37,25 +38,35 @@ mod error;
 mod key;
 mod memory;
 mod meta;
+mod multiget;
 pub mod number;
+pub mod parse;
 pub mod request;
 mod response;
 mod service;
 mod store;
 
+use metriken::{Counter, metric};
 use petrel_protocol::{Flow, ParseError, Parsed, Protocol};
 
 pub use error::Error;
 pub use key::{Key, Keys, MAX_KEY_LEN};
 pub use memory::MemoryStorage;
 pub use meta::{ArithmeticMode, MAX_OPAQUE_LEN, MetaCommand, MetaFlags};
-pub use request::{Limits, Request, StoreCommand};
+pub use parse::TextState;
+pub use request::{ITEM_OVERHEAD, Limits, Request, StoreCommand};
 pub use response::{Hit, MetaCode, Reply, Response, ReturnFlag, parse_reply};
 pub use service::MemcacheService;
 pub use store::{
     Arithmetic, BYTES, CURR_ITEMS, Counted, Delete, Deleted, EVICTIONS, Expiry, Fetch, Fetched, Found,
     ItemInfo, MAX_RELATIVE_EXPTIME, Storage, Store, StoreError, StoreMode, Stored, unix_now,
 };
+
+#[metric(
+    name = "http_request_closes",
+    description = "connections closed for sending an HTTP request line, as a browser tricked by a web page would"
+)]
+static HTTP_REQUEST_CLOSES: Counter = Counter::new();
 
 /// The memcache protocol, with its size limits.
 #[derive(Debug, Clone, Copy, Default)]
@@ -68,9 +79,14 @@ impl Protocol for Memcache {
     type Request<'a> = Request<'a>;
     type Response<'a> = Response<'a>;
     type Error = Error;
+    type State = TextState;
 
-    fn parse<'a>(&self, input: &'a [u8]) -> Result<Parsed<Request<'a>>, ParseError<Error>> {
-        request::parse(input, &self.limits)
+    fn parse<'a>(
+        &self,
+        state: &mut TextState,
+        input: &'a [u8],
+    ) -> Result<Parsed<Request<'a>>, ParseError<Error>> {
+        parse::parse(state, input, &self.limits)
     }
 
     fn compose(&self, response: &Response<'_>, out: &mut Vec<u8>) -> Flow {
@@ -78,6 +94,9 @@ impl Protocol for Memcache {
     }
 
     fn compose_error(&self, error: &Error, out: &mut Vec<u8>) {
+        if *error == Error::HttpRequest {
+            HTTP_REQUEST_CLOSES.increment();
+        }
         error.compose(out);
     }
 }

@@ -282,6 +282,8 @@ impl Storage for MemoryStorage {
             for shard in &self.shards {
                 shard.lock().unwrap_or_else(|e| e.into_inner()).clear();
             }
+            // As in memcached, a flush now replaces one still pending.
+            self.flushed_before.store(0, Ordering::Release);
         } else {
             self.flushed_before.store(at, Ordering::Release);
         }

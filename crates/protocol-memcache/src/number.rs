@@ -32,6 +32,92 @@ pub fn parse_i64(text: &[u8]) -> Option<i64> {
     }
 }
 
+/// How memcached reads the numbers of a command line: C's `strtol` and
+/// `strtoul` in base 10 (leading white space, a `+` or `-`, digits, then the
+/// end of the token or white space), then stored in the field's width. A
+/// number that fits 64 bits but not the field is cut to the field's low
+/// bits, as memcached's casts cut it (`4294967296` as 32-bit flags is 0); a
+/// drop-in replacement reads every line as memcached does.
+pub mod memcached {
+    /// The sign, the magnitude (`None` past 2^64 - 1) and whether the token
+    /// is a number at all, as `strto*` sees it.
+    fn scan(text: &[u8]) -> Option<(bool, Option<u64>)> {
+        let text = &text[text.iter().position(|b| !is_c_space(*b)).unwrap_or(text.len())..];
+        let (negative, text) = match text.first() {
+            Some(b'-') => (true, &text[1..]),
+            Some(b'+') => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let digits = text.iter().position(|b| !b.is_ascii_digit()).unwrap_or(text.len());
+        if digits == 0 || text.get(digits).is_some_and(|b| !is_c_space(*b)) {
+            return None;
+        }
+        let magnitude = text[..digits]
+            .iter()
+            .try_fold(0u64, |value, digit| value.checked_mul(10)?.checked_add((digit - b'0') as u64));
+        Some((negative, magnitude))
+    }
+
+    fn is_c_space(byte: u8) -> bool {
+        matches!(byte, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+    }
+
+    /// `strtol`: a signed 64-bit number, `None` out of range.
+    fn strtol(text: &[u8]) -> Option<i64> {
+        match scan(text)? {
+            (false, Some(magnitude)) => i64::try_from(magnitude).ok(),
+            (true, Some(magnitude)) if magnitude <= i64::MAX as u64 + 1 => {
+                Some((magnitude as i64).wrapping_neg())
+            }
+            _ => None,
+        }
+    }
+
+    /// `safe_strtoull`: `strtoull`, refusing a negative number that wraps
+    /// past 2^63 (`-1`), accepting one that does not (`-0`).
+    pub fn u64(text: &[u8]) -> Option<u64> {
+        let (negative, magnitude) = scan(text)?;
+        let value = if negative { magnitude?.wrapping_neg() } else { magnitude? };
+        if negative && value > i64::MAX as u64 {
+            return None;
+        }
+        Some(value)
+    }
+
+    /// `safe_strtoul` into 32 bits: flags, `verbosity`'s level.
+    pub fn u32(text: &[u8]) -> Option<u32> {
+        u64(text).map(|value| value as u32)
+    }
+
+    /// `safe_strtol` into 32 bits: expiration times, value lengths.
+    pub fn i32(text: &[u8]) -> Option<i32> {
+        strtol(text).map(|value| value as i32)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn reads_as_memcached_does() {
+            assert_eq!(super::u64(b"18446744073709551615"), Some(u64::MAX));
+            assert_eq!(super::u64(b"18446744073709551616"), None);
+            assert_eq!(super::u64(b"+5"), Some(5));
+            assert_eq!(super::u64(b"-0"), Some(0));
+            assert_eq!(super::u64(b"-1"), None);
+            assert_eq!(super::u64(b"5x"), None);
+            assert_eq!(super::u64(b"5\t"), Some(5));
+            assert_eq!(super::u64(b""), None);
+            assert_eq!(super::u64(b"-"), None);
+            assert_eq!(super::u32(b"4294967296"), Some(0));
+            assert_eq!(super::u32(b"4294967297"), Some(1));
+            assert_eq!(super::i32(b"2147483648"), Some(i32::MIN));
+            assert_eq!(super::i32(b"4294967299"), Some(3));
+            assert_eq!(super::i32(b"-1"), Some(-1));
+            assert_eq!(super::i32(b"9223372036854775808"), None);
+            assert_eq!(super::i32(b"-9223372036854775808"), Some(0));
+        }
+    }
+}
+
 /// Formats `value` in decimal into `digits`; returns the digits used.
 pub fn format_u64(value: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();

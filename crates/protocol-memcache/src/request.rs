@@ -1,25 +1,36 @@
-//! Requests: parsed from the server's read buffer, composed by clients.
+//! Requests: what the server parses (`parse.rs`) and clients compose.
 
-use memchr::memchr;
-use petrel_protocol::{ParseError, Parsed, Recovery};
-
-use crate::Error;
 use crate::key::{Key, Keys, encode_base64};
-use crate::meta::{MetaCommand, MetaFlags, tokens};
-use crate::number::{parse_i64, parse_u32, parse_u64, write_i64, write_u64};
+use crate::meta::{MetaCommand, MetaFlags};
+use crate::number::{write_i64, write_u64};
+
+/// What memcached counts in an item besides its key and value (its header,
+/// the CAS value, the key's terminating NUL and the value's CRLF), so that an
+/// item fits exactly when it would fit memcached's `item_size_max`.
+pub const ITEM_OVERHEAD: usize = 59;
 
 /// Size limits that keep a server safe from what a client sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest value accepted, in bytes (memcached's default item size, 1 MiB).
-    pub max_value: usize,
-    /// Longest command line, in bytes; a longer one closes the connection.
+    /// Largest item, as memcached's `-I` counts it: key, value and
+    /// [`ITEM_OVERHEAD`] (memcached's default, 1 MiB).
+    pub item_size_max: usize,
+    /// Longest command line, in bytes; a longer one closes the connection,
+    /// but for a retrieval (`get`, `gets`, `gat`, `gats`), whose keys are
+    /// served as they arrive however long the line.
     pub max_line: usize,
+}
+
+impl Limits {
+    /// The largest value an item under a key of `key_len` bytes may hold.
+    pub fn max_value(&self, key_len: usize) -> usize {
+        self.item_size_max.saturating_sub(key_len + ITEM_OVERHEAD)
+    }
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_value: 1 << 20, max_line: 16 << 10 }
+        Self { item_size_max: 1 << 20, max_line: 16 << 10 }
     }
 }
 
@@ -63,6 +74,10 @@ pub enum Request<'a> {
         keys: Keys<'a>,
         /// Whether CAS values are returned (`gets`).
         cas: bool,
+        /// Whether these keys end the line. A line too long to buffer whole
+        /// is served in pieces as its keys arrive; only the last piece ends
+        /// the reply with `END`.
+        last: bool,
     },
     /// `gat`/`gats <exptime> <key>*`.
     GetAndTouch {
@@ -72,6 +87,8 @@ pub enum Request<'a> {
         keys: Keys<'a>,
         /// Whether CAS values are returned (`gats`).
         cas: bool,
+        /// Whether these keys end the line (see [`Request::Get`]).
+        last: bool,
     },
     /// `set add replace append prepend cas`.
     Store {
@@ -87,6 +104,17 @@ pub enum Request<'a> {
         value: &'a [u8],
         /// The CAS value to compare (`cas` only).
         cas: u64,
+        /// No reply wanted.
+        noreply: bool,
+    },
+    /// A storage command (`set` ... `cas`, `ms`) whose value is over the
+    /// size limit, served from its line alone: its data block is dropped
+    /// unread (the parse's `consumed` counts it).
+    TooLarge {
+        /// The key.
+        key: Key<'a>,
+        /// The command; `None` for `ms`.
+        command: Option<StoreCommand>,
         /// No reply wanted.
         noreply: bool,
     },
@@ -133,10 +161,12 @@ pub enum Request<'a> {
         /// No reply wanted.
         noreply: bool,
     },
-    /// `stats [group]`.
+    /// `stats [group] [argument]`.
     Stats {
         /// `stats settings`, `stats items`, ...; `None` for the general group.
         group: Option<&'a [u8]>,
+        /// The group's first argument (`stats detail on`).
+        argument: Option<&'a [u8]>,
     },
     /// `quit`.
     Quit,
@@ -181,264 +211,9 @@ pub enum Request<'a> {
     MetaNoop,
 }
 
-/// A request parsed from the front of a buffer, or why not.
-pub type ParseResult<'a> = Result<Parsed<Request<'a>>, ParseError<Error>>;
-
-/// Parses one request from the front of `input`.
-pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> ParseResult<'a> {
-    let window = &input[..input.len().min(limits.max_line)];
-    let Some(newline) = memchr(b'\n', window) else {
-        return Err(if input.len() >= limits.max_line {
-            ParseError::Invalid { error: Error::LineTooLong, recovery: Recovery::Close }
-        } else {
-            ParseError::Incomplete
-        });
-    };
-    let line_len = newline + 1;
-    let line = &input[..newline];
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let rejected = |error| ParseError::Invalid { error, recovery: Recovery::Skip(line_len as u64) };
-
-    let (command, rest) = split_token(line);
-    let request = match command {
-        b"get" => Request::Get { keys: Keys::parse(rest).map_err(rejected)?, cas: false },
-        b"gets" => Request::Get { keys: Keys::parse(rest).map_err(rejected)?, cas: true },
-        b"gat" | b"gats" => {
-            let (exptime, keys) = split_token(rest);
-            if exptime.is_empty() {
-                return Err(rejected(Error::UnknownCommand));
-            }
-            let exptime = parse_i64(exptime).ok_or(Error::InvalidExptime).map_err(rejected)?;
-            // memcached answers a gat of no keys with an empty list.
-            let keys = match Keys::parse(keys) {
-                Err(Error::UnknownCommand) => Keys::NONE,
-                keys => keys.map_err(rejected)?,
-            };
-            Request::GetAndTouch { exptime, keys, cas: command == b"gats" }
-        }
-        // As memcached, a command with the wrong number of arguments is not
-        // recognised: ERROR, and nothing more is read for it.
-        b"set" | b"add" | b"replace" | b"append" | b"prepend" if !(4..=5).contains(&arity(rest)) => {
-            return Err(rejected(Error::UnknownCommand));
-        }
-        b"cas" if !(5..=6).contains(&arity(rest)) => return Err(rejected(Error::UnknownCommand)),
-        b"set" => return parse_store(StoreCommand::Set, rest, input, line_len, limits),
-        b"add" => return parse_store(StoreCommand::Add, rest, input, line_len, limits),
-        b"replace" => return parse_store(StoreCommand::Replace, rest, input, line_len, limits),
-        b"append" => return parse_store(StoreCommand::Append, rest, input, line_len, limits),
-        b"prepend" => return parse_store(StoreCommand::Prepend, rest, input, line_len, limits),
-        b"cas" => return parse_store(StoreCommand::Cas, rest, input, line_len, limits),
-        b"ms" if arity(rest) == 0 => return Err(rejected(Error::UnknownCommand)),
-        b"ms" => return parse_meta_set(rest, input, line_len, limits),
-        _ => parse_line_command(command, rest).map_err(rejected)?,
-    };
-    Ok(Parsed { message: request, consumed: line_len })
-}
-
-/// The commands that are a single line.
-fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8]) -> Result<Request<'a>, Error> {
-    let arguments = arity(rest);
-    let mut args = tokens(rest);
-    // Each command's range of argument counts; outside it memcached does
-    // not recognise the command. Arguments past those a command uses are
-    // ignored, as memcached ignores them.
-    let expects = |range: std::ops::RangeInclusive<usize>| {
-        if range.contains(&arguments) { Ok(()) } else { Err(Error::UnknownCommand) }
-    };
-    let request = match command {
-        b"delete" => {
-            expects(1..=3)?;
-            let key = Key::parse(args.next().ok_or(Error::BadCommandLine)?)?.as_plain();
-            // "delete <key> 0" is accepted for old clients; any other time is not.
-            let (second, third) = (args.next(), args.next());
-            let valid = match (second, third) {
-                (None, _) => true,
-                (Some(second), None) => second == b"0" || second == b"noreply",
-                (Some(second), Some(third)) => second == b"0" && third == b"noreply",
-            };
-            if !valid {
-                return Err(Error::BadDeleteFormat);
-            }
-            Request::Delete { key, noreply: third.or(second) == Some(b"noreply") }
-        }
-        b"incr" | b"decr" => {
-            expects(2..=3)?;
-            let key = Key::parse(args.next().ok_or(Error::BadCommandLine)?)?.as_plain();
-            let delta = parse_u64(args.next().ok_or(Error::BadCommandLine)?).ok_or(Error::InvalidDelta)?;
-            Request::Arithmetic { key, delta, increment: command == b"incr", noreply: noreply(args.next()) }
-        }
-        b"touch" => {
-            expects(2..=3)?;
-            let key = Key::parse(args.next().ok_or(Error::BadCommandLine)?)?.as_plain();
-            let exptime =
-                parse_i64(args.next().ok_or(Error::BadCommandLine)?).ok_or(Error::InvalidExptime)?;
-            Request::Touch { key, exptime, noreply: noreply(args.next()) }
-        }
-        b"flush_all" => {
-            expects(0..=2)?;
-            let mut next = args.next();
-            let mut delay = 0;
-            if let Some(token) = next.filter(|token| *token != b"noreply") {
-                delay = parse_i64(token).ok_or(Error::InvalidExptime)?;
-                next = args.next();
-            }
-            Request::FlushAll { delay, noreply: noreply(next) }
-        }
-        b"version" => Request::Version,
-        b"quit" => Request::Quit,
-        b"verbosity" => {
-            expects(1..=2)?;
-            let level = parse_u32(args.next().ok_or(Error::UnknownCommand)?).ok_or(Error::BadCommandLine)?;
-            Request::Verbosity { level, noreply: noreply(args.next()) }
-        }
-        b"stats" => {
-            // A group and up to two arguments (`stats cachedump 1 10`,
-            // `stats detail on`); the arguments of the groups Petrel answers
-            // carry nothing, so only the group is kept.
-            expects(0..=3)?;
-            Request::Stats { group: args.next() }
-        }
-        b"mg" | b"md" | b"ma" | b"me" => {
-            let meta = match command {
-                b"mg" => MetaCommand::Get,
-                b"md" => MetaCommand::Delete,
-                b"ma" => MetaCommand::Arithmetic,
-                _ => MetaCommand::Debug,
-            };
-            if arguments == 0 && meta != MetaCommand::Debug {
-                return Err(Error::UnknownCommand);
-            }
-            let (key, flags) = split_token(rest);
-            let flags = MetaFlags::parse(meta, flags)?;
-            let key = meta_key(key, &flags)?;
-            match meta {
-                MetaCommand::Get => Request::MetaGet { key, flags },
-                MetaCommand::Delete => Request::MetaDelete { key, flags },
-                MetaCommand::Arithmetic => Request::MetaArithmetic { key, flags },
-                _ => Request::MetaDebug { key, flags },
-            }
-        }
-        b"mn" => Request::MetaNoop,
-        _ => return Err(Error::UnknownCommand),
-    };
-    Ok(request)
-}
-
-/// How many space-separated arguments follow the command.
-fn arity(rest: &[u8]) -> usize {
-    tokens(rest).count()
-}
-
-/// `<command> <key> <flags> <exptime> <bytes> [<cas>] [noreply]` and the data block.
-fn parse_store<'a>(
-    command: StoreCommand,
-    rest: &'a [u8],
-    input: &'a [u8],
-    line_len: usize,
-    limits: &Limits,
-) -> ParseResult<'a> {
-    let mut args = tokens(rest);
-    let mut next = || args.next().ok_or(Error::BadCommandLine);
-    let header = (|| {
-        let key = Key::parse(next()?)?.as_plain();
-        let flags = parse_u32(next()?).ok_or(Error::BadCommandLine)?;
-        let exptime = parse_i64(next()?).ok_or(Error::BadCommandLine)?;
-        let bytes = parse_u64(next()?).ok_or(Error::BadCommandLine)?;
-        let cas = match command {
-            StoreCommand::Cas => parse_u64(next()?).ok_or(Error::BadCommandLine)?,
-            _ => 0,
-        };
-        Ok((key, flags, exptime, bytes, cas, noreply(next().ok())))
-    })();
-    let (key, flags, exptime, bytes, cas, noreply) =
-        header.map_err(|error| ParseError::Invalid { error, recovery: Recovery::Skip(line_len as u64) })?;
-    let value = data_block(input, line_len, bytes, limits)?;
-    Ok(Parsed {
-        message: Request::Store { command, key, flags, exptime, value, cas, noreply },
-        consumed: line_len + value.len() + 2,
-    })
-}
-
-/// `ms <key> <datalen> <flags>*` and the data block.
-fn parse_meta_set<'a>(rest: &'a [u8], input: &'a [u8], line_len: usize, limits: &Limits) -> ParseResult<'a> {
-    let rejected = |error| ParseError::Invalid { error, recovery: Recovery::Skip(line_len as u64) };
-    let (key, rest) = split_token(rest);
-    let (datalen, flags) = split_token(rest);
-    let datalen = parse_u64(datalen).ok_or(Error::BadCommandLine).map_err(rejected)?;
-    // Check the size before the flags, so that a bad flag on a large value
-    // still swallows the value, as memcached does.
-    let flags = MetaFlags::parse(MetaCommand::Set, flags);
-    let value = data_block(input, line_len, datalen, limits)?;
-    let swallowed =
-        |error| ParseError::Invalid { error, recovery: Recovery::Skip((line_len + value.len() + 2) as u64) };
-    let flags = flags.map_err(swallowed)?;
-    let key = meta_key(key, &flags).map_err(swallowed)?;
-    Ok(Parsed { message: Request::MetaSet { key, flags, value }, consumed: line_len + value.len() + 2 })
-}
-
-/// The data block of `bytes` bytes after a line of `line_len`, ending in CRLF.
-fn data_block<'a>(
-    input: &'a [u8],
-    line_len: usize,
-    bytes: u64,
-    limits: &Limits,
-) -> Result<&'a [u8], ParseError<Error>> {
-    let total = (line_len as u64).saturating_add(bytes).saturating_add(2);
-    if bytes > limits.max_value as u64 {
-        return Err(ParseError::Invalid { error: Error::TooLarge, recovery: Recovery::Skip(total) });
-    }
-    let total = total as usize;
-    if input.len() < total {
-        return Err(ParseError::Incomplete);
-    }
-    if &input[total - 2..total] != b"\r\n" {
-        return Err(ParseError::Invalid {
-            error: Error::BadDataChunk,
-            recovery: Recovery::Skip(total as u64),
-        });
-    }
-    Ok(&input[line_len..total - 2])
-}
-
-fn meta_key<'a>(token: &'a [u8], flags: &MetaFlags<'a>) -> Result<Key<'a>, Error> {
-    if token.is_empty() {
-        return Err(Error::BadCommandLine);
-    }
-    if flags.base64 { Key::decode_base64(token) } else { Key::parse(token) }
-}
-
-/// Whether the last argument asks for no reply; memcached ignores any other
-/// word in its place.
-fn noreply(token: Option<&[u8]>) -> bool {
-    token == Some(b"noreply")
-}
-
-/// Splits off the first space-separated token; the rest keeps its spacing.
-fn split_token(text: &[u8]) -> (&[u8], &[u8]) {
-    let text = trim_start(text);
-    match memchr(b' ', text) {
-        Some(space) => (&text[..space], trim_start(&text[space + 1..])),
-        None => (text, &[]),
-    }
-}
-
-fn trim_start(text: &[u8]) -> &[u8] {
-    let start = text.iter().position(|&b| b != b' ').unwrap_or(text.len());
-    &text[start..]
-}
-
-impl<'a> Key<'a> {
-    /// The bytes of a key known to be plain (text commands never decode).
-    fn as_plain(self) -> &'a [u8] {
-        match self {
-            Key::Plain(bytes) => bytes,
-            Key::Decoded(_) => unreachable!("text commands have no base64 keys"),
-        }
-    }
-}
-
 impl Request<'_> {
-    /// Appends the request's wire form to `out` (client side).
+    /// Appends the request's wire form to `out` (client side); nothing for
+    /// [`Request::TooLarge`], whose value was never read.
     pub fn compose(&self, out: &mut Vec<u8>) {
         let noreply = |out: &mut Vec<u8>, noreply: bool| {
             if noreply {
@@ -446,11 +221,11 @@ impl Request<'_> {
             }
         };
         match *self {
-            Request::Get { keys, cas } => {
+            Request::Get { keys, cas, .. } => {
                 out.extend_from_slice(if cas { b"gets " } else { b"get " });
                 out.extend_from_slice(keys.as_text());
             }
-            Request::GetAndTouch { exptime, keys, cas } => {
+            Request::GetAndTouch { exptime, keys, cas, .. } => {
                 out.extend_from_slice(if cas { b"gats " } else { b"gat " });
                 write_i64(out, exptime);
                 out.push(b' ');
@@ -474,6 +249,8 @@ impl Request<'_> {
                 out.extend_from_slice(b"\r\n");
                 out.extend_from_slice(value);
             }
+            // Its value was never read: nothing to send again.
+            Request::TooLarge { .. } => return,
             Request::Delete { key, noreply: quiet } => {
                 out.extend_from_slice(b"delete ");
                 out.extend_from_slice(key);
@@ -508,11 +285,11 @@ impl Request<'_> {
                 write_u64(out, level as u64);
                 noreply(out, quiet);
             }
-            Request::Stats { group } => {
+            Request::Stats { group, argument } => {
                 out.extend_from_slice(b"stats");
-                if let Some(group) = group {
+                for word in [group, argument].into_iter().flatten() {
                     out.push(b' ');
-                    out.extend_from_slice(group);
+                    out.extend_from_slice(word);
                 }
             }
             Request::MetaGet { key, flags } => compose_meta(out, MetaCommand::Get, &key, None, &flags),

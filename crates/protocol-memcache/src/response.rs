@@ -97,6 +97,9 @@ pub enum Response<'a> {
         bytes: &'a [u8],
         /// Whether CAS values are shown (`gets`, `gats`).
         cas: bool,
+        /// Whether `END` follows: not for a piece of a line still arriving
+        /// (see [`Request::Get`](crate::Request::Get)).
+        last: bool,
     },
     /// `STORED`
     Stored,
@@ -114,6 +117,8 @@ pub enum Response<'a> {
     Number(u64),
     /// `OK`
     Ok,
+    /// `RESET`
+    Reset,
     /// `VERSION <version>`
     Version(&'a str),
     /// `STAT` lines, then `END`.
@@ -147,7 +152,7 @@ impl Response<'_> {
             out.extend_from_slice(b"\r\n");
         };
         match self {
-            Response::Values { hits, bytes, cas } => {
+            Response::Values { hits, bytes, cas, last } => {
                 for hit in hits.iter() {
                     out.extend_from_slice(b"VALUE ");
                     out.extend_from_slice(&bytes[hit.key.clone()]);
@@ -162,7 +167,9 @@ impl Response<'_> {
                     out.extend_from_slice(b"\r\n");
                     line(out, &bytes[hit.value.clone()]);
                 }
-                line(out, b"END");
+                if *last {
+                    line(out, b"END");
+                }
             }
             Response::Stored => line(out, b"STORED"),
             Response::NotStored => line(out, b"NOT_STORED"),
@@ -175,6 +182,7 @@ impl Response<'_> {
                 out.extend_from_slice(b"\r\n");
             }
             Response::Ok => line(out, b"OK"),
+            Response::Reset => line(out, b"RESET"),
             Response::Version(version) => {
                 out.extend_from_slice(b"VERSION ");
                 line(out, version.as_bytes());

@@ -107,6 +107,7 @@ impl<S: Storage> MemcacheService<S> {
         keys: impl Iterator<Item = &'k [u8]>,
         touch: Option<i64>,
         cas: bool,
+        last: bool,
     ) -> Response<'s> {
         let _timer = Timer::start(&GET_LATENCY);
         let now = unix_now();
@@ -140,7 +141,7 @@ impl<S: Storage> MemcacheService<S> {
                 Err(error) => return store_failed(error),
             }
         }
-        Response::Values { hits: &self.scratch.hits, bytes: &self.scratch.bytes, cas }
+        Response::Values { hits: &self.scratch.hits, bytes: &self.scratch.bytes, cas, last }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -172,7 +173,7 @@ impl<S: Storage> MemcacheService<S> {
             invalidate: false,
             new_cas: None,
             vivify: None,
-            max_size: self.limits.max_value,
+            max_size: self.limits.max_value(key.len()),
         };
         let response = match self.storage.store(key, value, request, now) {
             Ok(Stored::Stored { .. }) => {
@@ -192,11 +193,33 @@ impl<S: Storage> MemcacheService<S> {
             }
             Ok(Stored::TooLarge) => {
                 STORE_TOO_LARGE.increment();
-                return Response::Error(Error::Server("out of memory storing object"));
+                Response::Error(Error::Server("out of memory storing object"))
             }
-            Err(error) => return store_failed(error),
+            Err(error) => {
+                if command == StoreCommand::Set {
+                    self.unlink_after_failed_set(key);
+                }
+                store_failed(error)
+            }
         };
         quiet_if(noreply, response)
+    }
+
+    /// A value over the size limit, refused unread. As memcached, a `set`
+    /// or `ms` that fails takes the old item with it, so that the
+    /// application never reads the value it meant to replace.
+    fn too_large(&mut self, key: Key<'_>, command: Option<StoreCommand>, noreply: bool) -> Response<'static> {
+        STORE_TOO_LARGE.increment();
+        if matches!(command, None | Some(StoreCommand::Set)) {
+            self.unlink_after_failed_set(&key);
+        }
+        quiet_if(noreply, Response::Error(Error::TooLarge))
+    }
+
+    fn unlink_after_failed_set(&mut self, key: &[u8]) {
+        if let Err(error) = self.storage.delete(key, Delete::default(), unix_now()) {
+            log::warn!("a failed set could not remove the old value either: {error}");
+        }
     }
 
     fn meta_get<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
@@ -257,7 +280,7 @@ impl<S: Storage> MemcacheService<S> {
             invalidate: flags.invalidate,
             new_cas: flags.new_cas,
             vivify: flags.vivify.map(|t| Expiry::from_exptime(t, now)),
-            max_size: self.limits.max_value,
+            max_size: self.limits.max_value(key.len()),
         };
         let (code, cas, size) = match self.storage.store(&key, value, request, now) {
             Ok(Stored::Stored { cas, size }) => (MetaCode::Done, cas, size),
@@ -268,11 +291,13 @@ impl<S: Storage> MemcacheService<S> {
                 STORE_TOO_LARGE.increment();
                 return Response::Error(Error::Server("out of memory storing object"));
             }
-            Err(error) => return store_failed(error),
+            Err(error) => {
+                self.unlink_after_failed_set(&key);
+                return store_failed(error);
+            }
         };
         for flag in meta_flag_chars(&flags) {
             match flag {
-                b'b' if flags.return_key => self.scratch.flags.push(ReturnFlag::Base64),
                 b'c' => self.scratch.flags.push(ReturnFlag::Cas(cas)),
                 b'k' => self.push_key(&key),
                 b'O' => self.push_opaque(&flags),
@@ -346,7 +371,6 @@ impl<S: Storage> MemcacheService<S> {
                     b'c' => self.scratch.flags.push(ReturnFlag::Cas(info.cas)),
                     b't' => self.scratch.flags.push(ReturnFlag::Ttl(info.expiry.ttl(now))),
                     b'k' => self.push_key(&key),
-                    b'b' if flags.return_key => self.scratch.flags.push(ReturnFlag::Base64),
                     b'O' => self.push_opaque(&flags),
                     _ => {}
                 }
@@ -398,7 +422,6 @@ impl<S: Storage> MemcacheService<S> {
     fn return_flags(&mut self, key: &Key<'_>, flags: &MetaFlags<'_>, found: Option<&Found>, now: u64) {
         for flag in meta_flag_chars(flags) {
             match (flag, found) {
-                (b'b', _) if flags.return_key => self.scratch.flags.push(ReturnFlag::Base64),
                 (b'k', _) => self.push_key(key),
                 (b'O', _) => self.push_opaque(flags),
                 (b'c', Some(found)) => self.scratch.flags.push(ReturnFlag::Cas(found.info.cas)),
@@ -423,9 +446,14 @@ impl<S: Storage> MemcacheService<S> {
         }
     }
 
+    /// `k<key>`, and for a base64 key `b` right after it, where memcached
+    /// writes it.
     fn push_key(&mut self, key: &Key<'_>) {
         let range = self.scratch.push(key);
         self.scratch.flags.push(ReturnFlag::Key(range, key.is_base64()));
+        if key.is_base64() {
+            self.scratch.flags.push(ReturnFlag::Base64);
+        }
     }
 
     fn push_opaque(&mut self, flags: &MetaFlags<'_>) {
@@ -443,23 +471,28 @@ impl<S: Storage> MemcacheService<S> {
         Response::Meta { code, flags: &self.scratch.flags, value: None, bytes: &self.scratch.bytes }
     }
 
-    fn stats(&mut self, group: Option<&[u8]>) -> Response<'_> {
+    fn stats(&mut self, group: Option<&[u8]>, argument: Option<&[u8]>) -> Response<'_> {
         let out = &mut self.scratch.bytes;
-        match group {
-            None => {
+        match (group, argument) {
+            (None, _) => {
                 self.storage.refresh_stats();
                 self.server.write_stats(out);
                 petrel_metrics::write_stats(out);
             }
-            Some(b"settings") => {
-                petrel_metrics::stat_line(out, "item_size_max", self.limits.max_value);
-                petrel_metrics::stat_line(out, "key_max_length", crate::key::MAX_KEY_LEN);
-                petrel_metrics::stat_line(out, "num_threads", self.server.threads);
+            (Some(b"reset"), _) => {
+                petrel_metrics::reset_stats();
+                return Response::Reset;
             }
+            (Some(b"settings"), _) => {
+                self.server.write_settings(out);
+                petrel_metrics::stat_line(out, "item_size_max", self.limits.item_size_max);
+            }
+            // Per-prefix accounting is never on, so its dump is empty.
+            (Some(b"detail"), Some(b"dump")) => {}
             // Slab, item-class and connection dumps describe memcached's
             // allocator; Petrel has none of that to report.
-            Some(b"items" | b"slabs" | b"sizes" | b"conns") => {}
-            Some(_) => return Response::Error(Error::UnknownCommand),
+            (Some(b"items" | b"slabs" | b"sizes" | b"conns"), _) => {}
+            _ => return Response::Error(Error::UnknownCommand),
         }
         Response::Stats(&self.scratch.bytes)
     }
@@ -469,8 +502,11 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
     fn execute<'s>(&'s mut self, request: Request<'_>) -> Response<'s> {
         self.scratch.clear();
         match request {
-            Request::Get { keys, cas } => self.get(keys.iter(), None, cas),
-            Request::GetAndTouch { exptime, keys, cas } => self.get(keys.iter(), Some(exptime), cas),
+            Request::Get { keys, cas, last } => self.get(keys.iter(), None, cas, last),
+            Request::GetAndTouch { exptime, keys, cas, last } => {
+                self.get(keys.iter(), Some(exptime), cas, last)
+            }
+            Request::TooLarge { key, command, noreply } => self.too_large(key, command, noreply),
             Request::Store { command, key, flags, exptime, value, cas, noreply } => {
                 petrel_logger::klog!("{} {} {}", command.name(), String::from_utf8_lossy(key), value.len());
                 self.store(command, key, flags, exptime, value, cas, noreply)
@@ -486,7 +522,7 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
                         DELETE_MISSES.increment();
                         Response::NotFound
                     }
-                    Err(error) => return store_failed(error),
+                    Err(error) => store_failed(error),
                 };
                 quiet_if(noreply, response)
             }
@@ -509,8 +545,8 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
                         count_arithmetic(increment, false);
                         Response::NotFound
                     }
-                    Ok(Counted::NonNumeric) => return Response::Error(Error::NonNumeric),
-                    Err(error) => return store_failed(error),
+                    Ok(Counted::NonNumeric) => Response::Error(Error::NonNumeric),
+                    Err(error) => store_failed(error),
                 };
                 quiet_if(noreply, response)
             }
@@ -528,7 +564,7 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
                         TOUCH_MISSES.increment();
                         Response::NotFound
                     }
-                    Err(error) => return store_failed(error),
+                    Err(error) => store_failed(error),
                 };
                 quiet_if(noreply, response)
             }
@@ -539,14 +575,15 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
                     Expiry::At(at) if delay > 0 => at,
                     _ => now,
                 };
-                match self.storage.flush_all(at, now) {
-                    Ok(()) => quiet_if(noreply, Response::Ok),
+                let response = match self.storage.flush_all(at, now) {
+                    Ok(()) => Response::Ok,
                     Err(error) => store_failed(error),
-                }
+                };
+                quiet_if(noreply, response)
             }
             Request::Version => Response::Version(&self.server.version),
             Request::Verbosity { noreply, .. } => quiet_if(noreply, Response::Ok),
-            Request::Stats { group } => self.stats(group),
+            Request::Stats { group, argument } => self.stats(group, argument),
             Request::Quit => Response::Quit,
             Request::MetaGet { key, flags } => self.meta_get(key, flags),
             Request::MetaSet { key, flags, value } => self.meta_set(key, flags, value),
@@ -594,6 +631,9 @@ fn count_arithmetic(increment: bool, hit: bool) {
     };
 }
 
+/// `noreply` silences every reply of a text command, errors included, as in
+/// memcached: a stray error line would be read as the reply to the
+/// client's next command.
 fn quiet_if(noreply: bool, response: Response<'_>) -> Response<'_> {
     if noreply { Response::Silent } else { response }
 }

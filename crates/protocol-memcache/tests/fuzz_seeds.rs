@@ -3,7 +3,7 @@
 //! cargo-fuzz is not installed.
 
 use petrel_protocol::{ParseError, Protocol, Recovery};
-use petrel_protocol_memcache::{Limits, Memcache, parse_reply};
+use petrel_protocol_memcache::{Limits, Memcache, Request, TextState, parse_reply};
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
     let dir = manifest_dir().join("fuzz/seeds").join(target);
@@ -15,16 +15,19 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
 
 #[test]
 fn request_seeds_parse_within_bounds() {
-    let protocol = Memcache { limits: Limits { max_value: 4096, max_line: 2048 } };
+    let protocol = Memcache { limits: Limits { item_size_max: 4096, max_line: 2048 } };
     let mut accepted = 0;
     for seed in seeds("parse_request") {
         let mut rest = &seed[..];
+        let mut state = TextState::default();
         while !rest.is_empty() {
-            match protocol.parse(rest) {
+            match protocol.parse(&mut state, rest) {
                 Ok(parsed) => {
-                    assert!(parsed.consumed > 0 && parsed.consumed <= rest.len());
+                    // Only a value refused unread is consumed past the buffer.
+                    let unread = matches!(parsed.message, Request::TooLarge { .. });
+                    assert!(parsed.consumed > 0 && (unread || parsed.consumed <= rest.len()));
                     accepted += 1;
-                    rest = &rest[parsed.consumed..];
+                    rest = &rest[parsed.consumed.min(rest.len())..];
                 }
                 Err(ParseError::Invalid { recovery: Recovery::Skip(count), .. }) => {
                     rest = &rest[(count as usize).min(rest.len())..];

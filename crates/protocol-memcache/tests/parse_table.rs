@@ -3,11 +3,12 @@
 
 use petrel_protocol::{ParseError, Parsed, Protocol, Recovery};
 use petrel_protocol_memcache::{
-    ArithmeticMode, Error, Keys, Limits, Memcache, MetaCommand, MetaFlags, Request, StoreCommand, StoreMode,
+    ArithmeticMode, Error, ITEM_OVERHEAD, Key, Keys, Limits, Memcache, MetaCommand, MetaFlags, Request,
+    StoreCommand, StoreMode, TextState,
 };
 
 fn parse(input: &[u8]) -> Result<Parsed<Request<'_>>, ParseError<Error>> {
-    Memcache::default().parse(input)
+    Memcache::default().parse(&mut TextState::default(), input)
 }
 
 fn parsed(input: &[u8]) -> Request<'_> {
@@ -29,15 +30,18 @@ fn keys(text: &[u8]) -> Keys<'_> {
 
 #[test]
 fn retrieval_commands() {
-    assert_eq!(parsed(b"get a\r\n"), Request::Get { keys: keys(b"a"), cas: false });
-    assert_eq!(parsed(b"gets a b c\r\n"), Request::Get { keys: keys(b"a b c"), cas: true });
+    assert_eq!(parsed(b"get a\r\n"), Request::Get { keys: keys(b"a"), cas: false, last: true });
+    assert_eq!(parsed(b"gets a b c\r\n"), Request::Get { keys: keys(b"a b c"), cas: true, last: true });
     assert_eq!(
         parsed(b"gat 30 a b\r\n"),
-        Request::GetAndTouch { exptime: 30, keys: keys(b"a b"), cas: false }
+        Request::GetAndTouch { exptime: 30, keys: keys(b"a b"), cas: false, last: true }
     );
-    assert_eq!(parsed(b"gats -1 a\r\n"), Request::GetAndTouch { exptime: -1, keys: keys(b"a"), cas: true });
+    assert_eq!(
+        parsed(b"gats -1 a\r\n"),
+        Request::GetAndTouch { exptime: -1, keys: keys(b"a"), cas: true, last: true }
+    );
     // A bare LF ends a line too, and extra spaces separate nothing.
-    assert_eq!(parsed(b"get  a   b\n"), Request::Get { keys: keys(b"a   b"), cas: false });
+    assert_eq!(parsed(b"get  a   b\n"), Request::Get { keys: keys(b"a   b"), cas: false, last: true });
     let Request::Get { keys, .. } = parsed(b"get a   b\r\n") else { panic!() };
     assert_eq!(keys.iter().count(), 2);
     // As memcached: a gat of no keys is an empty answer, not an error.
@@ -129,10 +133,16 @@ fn other_text_commands() {
     assert_eq!(parsed(b"verbosity 1\r\n"), Request::Verbosity { level: 1, noreply: false });
     assert_eq!(parsed(b"verbosity 1 noreply\r\n"), Request::Verbosity { level: 1, noreply: true });
     assert_eq!(parsed(b"quit\r\n"), Request::Quit);
-    assert_eq!(parsed(b"stats\r\n"), Request::Stats { group: None });
-    assert_eq!(parsed(b"stats settings\r\n"), Request::Stats { group: Some(b"settings") });
-    assert_eq!(parsed(b"stats detail on\r\n"), Request::Stats { group: Some(b"detail") });
-    assert_eq!(parsed(b"stats cachedump 1 10\r\n"), Request::Stats { group: Some(b"cachedump") });
+    assert_eq!(parsed(b"stats\r\n"), Request::Stats { group: None, argument: None });
+    assert_eq!(parsed(b"stats settings\r\n"), Request::Stats { group: Some(b"settings"), argument: None });
+    assert_eq!(
+        parsed(b"stats detail on\r\n"),
+        Request::Stats { group: Some(b"detail"), argument: Some(b"on") }
+    );
+    assert_eq!(
+        parsed(b"stats cachedump 1 10\r\n"),
+        Request::Stats { group: Some(b"cachedump"), argument: Some(b"1") }
+    );
     assert_eq!(parsed(b"mn\r\n"), Request::MetaNoop);
 }
 
@@ -203,8 +213,19 @@ fn error_replies() {
         (b"set k 0 0\r\n", Error::UnknownCommand, skip(11)),
         (b"set k x 0 1\r\n", Error::BadCommandLine, skip(13)),
         (b"set k -1 0 1\r\n", Error::BadCommandLine, skip(14)),
-        (b"set k 4294967296 0 1\r\n", Error::BadCommandLine, skip(22)),
         (b"set k 0 0 -1\r\n", Error::BadCommandLine, skip(14)),
+        (b"set k 0 0 2147483646\r\n", Error::BadCommandLine, skip(22)),
+        (b"set k 0 0 4294967295\r\n", Error::BadCommandLine, skip(22)),
+        (b"set k 0 0 18446744073709551616\r\n", Error::BadCommandLine, skip(32)),
+        // noreply silences every error once the command is known.
+        (b"set k x 0 1 noreply\r\n", Error::NoReply, skip(21)),
+        (b"set k 0 0 3 noreply\r\nabcd\r\n", Error::NoReply, skip(26)),
+        (b"delete k 10 noreply\r\n", Error::NoReply, skip(21)),
+        (b"verbosity noreply\r\n", Error::NoReply, skip(19)),
+        (b"incr k x noreply\r\n", Error::NoReply, skip(18)),
+        // ... but not a wrong argument count, which leaves it unknown.
+        (b"set k 0 noreply\r\n", Error::UnknownCommand, skip(17)),
+        (b"verbosity invalid\r\n", Error::BadCommandLine, skip(19)),
         (b"set k 0 0 1 noreply extra\r\n", Error::UnknownCommand, skip(27)),
         (b"cas k 0 0 1\r\n", Error::UnknownCommand, skip(13)),
         (b"set k 0 0 3\r\nabcd\r\n", Error::BadDataChunk, skip(18)),
@@ -248,38 +269,105 @@ fn key_rules_are_enforced() {
     let line = |key: &[u8]| [b"get ".as_slice(), key, b"\r\n"].concat();
     assert!(parse(&line(&at_limit)).is_ok());
     assert_eq!(rejected(&line(&long)).0, Error::BadCommandLine);
-    assert_eq!(rejected(b"get a\x01b\r\n").0, Error::BadCommandLine);
+    // Control bytes are key bytes, as in memcached (memaslap's keys have them).
+    assert!(parse(b"get \x10\x10abc\r\n").is_ok());
+    // The line is a C string to memcached: it ends at a NUL.
+    assert_eq!(parsed(b"get a\x00b\r\n"), Request::Get { keys: keys(b"a"), cas: false, last: true });
     assert_eq!(rejected(&[b"set ".as_slice(), &long, b" 0 0 1\r\na\r\n"].concat()).0, Error::BadCommandLine);
 }
 
 #[test]
-fn too_large_values_are_swallowed() {
-    let protocol = Memcache { limits: Limits { max_value: 10, max_line: 1024 } };
-    let input = b"set k 0 0 11\r\n";
+fn too_large_values_are_answered_from_their_line_and_swallowed() {
+    // Room for 10 bytes of value under the one-byte key `k`.
+    let protocol = Memcache { limits: Limits { item_size_max: 10 + 1 + ITEM_OVERHEAD, max_line: 1024 } };
+    let parse = |input: &'static [u8]| protocol.parse(&mut TextState::default(), input);
+    let too_large = |command, consumed| {
+        Ok(Parsed { message: Request::TooLarge { key: Key::Plain(b"k"), command, noreply: false }, consumed })
+    };
+    assert_eq!(parse(b"set k 0 0 11\r\n"), too_large(Some(StoreCommand::Set), 14 + 11 + 2));
+    // Announced far beyond anything: the body is never buffered.
     assert_eq!(
-        protocol.parse(input),
-        Err(ParseError::Invalid { error: Error::TooLarge, recovery: Recovery::Skip(14 + 11 + 2) })
+        parse(b"add k 0 0 2000000000\r\n"),
+        too_large(Some(StoreCommand::Add), 22 + 2_000_000_000 + 2)
     );
-    // Announced far beyond anything: still swallowed, never buffered.
-    assert_eq!(
-        protocol.parse(b"set k 0 0 4000000000\r\n"),
-        Err(ParseError::Invalid { error: Error::TooLarge, recovery: Recovery::Skip(22 + 4_000_000_000 + 2) })
-    );
-    assert!(protocol.parse(b"set k 0 0 10\r\n0123456789\r\n").is_ok());
-    assert_eq!(
-        protocol.parse(b"ms k 11 T0\r\n"),
-        Err(ParseError::Invalid { error: Error::TooLarge, recovery: Recovery::Skip(12 + 11 + 2) })
-    );
+    assert!(parse(b"set k 0 0 10\r\n0123456789\r\n").is_ok());
+    assert_eq!(parse(b"ms k 11 T0\r\n"), too_large(None, 12 + 11 + 2));
 }
 
 #[test]
-fn overlong_line_closes() {
-    let protocol = Memcache { limits: Limits { max_value: 10, max_line: 64 } };
+fn overlong_line_closes_silently() {
+    let protocol = Memcache { limits: Limits { item_size_max: 10, max_line: 64 } };
     assert_eq!(
-        protocol.parse(&[b'g'; 64]),
+        protocol.parse(&mut TextState::default(), &[b'g'; 64]),
         Err(ParseError::Invalid { error: Error::LineTooLong, recovery: Recovery::Close })
     );
-    assert_eq!(protocol.parse(&[b'g'; 63]), Err(ParseError::Incomplete));
+    assert_eq!(protocol.parse(&mut TextState::default(), &[b'g'; 63]), Err(ParseError::Incomplete));
+}
+
+#[test]
+fn long_get_lines_are_served_in_pieces() {
+    let protocol = Memcache { limits: Limits { item_size_max: 1 << 20, max_line: 16 } };
+    let mut state = TextState::default();
+    // The first 16 bytes hold no newline: the keys up to the last space
+    // are served; the next window holds the line's end.
+    let mut input: &[u8] = b"gets a bb ccc dddd eeeee f\r\nmn\r\n";
+    let mut pieces = Vec::new();
+    while let Ok(parsed) = protocol.parse(&mut state, input) {
+        let Request::Get { keys, cas: true, last } = parsed.message else { panic!("{:?}", parsed.message) };
+        pieces.push((
+            keys.iter().map(|key| String::from_utf8_lossy(key).into_owned()).collect::<Vec<_>>(),
+            last,
+        ));
+        input = &input[parsed.consumed..];
+        if last {
+            break;
+        }
+    }
+    let piece = |keys: &[&str], last| (keys.iter().map(|key| key.to_string()).collect::<Vec<_>>(), last);
+    assert_eq!(
+        pieces,
+        [piece(&["a", "bb", "ccc"], false), piece(&["dddd", "eeeee", "f"], true)]
+    );
+    assert_eq!(input, b"mn\r\n", "the line is over");
+    assert_eq!(protocol.parse(&mut state, input).unwrap().message, Request::MetaNoop);
+
+    // A key longer than the window is refused and the rest of its line dropped.
+    let mut state = TextState::default();
+    let input = b"get aaaaaaaaaaaaaaaaaaaaaaa b\r\nmn\r\n";
+    let Err(ParseError::Invalid { error: Error::BadCommandLine, recovery: Recovery::Skip(skip) }) =
+        protocol.parse(&mut state, input)
+    else {
+        panic!("a long key is refused")
+    };
+    let rest = &input[skip as usize..];
+    let Err(ParseError::Invalid { error: Error::NoReply, recovery: Recovery::Skip(skip) }) =
+        protocol.parse(&mut state, rest)
+    else {
+        panic!("the rest of the line is dropped")
+    };
+    assert_eq!(protocol.parse(&mut state, &rest[skip as usize..]).unwrap().message, Request::MetaNoop);
+}
+
+#[test]
+fn http_and_binary_requests_close() {
+    let close = |input: &[u8], error| {
+        assert_eq!(
+            parse(input),
+            Err(ParseError::Invalid { error, recovery: Recovery::Close }),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        )
+    };
+    for line in
+        [&b"GET / HTTP/1.0\r\n"[..], b"PUT /asdf/asd HTTP/1.1\r\n", b"POST / HTTP/1.1\r\n", b"HTTP/1.1\r\n"]
+    {
+        close(line, Error::HttpRequest);
+    }
+    close(b"\x80\x00\x00\x00", Error::BinaryProtocol);
+    // memcached's own command letters get ERROR, as there.
+    for line in [&b"DELETE HTTP\r\n"[..], b"set HTTP/1.1\r\n", b"x HTTP/1.1\r\n", b"GET k\r\n"] {
+        assert_eq!(rejected(line).0, Error::UnknownCommand, "{:?}", String::from_utf8_lossy(line));
+    }
 }
 
 #[test]
@@ -288,7 +376,9 @@ fn error_strings_are_memcacheds() {
         (Error::UnknownCommand, "ERROR\r\n"),
         (Error::BadCommandLine, "CLIENT_ERROR bad command line format\r\n"),
         (Error::BadDataChunk, "CLIENT_ERROR bad data chunk\r\n"),
-        (Error::LineTooLong, "CLIENT_ERROR line too long\r\n"),
+        (Error::LineTooLong, ""),
+        (Error::HttpRequest, ""),
+        (Error::NoReply, ""),
         (Error::TooLarge, "SERVER_ERROR object too large for cache\r\n"),
         (Error::InvalidDelta, "CLIENT_ERROR invalid numeric delta argument\r\n"),
         (Error::NonNumeric, "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"),

@@ -2,7 +2,8 @@
 
 use petrel_protocol::{ParseError, Protocol};
 use petrel_protocol_memcache::{
-    Hit, Key, Keys, Memcache, MetaCommand, MetaFlags, Reply, Request, Response, StoreCommand, parse_reply,
+    Hit, Key, Keys, Memcache, MetaCommand, MetaFlags, Reply, Request, Response, StoreCommand, TextState,
+    parse_reply,
 };
 use proptest::prelude::*;
 
@@ -21,6 +22,11 @@ enum Spec {
     Stats(Option<String>),
     Meta(MetaCommand, Vec<u8>, bool, String, Vec<u8>),
     MetaNoop,
+}
+
+/// An expiration time as memcached reads it: 32 bits, signed.
+fn exptime() -> impl Strategy<Value = i64> {
+    any::<i32>().prop_map(i64::from)
 }
 
 fn key() -> impl Strategy<Value = String> {
@@ -62,13 +68,13 @@ fn spec() -> impl Strategy<Value = Spec> {
     ];
     prop_oneof![
         (prop::collection::vec(key(), 1..10), any::<bool>()).prop_map(|(k, c)| Spec::Get(k, c)),
-        (any::<i64>(), prop::collection::vec(key(), 1..5), any::<bool>())
+        (exptime(), prop::collection::vec(key(), 1..5), any::<bool>())
             .prop_map(|(e, k, c)| Spec::GetAndTouch(e, k, c)),
         (
             command,
             key(),
             any::<u32>(),
-            any::<i64>(),
+            exptime(),
             prop::collection::vec(any::<u8>(), 0..300),
             any::<u64>(),
             any::<bool>()
@@ -85,8 +91,8 @@ fn spec() -> impl Strategy<Value = Spec> {
         (key(), any::<bool>()).prop_map(|(k, n)| Spec::Delete(k, n)),
         (key(), any::<u64>(), any::<bool>(), any::<bool>())
             .prop_map(|(k, d, i, n)| Spec::Arithmetic(k, d, i, n)),
-        (key(), any::<i64>(), any::<bool>()).prop_map(|(k, e, n)| Spec::Touch(k, e, n)),
-        (any::<i64>(), any::<bool>()).prop_map(|(d, n)| Spec::FlushAll(d, n)),
+        (key(), exptime(), any::<bool>()).prop_map(|(k, e, n)| Spec::Touch(k, e, n)),
+        (exptime(), any::<bool>()).prop_map(|(d, n)| Spec::FlushAll(d, n)),
         Just(Spec::Version),
         (any::<u32>(), any::<bool>()).prop_map(|(l, n)| Spec::Verbosity(l, n)),
         proptest::option::of("[a-z]{1,10}").prop_map(Spec::Stats),
@@ -111,7 +117,7 @@ fn compose(spec: &Spec) -> Vec<u8> {
     let request = match spec {
         Spec::Get(keys, cas) => {
             joined = keys.join(" ");
-            Request::Get { keys: Keys::parse(joined.as_bytes()).unwrap(), cas: *cas }
+            Request::Get { keys: Keys::parse(joined.as_bytes()).unwrap(), cas: *cas, last: true }
         }
         Spec::GetAndTouch(exptime, keys, cas) => {
             joined = keys.join(" ");
@@ -119,6 +125,7 @@ fn compose(spec: &Spec) -> Vec<u8> {
                 exptime: *exptime,
                 keys: Keys::parse(joined.as_bytes()).unwrap(),
                 cas: *cas,
+                last: true,
             }
         }
         Spec::Store(command, key, flags, exptime, value, cas, noreply) => Request::Store {
@@ -143,7 +150,7 @@ fn compose(spec: &Spec) -> Vec<u8> {
         Spec::FlushAll(delay, noreply) => Request::FlushAll { delay: *delay, noreply: *noreply },
         Spec::Version => Request::Version,
         Spec::Verbosity(level, noreply) => Request::Verbosity { level: *level, noreply: *noreply },
-        Spec::Stats(group) => Request::Stats { group: group.as_deref().map(str::as_bytes) },
+        Spec::Stats(group) => Request::Stats { group: group.as_deref().map(str::as_bytes), argument: None },
         Spec::Meta(command, raw_key, base64, flags, value) => {
             // Binary keys travel base64-encoded; printable ones may go plain.
             let printable = raw_key.iter().all(|&b| b > b' ' && b < 0x7f);
@@ -173,7 +180,8 @@ fn compose(spec: &Spec) -> Vec<u8> {
         Spec::MetaNoop => Request::MetaNoop,
     };
     request.compose(&mut out);
-    let reparsed = Memcache::default().parse(&out).expect("a composed request parses");
+    let reparsed =
+        Memcache::default().parse(&mut TextState::default(), &out).expect("a composed request parses");
     assert_eq!(reparsed.message, request, "round trip of {:?}", String::from_utf8_lossy(&out));
     assert_eq!(reparsed.consumed, out.len());
     out
@@ -199,12 +207,13 @@ fn base64_encode(bytes: &[u8], out: &mut Vec<u8>) {
 /// server's read buffer would fill; returns each request re-composed.
 fn parse_in_chunks(stream: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     let protocol = Memcache::default();
+    let mut state = TextState::default();
     let mut buffer = Vec::new();
     let mut fed = 0;
     let mut cuts = cuts.iter().copied().chain(std::iter::repeat(usize::MAX));
     let mut requests = Vec::new();
     loop {
-        match protocol.parse(&buffer) {
+        match protocol.parse(&mut state, &buffer) {
             Ok(parsed) => {
                 let mut again = Vec::new();
                 parsed.message.compose(&mut again);
@@ -257,7 +266,7 @@ proptest! {
             hits.push(Hit { key: key_start..value_start, value: value_start..bytes.len(), flags: *flags, cas: *cas_value });
         }
         let mut wire = Vec::new();
-        Response::Values { hits: &hits, bytes: &bytes, cas }.compose(&mut wire);
+        Response::Values { hits: &hits, bytes: &bytes, cas, last: true }.compose(&mut wire);
         let mut rest = &wire[..];
         for (key, flags, cas_value, value) in &items {
             let parsed = parse_reply(rest).unwrap();
@@ -271,7 +280,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic_and_never_overconsume(input in prop::collection::vec(any::<u8>(), 0..512)) {
-        match Memcache::default().parse(&input) {
+        match Memcache::default().parse(&mut TextState::default(), &input) {
             Ok(parsed) => prop_assert!(parsed.consumed <= input.len() && parsed.consumed > 0),
             Err(ParseError::Incomplete) => {}
             Err(ParseError::Invalid { .. }) => {}

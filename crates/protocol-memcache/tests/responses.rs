@@ -127,7 +127,7 @@ proptest! {
 fn values_without_hits_is_just_end() {
     let hits: [Hit; 0] = [];
     assert_eq!(
-        replies(&Response::Values { hits: &hits, bytes: &[], cas: true }),
+        replies(&Response::Values { hits: &hits, bytes: &[], cas: true, last: true }),
         vec![format!("{:?}", Reply::End)]
     );
 }

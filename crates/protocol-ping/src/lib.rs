@@ -12,7 +12,7 @@
 //! use petrel_protocol_ping::{Ping, PingService};
 //!
 //! let mut out = Vec::new();
-//! let parsed = Ping.parse(b"ping\r\n").unwrap();
+//! let parsed = Ping.parse(&mut (), b"ping\r\n").unwrap();
 //! let response = PingService.execute(parsed.message);
 //! Ping.compose(&response, &mut out);
 //! assert_eq!(out, b"PONG\r\n");
@@ -60,8 +60,9 @@ impl Protocol for Ping {
     type Request<'a> = Request;
     type Response<'a> = Response;
     type Error = Error;
+    type State = ();
 
-    fn parse(&self, input: &[u8]) -> Result<Parsed<Request>, ParseError<Error>> {
+    fn parse(&self, _: &mut (), input: &[u8]) -> Result<Parsed<Request>, ParseError<Error>> {
         let Some((line, consumed)) = split_line(input) else {
             return Err(incomplete_or_too_long(input));
         };
@@ -146,7 +147,7 @@ mod tests {
     use super::*;
 
     fn parse(input: &[u8]) -> Result<Parsed<Request>, ParseError<Error>> {
-        Ping.parse(input)
+        Ping.parse(&mut (), input)
     }
 
     #[test]

@@ -18,7 +18,10 @@
 pub struct Parsed<T> {
     /// The request (or, on a client, the response).
     pub message: T,
-    /// How many bytes of the buffer it occupied.
+    /// How many bytes of the buffer it occupied. May be larger than the
+    /// buffer: a request whose body is refused unread (a value too large to
+    /// accept) is answered from its header, and the rest of the body is
+    /// dropped as it arrives.
     pub consumed: usize,
 }
 
@@ -71,9 +74,21 @@ pub trait Protocol: Send + Sync + 'static {
     type Response<'a>;
     /// What is wrong with invalid input; composed as the error reply.
     type Error;
+    /// What the protocol remembers about one connection from one request to
+    /// the next (a request line arriving in pieces too long to buffer
+    /// whole); `()` for a protocol that remembers nothing. Each connection
+    /// owns one, starting from the default.
+    type State: Default + Send + 'static;
 
-    /// Parses one request from the front of `input`.
-    fn parse<'a>(&self, input: &'a [u8]) -> Result<Parsed<Self::Request<'a>>, ParseError<Self::Error>>;
+    /// Parses one request from the front of `input`, the unparsed bytes of
+    /// the connection whose state is `state`. A parse that reports
+    /// [`ParseError::Incomplete`] is retried with more bytes, so it must
+    /// leave `state` as it found it.
+    fn parse<'a>(
+        &self,
+        state: &mut Self::State,
+        input: &'a [u8],
+    ) -> Result<Parsed<Self::Request<'a>>, ParseError<Self::Error>>;
 
     /// Appends the wire form of `response` to `out`.
     fn compose(&self, response: &Self::Response<'_>, out: &mut Vec<u8>) -> Flow;

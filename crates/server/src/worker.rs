@@ -42,8 +42,8 @@ pub(crate) enum Intake {
 }
 
 /// A session and the readiness its socket is registered for.
-struct Connection {
-    session: Session<TcpStream>,
+struct Connection<T> {
+    session: Session<TcpStream, T>,
     /// Registered for writable as well as readable: only while responses
     /// wait for the socket, so that a write that completes at once does not
     /// cost a second wake-up.
@@ -59,7 +59,7 @@ pub(crate) struct Worker<P: Protocol, V> {
     protocol: Arc<P>,
     service: V,
     intake: Intake,
-    sessions: Slab<Connection>,
+    sessions: Slab<Connection<P::State>>,
     /// Sessions that yielded with requests still buffered.
     pending: Vec<usize>,
     /// Sessions served this round whose responses wait for the commit.

@@ -120,10 +120,13 @@ enum Stop {
     Close,
 }
 
-/// A client connection and its buffers.
+/// A client connection and its buffers; `T` is what the protocol remembers
+/// about the connection between requests ([`Protocol::State`]).
 #[derive(Debug)]
-pub struct Session<S> {
+pub struct Session<S, T = ()> {
     stream: S,
+    /// The protocol's state for this connection.
+    state: T,
     read: ReadBuffer,
     write: WriteBuffer,
     /// Bytes of a rejected request still to be dropped as they arrive.
@@ -143,11 +146,12 @@ pub struct Session<S> {
     traffic: Traffic,
 }
 
-impl<S: Read + Write> Session<S> {
+impl<S: Read + Write, T: Default> Session<S, T> {
     /// A session on a connected, non-blocking stream.
     pub fn new(stream: S, limits: &Limits, traffic: Traffic) -> Self {
         Self {
             stream,
+            state: T::default(),
             read: ReadBuffer::new(limits.initial, limits.read_max, limits.memory.clone()),
             write: WriteBuffer::new(limits.initial, limits.write_max, limits.memory.clone()),
             discard: 0,
@@ -191,7 +195,7 @@ impl<S: Read + Write> Session<S> {
     /// after a [`Progress::Yield`]), serving at most `budget` requests, and
     /// sends the responses once the service has committed them. An error
     /// means the connection is broken; the caller closes it.
-    pub fn drive<P: Protocol, V: Service<P>>(
+    pub fn drive<P: Protocol<State = T>, V: Service<P>>(
         &mut self,
         protocol: &P,
         service: &mut V,
@@ -207,7 +211,7 @@ impl<S: Read + Write> Session<S> {
     /// leaving the responses in the write buffer until
     /// [`send_output`](Self::send_output), so that an event loop can commit
     /// the requests of many connections at once in between.
-    pub fn serve_input<P: Protocol, V: Service<P>>(
+    pub fn serve_input<P: Protocol<State = T>, V: Service<P>>(
         &mut self,
         protocol: &P,
         service: &mut V,
@@ -260,7 +264,7 @@ impl<S: Read + Write> Session<S> {
 
     /// Serves buffered requests until input runs out, the budget is spent,
     /// the write buffer is full, or the connection must close.
-    fn serve<P: Protocol, V: Service<P>>(
+    fn serve<P: Protocol<State = T>, V: Service<P>>(
         &mut self,
         protocol: &P,
         service: &mut V,
@@ -284,7 +288,7 @@ impl<S: Read + Write> Session<S> {
             }
             // The request borrows the read buffer, so act on what happened
             // only once the borrow has ended.
-            let outcome = match protocol.parse(self.read.bytes()) {
+            let outcome = match protocol.parse(&mut self.state, self.read.bytes()) {
                 Ok(parsed) => {
                     let response = service.execute(parsed.message);
                     let flow = protocol.compose(&response, self.write.tail());
@@ -298,7 +302,11 @@ impl<S: Read + Write> Session<S> {
             };
             match outcome {
                 Outcome::Served { consumed, flow } => {
-                    self.read.consume(consumed);
+                    // A request may be served before all of it has arrived
+                    // (its body refused unread): drop the rest as it comes.
+                    let buffered = consumed.min(self.read.len());
+                    self.read.consume(buffered);
+                    self.discard = (consumed - buffered) as u64;
                     *served += 1;
                     if flow == Flow::Close {
                         return Stop::Close;

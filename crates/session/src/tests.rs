@@ -136,23 +136,24 @@ fn end_input_finishes_buffered_requests() {
     assert_eq!(received(&mut client), b"");
 }
 
-/// A protocol whose `skip N` line rejects itself plus the next N bytes, to
+/// A protocol whose `skip N` line rejects itself plus the next N bytes, and
+/// whose `unread N` line is served and takes the next N bytes unread, to
 /// exercise discarding input that has not arrived yet.
 struct Skipper;
 impl Protocol for Skipper {
     type Request<'a> = &'a [u8];
     type Response<'a> = Vec<u8>;
     type Error = ();
-    fn parse<'a>(&self, input: &'a [u8]) -> Result<petrel_protocol::Parsed<&'a [u8]>, ParseError<()>> {
+    type State = ();
+    fn parse<'a>(&self, _: &mut (), input: &'a [u8]) -> Result<petrel_protocol::Parsed<&'a [u8]>, ParseError<()>> {
         let end = input.iter().position(|&b| b == b'\n').ok_or(ParseError::Incomplete)?;
         let line = &input[..end];
-        match line.strip_prefix(b"skip ") {
-            Some(n) => {
-                let n: u64 = std::str::from_utf8(n).unwrap().parse().unwrap();
-                Err(ParseError::Invalid { error: (), recovery: Recovery::Skip(end as u64 + 1 + n) })
-            }
-            None => Ok(petrel_protocol::Parsed { message: line, consumed: end + 1 }),
+        let count = |n: &[u8]| -> usize { std::str::from_utf8(n).unwrap().parse().unwrap() };
+        if let Some(n) = line.strip_prefix(b"skip ") {
+            return Err(ParseError::Invalid { error: (), recovery: Recovery::Skip((end + 1 + count(n)) as u64) });
         }
+        let unread = line.strip_prefix(b"unread ").map_or(0, count);
+        Ok(petrel_protocol::Parsed { message: line, consumed: end + 1 + unread })
     }
     fn compose(&self, response: &Vec<u8>, out: &mut Vec<u8>) -> Flow {
         out.extend_from_slice(response);
@@ -184,6 +185,22 @@ fn skip_discards_bytes_that_arrive_later() {
     session.drive(&Skipper, &mut Echo, usize::MAX, Readiness::READABLE).unwrap();
     answers.extend(received(&mut client));
     assert_eq!(answers, b"skipped\nafter\n");
+}
+
+#[test]
+fn a_request_served_before_its_body_arrives_drops_the_body() {
+    let (mut session, mut client) = pair();
+    let mut answers = Vec::new();
+    client.write_all(b"unread 5000\n").unwrap();
+    for _ in 0..5 {
+        client.write_all(&[b'z'; 1000]).unwrap();
+        session.drive(&Skipper, &mut Echo, usize::MAX, Readiness::READABLE).unwrap();
+        answers.extend(received(&mut client));
+    }
+    client.write_all(b"after\n").unwrap();
+    session.drive(&Skipper, &mut Echo, usize::MAX, Readiness::READABLE).unwrap();
+    answers.extend(received(&mut client));
+    assert_eq!(answers, b"unread 5000\nafter\n");
 }
 
 /// Ping, with a commit that fails after `commits_allowed` commits.

@@ -692,6 +692,11 @@ impl Storage for RocksStorage {
         self.db.write_opt(batch, &self.write_options).map_err(write_failure)?;
         self.wrote();
         self.items.clear();
+        // As in memcached, a flush now replaces one still pending.
+        if self.filter_state.flushed_before.load(Ordering::Acquire) > now {
+            self.write_meta(FLUSH_KEY, 0)?;
+            self.filter_state.flushed_before.store(0, Ordering::Release);
+        }
         Ok(())
     }
 

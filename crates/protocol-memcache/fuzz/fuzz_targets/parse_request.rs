@@ -5,20 +5,32 @@
 
 use libfuzzer_sys::fuzz_target;
 use petrel_protocol::{ParseError, Protocol, Recovery};
-use petrel_protocol_memcache::{Limits, Memcache};
+use petrel_protocol_memcache::{Limits, Memcache, Request, TextState};
 
 fuzz_target!(|input: &[u8]| {
-    let protocol = Memcache { limits: Limits { max_value: 4096, max_line: 2048 } };
+    let protocol = Memcache { limits: Limits { item_size_max: 4096, max_line: 2048 } };
     let mut rest = input;
+    let mut state = TextState::default();
     while !rest.is_empty() {
-        match protocol.parse(rest) {
+        match protocol.parse(&mut state, rest) {
             Ok(parsed) => {
-                assert!(parsed.consumed > 0 && parsed.consumed <= rest.len());
-                let mut again = Vec::new();
-                parsed.message.compose(&mut again);
-                let reparsed = protocol.parse(&again).expect("a composed request parses");
-                assert_eq!(reparsed.message, parsed.message);
-                rest = &rest[parsed.consumed..];
+                // A value refused unread is consumed past the buffer; a piece
+                // of a long get line is no whole request to compose again.
+                let whole = match parsed.message {
+                    Request::TooLarge { .. } => false,
+                    Request::Get { last, .. } | Request::GetAndTouch { last, .. } => last,
+                    _ => true,
+                };
+                assert!(parsed.consumed > 0);
+                if whole {
+                    assert!(parsed.consumed <= rest.len());
+                    let mut again = Vec::new();
+                    parsed.message.compose(&mut again);
+                    let reparsed =
+                        protocol.parse(&mut TextState::default(), &again).expect("a composed request parses");
+                    assert_eq!(reparsed.message, parsed.message);
+                }
+                rest = &rest[parsed.consumed.min(rest.len())..];
             }
             Err(ParseError::Incomplete) => break,
             Err(ParseError::Invalid { recovery: Recovery::Skip(count), .. }) => {

@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&write_size, rest)) = data.split_first() else { return };
     let split = rest.len().min(8);
     let (pieces, input) = rest.split_at(split);
-    let limits = Limits { max_value: 4096, max_line: 2048 };
+    let limits = Limits { item_size_max: 4096, max_line: 2048 };
     let info = Arc::new(petrel_metrics::ServerInfo::new("fuzz", 1));
     let mut service = MemcacheService::new(Arc::new(MemoryStorage::new()), limits, info);
     let memory = Arc::new(MemoryBudget::new(16 << 10));

@@ -1,0 +1,339 @@
+//! Parsing requests from the server's read buffer, as memcached 1.6 reads
+//! them: the same words accepted, the same numbers (see
+//! [`number::memcached`](crate::number::memcached)), the same reply to each
+//! fault, and `noreply` silencing every reply of the commands that take it.
+
+use memchr::memchr;
+use petrel_protocol::{ParseError, Parsed, Recovery};
+
+use crate::Error;
+use crate::key::{Key, Keys};
+use crate::meta::{MetaCommand, MetaFlags, tokens};
+use crate::multiget::{self, Multiget};
+use crate::number::memcached;
+use crate::request::{Limits, Request, StoreCommand};
+
+/// A request parsed from the front of a buffer, or why not.
+pub type ParseResult<'a> = Result<Parsed<Request<'a>>, ParseError<Error>>;
+
+/// What the text protocol remembers about a connection between requests:
+/// the [`Protocol::State`](petrel_protocol::Protocol::State) of
+/// [`Memcache`](crate::Memcache).
+#[derive(Debug, Default)]
+pub struct TextState {
+    /// A retrieval line too long to buffer whole, served as its keys arrive.
+    pub(crate) multiget: Option<Multiget>,
+}
+
+/// The first byte of a binary-protocol request.
+const BINARY_MAGIC: u8 = 0x80;
+
+/// Parses one request from the front of `input`.
+pub fn parse<'a>(state: &mut TextState, input: &'a [u8], limits: &Limits) -> ParseResult<'a> {
+    if let Some(multiget) = state.multiget {
+        return multiget::resume(state, multiget, input, limits);
+    }
+    if input.first() == Some(&BINARY_MAGIC) {
+        return Err(ParseError::Invalid { error: Error::BinaryProtocol, recovery: Recovery::Close });
+    }
+    let window = &input[..input.len().min(limits.max_line)];
+    let Some(newline) = memchr(b'\n', window) else {
+        return if input.len() < limits.max_line {
+            Err(ParseError::Incomplete)
+        } else {
+            multiget::start(state, input, window)
+        };
+    };
+    let line_len = newline + 1;
+    let line = &input[..newline];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // memcached reads the line as a C string: it ends at the first NUL.
+    let line = &line[..memchr(0, line).unwrap_or(line.len())];
+    let rejected = |error| ParseError::Invalid { error, recovery: Recovery::Skip(line_len as u64) };
+
+    let (command, rest) = split_token(line);
+    let arguments = tokens(rest).count();
+    let request = match command {
+        b"get" | b"gets" => {
+            Request::Get { keys: Keys::parse(rest).map_err(rejected)?, cas: command == b"gets", last: true }
+        }
+        b"gat" | b"gats" => {
+            let (exptime, keys) = split_token(rest);
+            if exptime.is_empty() {
+                return Err(rejected(Error::UnknownCommand));
+            }
+            let exptime = memcached::i32(exptime).ok_or(Error::InvalidExptime).map_err(rejected)?;
+            // memcached answers a gat of no keys with an empty list.
+            let keys = match Keys::parse(keys) {
+                Err(Error::UnknownCommand) => Keys::NONE,
+                keys => keys.map_err(rejected)?,
+            };
+            Request::GetAndTouch { exptime: exptime.into(), keys, cas: command == b"gats", last: true }
+        }
+        // As memcached, a command with the wrong number of arguments is not
+        // recognised: ERROR, and nothing more is read for it.
+        b"set" | b"add" | b"replace" | b"append" | b"prepend" if !(4..=5).contains(&arguments) => {
+            return Err(rejected(Error::UnknownCommand));
+        }
+        b"cas" if !(5..=6).contains(&arguments) => return Err(rejected(Error::UnknownCommand)),
+        b"set" => return parse_store(StoreCommand::Set, rest, input, line_len, limits),
+        b"add" => return parse_store(StoreCommand::Add, rest, input, line_len, limits),
+        b"replace" => return parse_store(StoreCommand::Replace, rest, input, line_len, limits),
+        b"append" => return parse_store(StoreCommand::Append, rest, input, line_len, limits),
+        b"prepend" => return parse_store(StoreCommand::Prepend, rest, input, line_len, limits),
+        b"cas" => return parse_store(StoreCommand::Cas, rest, input, line_len, limits),
+        b"ms" if arguments == 0 => return Err(rejected(Error::UnknownCommand)),
+        b"ms" => return parse_meta_set(rest, input, line_len, limits),
+        _ => match parse_line_command(command, rest, arguments) {
+            Ok(request) => request,
+            Err(Error::HttpRequest) => {
+                return Err(ParseError::Invalid { error: Error::HttpRequest, recovery: Recovery::Close });
+            }
+            // memcached reads `noreply` once it knows the command and its
+            // argument count, and from then on sends nothing, errors included.
+            Err(error) if error != Error::UnknownCommand && takes_noreply(command) && asks_no_reply(rest) => {
+                return Err(rejected(Error::NoReply));
+            }
+            Err(error) => return Err(rejected(error)),
+        },
+    };
+    Ok(Parsed { message: request, consumed: line_len })
+}
+
+/// The commands that are a single line.
+fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8], arguments: usize) -> Result<Request<'a>, Error> {
+    let mut args = tokens(rest);
+    let noreply = asks_no_reply(rest);
+    // Each command's range of argument counts; outside it memcached does
+    // not recognise the command. Arguments past those a command uses are
+    // ignored, as memcached ignores them.
+    let expects = |range: std::ops::RangeInclusive<usize>| {
+        if range.contains(&arguments) { Ok(()) } else { Err(Error::UnknownCommand) }
+    };
+    let request = match command {
+        b"delete" => {
+            expects(1..=3)?;
+            let key = Key::parse(args.next().ok_or(Error::BadCommandLine)?)?;
+            // "delete <key> 0" is accepted for old clients; any other time is not.
+            let valid = match (args.next(), args.next()) {
+                (None, _) => true,
+                (Some(second), None) => second == b"0" || noreply,
+                (Some(second), Some(_)) => second == b"0" && noreply,
+            };
+            if !valid {
+                return Err(Error::BadDeleteFormat);
+            }
+            Request::Delete { key: key.as_plain(), noreply }
+        }
+        b"incr" | b"decr" => {
+            expects(2..=3)?;
+            let key = Key::parse(args.next().ok_or(Error::BadCommandLine)?)?.as_plain();
+            let delta =
+                memcached::u64(args.next().ok_or(Error::BadCommandLine)?).ok_or(Error::InvalidDelta)?;
+            Request::Arithmetic { key, delta, increment: command == b"incr", noreply }
+        }
+        b"touch" => {
+            expects(2..=3)?;
+            let key = Key::parse(args.next().ok_or(Error::BadCommandLine)?)?.as_plain();
+            let exptime =
+                memcached::i32(args.next().ok_or(Error::BadCommandLine)?).ok_or(Error::InvalidExptime)?;
+            Request::Touch { key, exptime: exptime.into(), noreply }
+        }
+        b"flush_all" => {
+            expects(0..=2)?;
+            let delay = match args.next() {
+                Some(token) if !(noreply && arguments == 1) => {
+                    memcached::i32(token).ok_or(Error::InvalidExptime)?.into()
+                }
+                _ => 0,
+            };
+            Request::FlushAll { delay, noreply }
+        }
+        b"version" => Request::Version,
+        b"quit" => Request::Quit,
+        b"verbosity" => {
+            expects(1..=2)?;
+            let level =
+                memcached::u32(args.next().ok_or(Error::UnknownCommand)?).ok_or(Error::BadCommandLine)?;
+            Request::Verbosity { level, noreply }
+        }
+        b"stats" => {
+            // A group and up to two arguments (`stats cachedump 1 10`,
+            // `stats detail on`).
+            expects(0..=3)?;
+            Request::Stats { group: args.next(), argument: args.next() }
+        }
+        b"mg" | b"md" | b"ma" | b"me" => {
+            let meta = match command {
+                b"mg" => MetaCommand::Get,
+                b"md" => MetaCommand::Delete,
+                b"ma" => MetaCommand::Arithmetic,
+                _ => MetaCommand::Debug,
+            };
+            if arguments == 0 && meta != MetaCommand::Debug {
+                return Err(Error::UnknownCommand);
+            }
+            let (key, flags) = split_token(rest);
+            let flags = MetaFlags::parse(meta, flags)?;
+            let key = meta_key(key, &flags)?;
+            match meta {
+                MetaCommand::Get => Request::MetaGet { key, flags },
+                MetaCommand::Delete => Request::MetaDelete { key, flags },
+                MetaCommand::Arithmetic => Request::MetaArithmetic { key, flags },
+                _ => Request::MetaDebug { key, flags },
+            }
+        }
+        b"mn" => Request::MetaNoop,
+        _ if is_http_request_line(command, rest) => return Err(Error::HttpRequest),
+        _ => return Err(Error::UnknownCommand),
+    };
+    Ok(request)
+}
+
+/// Whether memcached reads a trailing `noreply` for this command.
+fn takes_noreply(command: &[u8]) -> bool {
+    matches!(command, b"delete" | b"incr" | b"decr" | b"touch" | b"flush_all" | b"verbosity")
+}
+
+/// Whether the last word of the arguments is `noreply`: memcached looks
+/// there, whatever the command's argument count.
+fn asks_no_reply(rest: &[u8]) -> bool {
+    tokens(rest).last() == Some(b"noreply")
+}
+
+/// memcached closes, without a reply, a connection whose line is not a
+/// command it knows and ends in an HTTP version (`GET / HTTP/1.1`), so that
+/// a web page cannot make a browser talk to a cache on a private network.
+/// Names that begin as memcached's own commands do (`a c d g i s t`, a
+/// two-letter `m…`, any single letter) get `ERROR` instead, as there.
+fn is_http_request_line(command: &[u8], rest: &[u8]) -> bool {
+    let Some(&first) = command.first() else { return false };
+    let own = command.len() == 1
+        || matches!(first, b'a' | b'c' | b'd' | b'g' | b'i' | b's' | b't')
+        || (first == b'm' && command.len() == 2);
+    let last = tokens(rest).last().unwrap_or(command);
+    !own && last.starts_with(b"HTTP/")
+}
+
+/// `<command> <key> <flags> <exptime> <bytes> [<cas>] [noreply]` and the data block.
+fn parse_store<'a>(
+    command: StoreCommand,
+    rest: &'a [u8],
+    input: &'a [u8],
+    line_len: usize,
+    limits: &Limits,
+) -> ParseResult<'a> {
+    let noreply = asks_no_reply(rest);
+    let reply = |error| if noreply { Error::NoReply } else { error };
+    let mut args = tokens(rest);
+    let mut next = || args.next().ok_or(Error::BadCommandLine);
+    let header = (|| {
+        let key = Key::parse(next()?)?;
+        let flags = memcached::u32(next()?).ok_or(Error::BadCommandLine)?;
+        let exptime = memcached::i32(next()?).ok_or(Error::BadCommandLine)?;
+        let bytes = value_length(next()?).ok_or(Error::BadCommandLine)?;
+        let cas = match command {
+            StoreCommand::Cas => memcached::u64(next()?).ok_or(Error::BadCommandLine)?,
+            _ => 0,
+        };
+        Ok((key, flags, exptime, bytes, cas))
+    })();
+    let (key, flags, exptime, bytes, cas) = header.map_err(|error| ParseError::Invalid {
+        error: reply(error),
+        recovery: Recovery::Skip(line_len as u64),
+    })?;
+    if bytes > limits.max_value(key.len()) {
+        let message = Request::TooLarge { key, command: Some(command), noreply };
+        return Ok(Parsed { message, consumed: line_len + bytes + 2 });
+    }
+    let value = data_block(input, line_len, bytes).map_err(|error| match error {
+        ParseError::Invalid { error, recovery } => ParseError::Invalid { error: reply(error), recovery },
+        incomplete => incomplete,
+    })?;
+    Ok(Parsed {
+        message: Request::Store {
+            command,
+            key: key.as_plain(),
+            flags,
+            exptime: exptime.into(),
+            value,
+            cas,
+            noreply,
+        },
+        consumed: line_len + value.len() + 2,
+    })
+}
+
+/// A value length as memcached accepts it: what its `safe_strtol` reads,
+/// from 0 to 2^31 - 3, so that the length and its CRLF fit an `int`.
+fn value_length(token: &[u8]) -> Option<usize> {
+    let bytes = memcached::i32(token)?;
+    (0..=i32::MAX - 2).contains(&bytes).then_some(bytes as usize)
+}
+
+/// `ms <key> <datalen> <flags>*` and the data block.
+fn parse_meta_set<'a>(rest: &'a [u8], input: &'a [u8], line_len: usize, limits: &Limits) -> ParseResult<'a> {
+    let rejected = |error| ParseError::Invalid { error, recovery: Recovery::Skip(line_len as u64) };
+    let (key, rest) = split_token(rest);
+    let (datalen, flags) = split_token(rest);
+    let datalen = value_length(datalen).ok_or(Error::BadCommandLine).map_err(rejected)?;
+    // Read the size before the flags, so that a bad flag still swallows
+    // the value, as memcached does.
+    let flags = MetaFlags::parse(MetaCommand::Set, flags);
+    let swallowed =
+        |error| ParseError::Invalid { error, recovery: Recovery::Skip((line_len + datalen + 2) as u64) };
+    let flags = flags.map_err(swallowed)?;
+    let key = meta_key(key, &flags).map_err(swallowed)?;
+    if datalen > limits.max_value(key.len()) {
+        let message = Request::TooLarge { key, command: None, noreply: false };
+        return Ok(Parsed { message, consumed: line_len + datalen + 2 });
+    }
+    let value = data_block(input, line_len, datalen)?;
+    Ok(Parsed { message: Request::MetaSet { key, flags, value }, consumed: line_len + value.len() + 2 })
+}
+
+/// The data block of `bytes` bytes after a line of `line_len`, ending in CRLF.
+fn data_block(input: &[u8], line_len: usize, bytes: usize) -> Result<&[u8], ParseError<Error>> {
+    let total = line_len + bytes + 2;
+    if input.len() < total {
+        return Err(ParseError::Incomplete);
+    }
+    if &input[total - 2..total] != b"\r\n" {
+        return Err(ParseError::Invalid {
+            error: Error::BadDataChunk,
+            recovery: Recovery::Skip(total as u64),
+        });
+    }
+    Ok(&input[line_len..total - 2])
+}
+
+fn meta_key<'a>(token: &'a [u8], flags: &MetaFlags<'a>) -> Result<Key<'a>, Error> {
+    if token.is_empty() {
+        return Err(Error::BadCommandLine);
+    }
+    if flags.base64 { Key::decode_base64(token) } else { Key::parse(token) }
+}
+
+/// Splits off the first space-separated token; the rest keeps its spacing.
+pub(crate) fn split_token(text: &[u8]) -> (&[u8], &[u8]) {
+    let text = trim_start(text);
+    match memchr(b' ', text) {
+        Some(space) => (&text[..space], trim_start(&text[space + 1..])),
+        None => (text, &[]),
+    }
+}
+
+fn trim_start(text: &[u8]) -> &[u8] {
+    let start = text.iter().position(|&b| b != b' ').unwrap_or(text.len());
+    &text[start..]
+}
+
+impl<'a> Key<'a> {
+    /// The bytes of a key known to be plain (text commands never decode).
+    fn as_plain(self) -> &'a [u8] {
+        match self {
+            Key::Plain(bytes) => bytes,
+            Key::Decoded(_) => unreachable!("text commands have no base64 keys"),
+        }
+    }
+}
