@@ -23,23 +23,24 @@ address = "127.0.0.1:{port}"
 address = "127.0.0.1:0"
 [workers]
 threads = 2
+[logging]
+output = "server.log"
 [storage]
 block_cache_size = 8388608
 write_buffer_size = 4194304
-[logging]
-output = "server.log"
 """
 
 
 class Server:
     """A petrel-memcache process; stop() or the fixture ends it."""
 
-    def __init__(self, directory, port=0):
+    def __init__(self, directory, port=0, storage=""):
         """Starts in `directory` (its data survives a restart there), on
-        `port`, or on a port the kernel picks."""
+        `port`, or on a port the kernel picks; `storage` adds keys to the
+        `[storage]` section."""
         self.directory = directory
         with open(os.path.join(directory, "server.toml"), "w") as config:
-            config.write(CONFIG.format(port=port))
+            config.write(CONFIG.format(port=port) + storage)
         self.process = subprocess.Popen(
             [BINARY, "server.toml"], cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )

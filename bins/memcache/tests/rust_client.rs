@@ -150,3 +150,23 @@ fn the_meta_client_pipelines_quiet_batches() {
     assert!(client.delete("meta-key").send().unwrap().applied());
     assert!(!client.get("meta-key").send().unwrap().hit());
 }
+
+/// The crate sends a multi-get as one `gets` line, whatever its length:
+/// 18,725 keys make a line of 187 KB, far past `protocol.max_line`, served
+/// as its keys arrive.
+#[test]
+fn a_multi_get_of_eighteen_thousand_keys_is_answered_whole() {
+    let server = ServerProcess::start(BINARY, CONFIG);
+    let client = classic(&server);
+    let keys: Vec<String> = (0..18_725).map(|i| format!("multi-get-key-{i:06}")).collect();
+    for key in keys.iter().step_by(7) {
+        client.set(key, key.as_str(), 0).unwrap();
+    }
+    let wanted: Vec<&str> = keys.iter().map(String::as_str).collect();
+    assert!(wanted.iter().map(|key| key.len() + 1).sum::<usize>() > 180_000);
+    let found: HashMap<String, String> = client.gets(&wanted).unwrap();
+    assert_eq!(found.len(), keys.len().div_ceil(7));
+    assert!(found.iter().all(|(key, value)| key == value));
+    // The connection is in step after it.
+    assert_eq!(client.get::<String>(&keys[0]).unwrap().as_deref(), Some(keys[0].as_str()));
+}

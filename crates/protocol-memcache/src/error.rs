@@ -38,6 +38,10 @@ pub enum Error {
     InvalidFlag,
     /// A meta flag given twice.
     DuplicateFlag,
+    /// Any fault in the flags of `md` or `ma`, which memcached words alike.
+    InvalidOrDuplicateFlag,
+    /// `stats detail` without `on`, `off` or `dump`.
+    DetailUsage,
     /// A meta flag's token is not of the right form.
     BadToken,
     /// An opaque (`O`) token longer than 32 bytes.
@@ -69,9 +73,11 @@ impl Error {
             Error::NonNumeric => "CLIENT_ERROR cannot increment or decrement non-numeric value",
             Error::InvalidFlag => "CLIENT_ERROR invalid flag",
             Error::DuplicateFlag => "CLIENT_ERROR duplicate flag",
+            Error::InvalidOrDuplicateFlag => "CLIENT_ERROR invalid or duplicate flag",
+            Error::DetailUsage => "CLIENT_ERROR usage: stats detail on|off|dump",
             Error::BadToken => "CLIENT_ERROR bad token in command line format",
             Error::OpaqueTooLong => "CLIENT_ERROR opaque token too long",
-            Error::InvalidMode => "CLIENT_ERROR invalid mode for ms",
+            Error::InvalidMode => "CLIENT_ERROR invalid mode for ms M token",
             Error::BadKeyEncoding => "CLIENT_ERROR error decoding key",
             Error::Server(_) => "SERVER_ERROR",
         }

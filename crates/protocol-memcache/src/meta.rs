@@ -6,7 +6,7 @@
 //! ([`MetaFlags::text`]) alongside the decoded values.
 
 use crate::Error;
-use crate::number::{parse_i64, parse_u32, parse_u64};
+use crate::number::memcached;
 use crate::store::StoreMode;
 
 /// The longest opaque (`O`) token, in bytes.
@@ -120,7 +120,15 @@ pub struct MetaFlags<'a> {
 
 impl<'a> MetaFlags<'a> {
     /// Decodes the flags of `command` from the space-separated `text`.
+    /// memcached words every fault in the flags of `md` and `ma` alike.
     pub fn parse(command: MetaCommand, text: &'a [u8]) -> Result<Self, Error> {
+        Self::decode(command, text).map_err(|error| match command {
+            MetaCommand::Delete | MetaCommand::Arithmetic => Error::InvalidOrDuplicateFlag,
+            _ => error,
+        })
+    }
+
+    fn decode(command: MetaCommand, text: &'a [u8]) -> Result<Self, Error> {
         let mut flags = MetaFlags { text, ..MetaFlags::default() };
         let mut seen = [false; 128];
         for token in tokens(text) {
@@ -154,14 +162,15 @@ impl<'a> MetaFlags<'a> {
                 b'v' => no_arg(&mut flags.return_value)?,
                 b'I' => no_arg(&mut flags.invalidate)?,
                 b'x' => no_arg(&mut flags.remove_value)?,
-                b'C' => flags.compare_cas = Some(parse_u64(arg).ok_or(Error::BadToken)?),
-                b'E' => flags.new_cas = Some(parse_u64(arg).ok_or(Error::BadToken)?),
-                b'F' => flags.client_flags = Some(parse_u32(arg).ok_or(Error::BadToken)?),
-                b'T' => flags.ttl = Some(parse_i64(arg).ok_or(Error::BadToken)?),
-                b'N' => flags.vivify = Some(parse_i64(arg).ok_or(Error::BadToken)?),
-                b'R' => flags.recache = Some(parse_i64(arg).ok_or(Error::BadToken)?),
-                b'J' => flags.initial = Some(parse_u64(arg).ok_or(Error::BadToken)?),
-                b'D' => flags.delta = Some(parse_u64(arg).ok_or(Error::BadToken)?),
+                // Numbers are read as memcached reads them (number.rs).
+                b'C' => flags.compare_cas = Some(memcached::u64(arg).ok_or(Error::BadToken)?),
+                b'E' => flags.new_cas = Some(memcached::u64(arg).ok_or(Error::BadToken)?),
+                b'F' => flags.client_flags = Some(memcached::u32(arg).ok_or(Error::BadCommandLine)?),
+                b'T' => flags.ttl = Some(memcached::i32(arg).ok_or(Error::BadToken)?.into()),
+                b'N' => flags.vivify = Some(memcached::i32(arg).ok_or(Error::BadToken)?.into()),
+                b'R' => flags.recache = Some(memcached::i32(arg).ok_or(Error::BadToken)?.into()),
+                b'J' => flags.initial = Some(memcached::u64(arg).ok_or(Error::BadToken)?),
+                b'D' => flags.delta = Some(memcached::u64(arg).ok_or(Error::BadToken)?),
                 b'O' if arg.len() > MAX_OPAQUE_LEN => return Err(Error::OpaqueTooLong),
                 b'O' => flags.opaque = Some(arg),
                 b'M' => match (command, arg) {

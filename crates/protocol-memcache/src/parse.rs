@@ -7,7 +7,7 @@ use memchr::memchr;
 use petrel_protocol::{ParseError, Parsed, Recovery};
 
 use crate::Error;
-use crate::key::{Key, Keys};
+use crate::key::{Key, Keys, MAX_KEY_LEN};
 use crate::meta::{MetaCommand, MetaFlags, tokens};
 use crate::multiget::{self, Multiget};
 use crate::number::memcached;
@@ -91,7 +91,7 @@ pub fn parse<'a>(state: &mut TextState, input: &'a [u8], limits: &Limits) -> Par
             }
             // memcached reads `noreply` once it knows the command and its
             // argument count, and from then on sends nothing, errors included.
-            Err(error) if error != Error::UnknownCommand && takes_noreply(command) && asks_no_reply(rest) => {
+            Err(error) if error != Error::UnknownCommand && asks_no_reply(command, rest, arguments) => {
                 return Err(rejected(Error::NoReply));
             }
             Err(error) => return Err(rejected(error)),
@@ -103,7 +103,7 @@ pub fn parse<'a>(state: &mut TextState, input: &'a [u8], limits: &Limits) -> Par
 /// The commands that are a single line.
 fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8], arguments: usize) -> Result<Request<'a>, Error> {
     let mut args = tokens(rest);
-    let noreply = asks_no_reply(rest);
+    let noreply = asks_no_reply(command, rest, arguments);
     // Each command's range of argument counts; outside it memcached does
     // not recognise the command. Arguments past those a command uses are
     // ignored, as memcached ignores them.
@@ -157,12 +157,9 @@ fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8], arguments: usize) -
                 memcached::u32(args.next().ok_or(Error::UnknownCommand)?).ok_or(Error::BadCommandLine)?;
             Request::Verbosity { level, noreply }
         }
-        b"stats" => {
-            // A group and up to two arguments (`stats cachedump 1 10`,
-            // `stats detail on`).
-            expects(0..=3)?;
-            Request::Stats { group: args.next(), argument: args.next() }
-        }
+        // A group and its argument (`stats detail dump`); memcached ignores
+        // any words after those.
+        b"stats" => Request::Stats { group: args.next(), argument: args.next() },
         b"mg" | b"md" | b"ma" | b"me" => {
             let meta = match command {
                 b"mg" => MetaCommand::Get,
@@ -174,7 +171,16 @@ fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8], arguments: usize) -
                 return Err(Error::UnknownCommand);
             }
             let (key, flags) = split_token(rest);
-            let flags = MetaFlags::parse(meta, flags)?;
+            let flags = match meta {
+                // `me` reads one flag, `b` right after the key, and ignores
+                // the rest, as memcached does.
+                MetaCommand::Debug => MetaFlags {
+                    text: flags,
+                    base64: tokens(flags).next() == Some(b"b"),
+                    ..MetaFlags::default()
+                },
+                _ => MetaFlags::parse(meta, flags)?,
+            };
             let key = meta_key(key, &flags)?;
             match meta {
                 MetaCommand::Get => Request::MetaGet { key, flags },
@@ -190,14 +196,21 @@ fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8], arguments: usize) -
     Ok(request)
 }
 
-/// Whether memcached reads a trailing `noreply` for this command.
-fn takes_noreply(command: &[u8]) -> bool {
-    matches!(command, b"delete" | b"incr" | b"decr" | b"touch" | b"flush_all" | b"verbosity")
+/// Whether a single-line command asks for no reply: memcached looks at the
+/// last word, whatever the argument count, for the commands that take
+/// `noreply` (`delete` only past its key: `delete noreply` deletes the key
+/// `noreply`).
+fn asks_no_reply(command: &[u8], rest: &[u8], arguments: usize) -> bool {
+    let takes_noreply = match command {
+        b"delete" => arguments > 1,
+        b"incr" | b"decr" | b"touch" | b"flush_all" | b"verbosity" => true,
+        _ => false,
+    };
+    takes_noreply && last_word_is_noreply(rest)
 }
 
-/// Whether the last word of the arguments is `noreply`: memcached looks
-/// there, whatever the command's argument count.
-fn asks_no_reply(rest: &[u8]) -> bool {
+/// Whether the last word of the arguments is `noreply`.
+fn last_word_is_noreply(rest: &[u8]) -> bool {
     tokens(rest).last() == Some(b"noreply")
 }
 
@@ -223,7 +236,7 @@ fn parse_store<'a>(
     line_len: usize,
     limits: &Limits,
 ) -> ParseResult<'a> {
-    let noreply = asks_no_reply(rest);
+    let noreply = last_word_is_noreply(rest);
     let reply = |error| if noreply { Error::NoReply } else { error };
     let mut args = tokens(rest);
     let mut next = || args.next().ok_or(Error::BadCommandLine);
@@ -276,6 +289,11 @@ fn parse_meta_set<'a>(rest: &'a [u8], input: &'a [u8], line_len: usize, limits: 
     let rejected = |error| ParseError::Invalid { error, recovery: Recovery::Skip(line_len as u64) };
     let (key, rest) = split_token(rest);
     let (datalen, flags) = split_token(rest);
+    // Before anything else, and without swallowing the value: memcached
+    // checks the key's length as sent.
+    if key.len() > MAX_KEY_LEN {
+        return Err(rejected(Error::BadCommandLine));
+    }
     let datalen = value_length(datalen).ok_or(Error::BadCommandLine).map_err(rejected)?;
     // Read the size before the flags, so that a bad flag still swallows
     // the value, as memcached does.

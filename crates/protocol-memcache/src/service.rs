@@ -379,6 +379,8 @@ impl<S: Storage> MemcacheService<S> {
             self.return_flags(&key, &flags, None, now);
         }
         match value {
+            // q hides a success, the value with it, as in memcached.
+            Some(_) if flags.quiet => Response::Silent,
             Some(value) => Response::Meta {
                 code: MetaCode::Value,
                 flags: &self.scratch.flags,
@@ -489,6 +491,9 @@ impl<S: Storage> MemcacheService<S> {
             }
             // Per-prefix accounting is never on, so its dump is empty.
             (Some(b"detail"), Some(b"dump")) => {}
+            (Some(b"detail"), argument) if argument != Some(b"on") && argument != Some(b"off") => {
+                return Response::Error(Error::DetailUsage);
+            }
             // Slab, item-class and connection dumps describe memcached's
             // allocator; Petrel has none of that to report.
             (Some(b"items" | b"slabs" | b"sizes" | b"conns"), _) => {}
@@ -571,8 +576,11 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
             Request::FlushAll { delay, noreply } => {
                 CMD_FLUSH.increment();
                 let now = unix_now();
+                // memcached's `oldest_live` is the flush time less a second,
+                // and takes effect once reached: a delay of 1 is now, one of
+                // 2 a second from now.
                 let at = match Expiry::from_exptime(delay, now) {
-                    Expiry::At(at) if delay > 0 => at,
+                    Expiry::At(at) if delay > 1 => at.saturating_sub(1).max(now),
                     _ => now,
                 };
                 let response = match self.storage.flush_all(at, now) {

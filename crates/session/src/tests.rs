@@ -145,12 +145,19 @@ impl Protocol for Skipper {
     type Response<'a> = Vec<u8>;
     type Error = ();
     type State = ();
-    fn parse<'a>(&self, _: &mut (), input: &'a [u8]) -> Result<petrel_protocol::Parsed<&'a [u8]>, ParseError<()>> {
+    fn parse<'a>(
+        &self,
+        _: &mut (),
+        input: &'a [u8],
+    ) -> Result<petrel_protocol::Parsed<&'a [u8]>, ParseError<()>> {
         let end = input.iter().position(|&b| b == b'\n').ok_or(ParseError::Incomplete)?;
         let line = &input[..end];
         let count = |n: &[u8]| -> usize { std::str::from_utf8(n).unwrap().parse().unwrap() };
         if let Some(n) = line.strip_prefix(b"skip ") {
-            return Err(ParseError::Invalid { error: (), recovery: Recovery::Skip((end + 1 + count(n)) as u64) });
+            return Err(ParseError::Invalid {
+                error: (),
+                recovery: Recovery::Skip((end + 1 + count(n)) as u64),
+            });
         }
         let unread = line.strip_prefix(b"unread ").map_or(0, count);
         Ok(petrel_protocol::Parsed { message: line, consumed: end + 1 + unread })
