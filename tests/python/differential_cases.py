@@ -40,7 +40,7 @@ COMMANDS = {
     b"append": [b"k", b"#0", b"@0", b"#1"],
     b"prepend": [b"k", b"#0", b"@0", b"#1"],
     b"cas": [b"k", b"#0", b"@0", b"#1", b"#1"],
-    b"delete": [b"k", b"0"],
+    b"delete": [b"k", b"#0"],
     b"incr": [b"n", b"#1"],
     b"decr": [b"n", b"#1"],
     b"touch": [b"k", b"@10"],

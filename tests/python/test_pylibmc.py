@@ -32,6 +32,24 @@ def test_get_set_and_the_multi_commands(client):
     assert client.get_multi(["a", "b", "c"]) == {"c": b"gamma"}
 
 
+def test_a_multi_get_of_twenty_thousand_keys_is_answered_whole(client):
+    # libmemcached sends one get line for them all: about 300 KB, far past
+    # the server's line limit, served as its keys arrive.
+    keys = [f"multi-get-key-{i:06}" for i in range(20_000)]
+    assert client.set_multi({key: key.encode() for key in keys[::5]}) == []
+    found = client.get_multi(keys)
+    assert len(found) == len(keys[::5])
+    assert all(found[key] == key.encode() for key in keys[::5])
+    assert client.get(keys[0]) == keys[0].encode()
+
+
+def test_a_failed_set_leaves_no_stale_value(client):
+    assert client.set("k", b"old")
+    with pytest.raises(pylibmc.Error):
+        client.set("k", b"x" * (2 << 20))
+    assert client.get("k") is None
+
+
 def test_values_of_every_type_keep_their_flags(client):
     # pylibmc marks each type with its own flags and decodes by them.
     for key, value in [("int", 42), ("long", 2**40), ("text", "naïve"), ("bytes", b"\x00\xff"), ("obj", [1, {"x": 2}])]:

@@ -172,7 +172,7 @@ pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
     let refresh_storage = storage.clone();
     let checkpoint_storage = storage.clone();
     let admin = AdminService::new(server_info.clone())
-        .with_refresh(Arc::new(move || refresh_storage.refresh_stats()))
+        .with_refresh(Arc::new(move || refresh_storage.stats().report()))
         .with_command("checkpoint", Arc::new(move |directory| checkpoint(&checkpoint_storage, directory)));
     let server = petrel_server::start(
         &core,

@@ -8,8 +8,9 @@
 //!   until a whole request (line and data block) is there, so the result
 //!   does not depend on how the bytes were split across reads.
 //! - [`Storage`] is what a backend provides (fetch, store, delete,
-//!   arithmetic, flush), each atomic per key; [`MemoryStorage`] is the
-//!   in-memory reference backend.
+//!   arithmetic, flush), each atomic per key; [`rules`] holds memcached's
+//!   item rules, which every backend applies rather than restating;
+//!   [`MemoryStorage`] is the in-memory reference backend.
 //! - [`MemcacheService`] executes requests against any [`Storage`] and
 //!   counts them under memcached's stats names.
 //! - Clients compose with [`Request::compose`] and parse with [`parse_reply`].
@@ -43,6 +44,7 @@ pub mod number;
 pub mod parse;
 pub mod request;
 mod response;
+pub mod rules;
 mod service;
 mod store;
 
@@ -58,8 +60,8 @@ pub use request::{ITEM_OVERHEAD, Limits, Request, StoreCommand};
 pub use response::{Hit, MetaCode, Reply, Response, ReturnFlag, parse_reply};
 pub use service::MemcacheService;
 pub use store::{
-    Arithmetic, BYTES, CURR_ITEMS, Counted, Delete, Deleted, EVICTIONS, Expiry, Fetch, Fetched, Found,
-    ItemInfo, MAX_RELATIVE_EXPTIME, Storage, Store, StoreError, StoreMode, Stored, unix_now,
+    Arithmetic, Counted, Delete, Deleted, EVICTIONS, Expiry, Fetch, Fetched, Found, ItemInfo,
+    MAX_RELATIVE_EXPTIME, Storage, StorageStats, Store, StoreError, StoreMode, Stored, unix_now,
 };
 
 #[metric(

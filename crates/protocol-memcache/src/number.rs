@@ -166,6 +166,13 @@ pub struct Counter {
 }
 
 impl Counter {
+    /// A new counter holding `value`, unpadded (`ma` creating an item).
+    pub fn fresh(value: u64) -> Self {
+        let mut digits = [0u8; 20];
+        let len = format_u64(value, &mut digits).len();
+        Self { value, digits, len, padding: 0 }
+    }
+
     /// The decimal digits, as replied.
     pub fn digits(&self) -> &[u8] {
         &self.digits[20 - self.len..]

@@ -477,7 +477,7 @@ impl<S: Storage> MemcacheService<S> {
         let out = &mut self.scratch.bytes;
         match (group, argument) {
             (None, _) => {
-                self.storage.refresh_stats();
+                self.storage.stats().report();
                 self.server.write_stats(out);
                 petrel_metrics::write_stats(out);
             }

@@ -13,13 +13,28 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use metriken::{Counter, Gauge, metric};
 
-/// Items stored now; a backend sets it in [`Storage::refresh_stats`].
 #[metric(name = "curr_items", description = "items stored now (an estimate for some backends)")]
-pub static CURR_ITEMS: Gauge = Gauge::new();
+static CURR_ITEMS: Gauge = Gauge::new();
 
-/// Bytes of item data stored now; set in [`Storage::refresh_stats`].
 #[metric(name = "bytes", description = "bytes of item data stored now")]
-pub static BYTES: Gauge = Gauge::new();
+static BYTES: Gauge = Gauge::new();
+
+/// A store's figures, from [`Storage::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    /// Items stored now (an estimate for some backends).
+    pub items: u64,
+    /// Bytes of item data stored now.
+    pub bytes: u64,
+}
+
+impl StorageStats {
+    /// Sets the `curr_items` and `bytes` gauges, before stats are read.
+    pub fn report(self) {
+        CURR_ITEMS.set(self.items as i64);
+        BYTES.set(self.bytes as i64);
+    }
+}
 
 /// Items evicted to stay within capacity; a backend adds to it.
 #[metric(name = "evictions", description = "items evicted to stay within the configured capacity")]
@@ -301,9 +316,9 @@ pub trait Storage: Send + Sync + 'static {
     /// means at once), keeping what is stored afterwards.
     fn flush_all(&self, at: u64, now: u64) -> Result<(), StoreError>;
 
-    /// Brings [`CURR_ITEMS`], [`BYTES`], [`EVICTIONS`] and the backend's own
-    /// gauges up to date; called before stats are read.
-    fn refresh_stats(&self);
+    /// The store's figures now. Called before stats are read, so a backend
+    /// may also bring its own metrics up to date here.
+    fn stats(&self) -> StorageStats;
 
     /// Makes durable the writes this thread made since its last call, before
     /// their replies leave (see `petrel_protocol::Service::commit`). A store

@@ -17,12 +17,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use metriken::{Counter, metric};
+use petrel_protocol_memcache::rules::{self, Liveness};
 use petrel_protocol_memcache::{EVICTIONS, unix_now};
 use rocksdb::compaction_filter::Decision;
 use rocksdb::statistics::Ticker;
 use rocksdb::{DB, Options};
 
-use crate::item::Header;
+use crate::item;
 
 /// Expired or flushed items that compaction dropped.
 #[metric(name = "reclaimed", description = "expired or flushed items whose disk space compaction reclaimed")]
@@ -45,15 +46,14 @@ pub struct FilterState {
 pub fn drop_dead_items(state: Arc<FilterState>) -> impl Fn(u32, &[u8], &[u8]) -> Decision + Send + 'static {
     move |_level, _key, stored| {
         state.filtered.fetch_add(1, Ordering::Relaxed);
-        let Some(header) = Header::decode(stored) else { return Decision::Keep };
-        let now = unix_now();
+        let Some(meta) = item::decode(stored) else { return Decision::Keep };
         let flushed_before = state.flushed_before.load(Ordering::Acquire);
-        let flushed = flushed_before <= now && header.stored_at < flushed_before;
-        if header.expiry.is_expired(now) || flushed {
-            RECLAIMED.increment();
-            Decision::Remove
-        } else {
-            Decision::Keep
+        match rules::liveness(&meta, unix_now(), flushed_before) {
+            Liveness::Live => Decision::Keep,
+            Liveness::Expired | Liveness::Flushed => {
+                RECLAIMED.increment();
+                Decision::Remove
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ use petrel_protocol_memcache::{
 };
 
 use super::*;
+use crate::storage::LIVE_SST_BYTES;
 
 fn config(dir: &Path) -> StorageConfig {
     StorageConfig {
@@ -287,13 +288,13 @@ fn writing_past_capacity_evicts_the_oldest_and_keeps_disk_bounded() {
         storage.store(format!("key-{i:08}").as_bytes(), &value, set(value.len()), unix_now()).unwrap();
         if i % 512 == 0 {
             storage.flush_memtables().unwrap();
-            storage.refresh_stats();
+            storage.stats();
         }
     }
     storage.flush_memtables().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        storage.refresh_stats();
+        storage.stats();
         let sst = LIVE_SST_BYTES.value() as u64;
         if sst <= capacity + (2 << 20) && storage.evicted() > 0 {
             break;
@@ -356,14 +357,14 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
             storage.store(format!("dead-{round}-{i}").as_bytes(), b"gone", expired, unix_now()).unwrap();
         }
         storage.flush_memtables().unwrap();
-        storage.refresh_stats();
+        storage.stats();
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while storage.db.live_files().unwrap().len() > 1 {
         assert!(std::time::Instant::now() < deadline, "the files were not merged");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    storage.refresh_stats();
+    storage.stats();
     let files = storage.db.live_files().unwrap();
     let items: u64 = files.iter().map(|file| file.num_entries - file.num_deletions).sum();
     assert_eq!(items, 500, "only the newest version of each live key is left");

@@ -1,0 +1,389 @@
+//! memcached's item rules, once: pure decisions over an item's metadata.
+//!
+//! Whether a `cas` may store, what an `append` keeps, which `mg` wins the
+//! right to recache a stale item, what `incr` does to a counter: every
+//! backend applies these functions and supplies only what they cannot know
+//! (reading, locking and writing the item, and handing out CAS values), so
+//! that no backend holds memcached decision logic of its own and two
+//! backends cannot disagree.
+//!
+//! A decision that writes leaves the CAS value for the backend to fill in
+//! ([`ItemMeta::cas`] is then 0): CAS values are handed out only for writes
+//! that happen.
+
+use crate::number::{Counter, next_counter};
+use crate::store::{
+    Arithmetic, Counted, Delete, Deleted, Expiry, Fetch, Found, ItemInfo, Store, StoreMode, Stored,
+};
+
+/// A fetch rewrites an item's access time at most this often (memcached's
+/// `ITEM_UPDATE_INTERVAL`), so that reads of a hot item do not each write.
+pub const ACCESS_UPDATE_INTERVAL: u64 = 60;
+
+/// What a store keeps about an item besides its key and value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemMeta {
+    /// Client flags.
+    pub flags: u32,
+    /// When it expires.
+    pub expiry: Expiry,
+    /// CAS value.
+    pub cas: u64,
+    /// When the value was last written (decides `flush_all` with a delay).
+    pub stored_at: u64,
+    /// When it was last read (meta `l`), kept to [`ACCESS_UPDATE_INTERVAL`].
+    pub last_access: u64,
+    /// Marked stale by an invalidating delete (meta `X`).
+    pub stale: bool,
+    /// The right to recache it has been given out (meta `W`, then `Z`).
+    pub win_sent: bool,
+    /// Read since it was written (meta `h`).
+    pub fetched: bool,
+}
+
+impl ItemMeta {
+    /// A fresh item's metadata, its CAS still to be filled in.
+    pub fn new(flags: u32, expiry: Expiry, now: u64) -> Self {
+        Self {
+            flags,
+            expiry,
+            cas: 0,
+            stored_at: now,
+            last_access: now,
+            stale: false,
+            win_sent: false,
+            fetched: false,
+        }
+    }
+
+    /// What the protocol sees, for a value of `size` bytes.
+    pub fn info(&self, size: usize) -> ItemInfo {
+        ItemInfo { flags: self.flags, cas: self.cas, expiry: self.expiry, size: size as u64 }
+    }
+
+    /// The answer to a fetch that found it.
+    pub fn found(&self, size: usize, won: bool, already_won: bool, now: u64) -> Found {
+        Found {
+            info: self.info(size),
+            stale: self.stale,
+            won,
+            already_won,
+            fetched_before: self.fetched,
+            idle_seconds: now.saturating_sub(self.last_access),
+        }
+    }
+}
+
+/// What an item stored under a key is to the protocol at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// There.
+    Live,
+    /// Past its expiry (counted in `get_expired`).
+    Expired,
+    /// Invalidated by a `flush_all` with a delay that has come.
+    Flushed,
+}
+
+/// Whether the item is there at `now`, given the time before which a
+/// delayed `flush_all` invalidates items (0 for none).
+pub fn liveness(meta: &ItemMeta, now: u64, flushed_before: u64) -> Liveness {
+    if meta.expiry.is_expired(now) {
+        Liveness::Expired
+    } else if flushed_before <= now && meta.stored_at < flushed_before {
+        Liveness::Flushed
+    } else {
+        Liveness::Live
+    }
+}
+
+/// What a fetch does to a live item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchOutcome {
+    /// The item's metadata after the fetch; the backend writes it back when
+    /// it differs from what was read.
+    pub meta: ItemMeta,
+    /// The answer.
+    pub found: Found,
+}
+
+/// A fetch of a live item with a value of `size` bytes. `track_access`
+/// says whether the backend records reads (`h`, `l`, `me`'s `fetch`).
+pub fn fetch(read: &ItemMeta, size: usize, fetch: &Fetch, now: u64, track_access: bool) -> FetchOutcome {
+    let mut meta = *read;
+    if let Some(expiry) = fetch.touch {
+        meta.expiry = expiry;
+    }
+    let ttl = meta.expiry.ttl(now);
+    let wants_win = meta.stale
+        || size == 0 && fetch.vivify.is_some()
+        || matches!(fetch.recache_below, Some(below) if ttl != -1 && ttl < below);
+    let (won, already_won) = match (wants_win, meta.win_sent) {
+        (false, _) => (false, false),
+        (true, true) => (false, true),
+        (true, false) => {
+            meta.win_sent = true;
+            (true, false)
+        }
+    };
+    let access_due = !meta.fetched || now >= meta.last_access + ACCESS_UPDATE_INTERVAL;
+    if track_access && !fetch.no_bump && access_due {
+        meta.fetched = true;
+        meta.last_access = now;
+    }
+    let mut found = read.found(size, won, already_won, now);
+    found.info.expiry = meta.expiry;
+    FetchOutcome { meta, found }
+}
+
+/// A fetch that found nothing, and asked to create the item (meta `N`):
+/// an empty item (its CAS to fill in) whose creator has won the right to
+/// fill it, answered `meta.found(0, true, false, now)`.
+pub fn vivified(expiry: Expiry, now: u64) -> ItemMeta {
+    ItemMeta { win_sent: true, ..ItemMeta::new(0, expiry, now) }
+}
+
+/// Where a store's new value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewValue {
+    /// The request's data.
+    Data,
+    /// The old value, then the data.
+    Append,
+    /// The data, then the old value.
+    Prepend,
+}
+
+/// What a store request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreDecision {
+    /// Nothing is written; the answer.
+    Refuse(Stored),
+    /// Write an item with this metadata (its CAS to fill in) and value,
+    /// `size` bytes long.
+    Write {
+        /// The new item's metadata.
+        meta: ItemMeta,
+        /// Its value.
+        value: NewValue,
+        /// The value's length.
+        size: usize,
+    },
+}
+
+/// Whether [`store`] needs the item that is there: a plain `set` does not,
+/// so a backend may skip reading it.
+pub fn store_reads_existing(request: &Store) -> bool {
+    request.mode != StoreMode::Set || request.compare_cas.is_some()
+}
+
+/// A store of `data_len` bytes over `existing` (the live item and its
+/// value's length, if any).
+pub fn store(
+    existing: Option<(&ItemMeta, usize)>,
+    request: &Store,
+    data_len: usize,
+    now: u64,
+) -> StoreDecision {
+    let refuse = StoreDecision::Refuse;
+    let mut stale = false;
+    match (existing, request.compare_cas) {
+        (None, Some(_)) => return refuse(Stored::NotFound),
+        // An invalidating set (meta `I`) with an older CAS stores, stale.
+        (Some((meta, _)), Some(cas)) if meta.cas != cas => {
+            if request.invalidate && cas < meta.cas {
+                stale = true;
+            } else {
+                return refuse(Stored::Exists);
+            }
+        }
+        _ => {}
+    }
+    let (flags, expiry, value, size) = match (request.mode, existing) {
+        (StoreMode::Add, Some(_)) | (StoreMode::Replace, None) => return refuse(Stored::NotStored),
+        (StoreMode::Append | StoreMode::Prepend, None) => match request.vivify {
+            Some(expiry) => (request.flags, expiry, NewValue::Data, data_len),
+            None => return refuse(Stored::NotStored),
+        },
+        (StoreMode::Append, Some((meta, len))) => (meta.flags, meta.expiry, NewValue::Append, len + data_len),
+        (StoreMode::Prepend, Some((meta, len))) => {
+            (meta.flags, meta.expiry, NewValue::Prepend, len + data_len)
+        }
+        (StoreMode::Set | StoreMode::Add | StoreMode::Replace, _) => {
+            (request.flags, request.expiry, NewValue::Data, data_len)
+        }
+    };
+    if size > request.max_size {
+        return refuse(Stored::TooLarge);
+    }
+    let meta = ItemMeta { stale, ..ItemMeta::new(flags, expiry, now) };
+    StoreDecision::Write { meta, value, size }
+}
+
+/// What a delete request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteDecision {
+    /// Nothing changes; the answer.
+    Refuse(Deleted),
+    /// The item goes.
+    Remove,
+    /// The item stays with this metadata (its CAS to fill in): invalidated
+    /// (meta `I`) and/or emptied (meta `x`, `keep_value` false).
+    Rewrite {
+        /// The item's new metadata.
+        meta: ItemMeta,
+        /// Whether the value stays.
+        keep_value: bool,
+    },
+}
+
+/// A delete of the live item `meta`.
+pub fn delete(meta: &ItemMeta, request: &Delete) -> DeleteDecision {
+    if matches!(request.compare_cas, Some(cas) if cas != meta.cas) {
+        return DeleteDecision::Refuse(Deleted::Exists);
+    }
+    if !(request.invalidate || request.remove_value) {
+        return DeleteDecision::Remove;
+    }
+    let mut meta = ItemMeta { cas: 0, ..*meta };
+    if request.invalidate {
+        meta.stale = true;
+        meta.win_sent = false;
+        if let Some(expiry) = request.touch {
+            meta.expiry = expiry;
+        }
+    }
+    DeleteDecision::Rewrite { meta, keep_value: !request.remove_value }
+}
+
+/// What an `incr`/`decr` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithmeticDecision {
+    /// Nothing changes; the answer.
+    Refuse(Counted),
+    /// Write the counter with this metadata (its CAS to fill in).
+    Write {
+        /// The item's new metadata.
+        meta: ItemMeta,
+        /// The new value, and how it is stored.
+        counter: Counter,
+    },
+}
+
+/// Arithmetic on the live item `meta` whose value is `value`, or on a miss
+/// (`None`), which creates the counter if the request says so (meta `N`).
+pub fn arithmetic(item: Option<(&ItemMeta, &[u8])>, request: &Arithmetic, now: u64) -> ArithmeticDecision {
+    let Some((meta, value)) = item else {
+        return match request.vivify {
+            Some((initial, expiry)) => ArithmeticDecision::Write {
+                meta: ItemMeta::new(0, expiry, now),
+                counter: Counter::fresh(initial),
+            },
+            None => ArithmeticDecision::Refuse(Counted::NotFound),
+        };
+    };
+    if matches!(request.compare_cas, Some(cas) if cas != meta.cas) {
+        return ArithmeticDecision::Refuse(Counted::Exists);
+    }
+    let Some(counter) = next_counter(value, request.increment, request.delta) else {
+        return ArithmeticDecision::Refuse(Counted::NonNumeric);
+    };
+    let mut meta = ItemMeta { cas: 0, stored_at: now, ..*meta };
+    if let Some(expiry) = request.touch {
+        meta.expiry = expiry;
+    }
+    ArithmeticDecision::Write { meta, counter }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn item(cas: u64) -> ItemMeta {
+        ItemMeta { cas, ..ItemMeta::new(5, Expiry::Never, NOW - 100) }
+    }
+
+    fn write(decision: StoreDecision) -> (ItemMeta, NewValue, usize) {
+        match decision {
+            StoreDecision::Write { meta, value, size } => (meta, value, size),
+            refused => panic!("{refused:?}"),
+        }
+    }
+
+    #[test]
+    fn stores_decide_as_memcached() {
+        let set = Store::set(1, Expiry::Never, 100);
+        let old = item(7);
+        assert!(!store_reads_existing(&set));
+        let (meta, value, size) = write(store(Some((&old, 3)), &set, 4, NOW));
+        assert_eq!((meta.flags, meta.cas, meta.stored_at, value, size), (1, 0, NOW, NewValue::Data, 4));
+        let add = Store { mode: StoreMode::Add, ..set };
+        assert_eq!(store(Some((&old, 3)), &add, 4, NOW), StoreDecision::Refuse(Stored::NotStored));
+        let append = Store { mode: StoreMode::Append, ..set };
+        let (meta, value, size) = write(store(Some((&old, 3)), &append, 4, NOW));
+        assert_eq!((meta.flags, value, size), (5, NewValue::Append, 7), "append keeps the old flags");
+        assert_eq!(store(Some((&old, 98)), &append, 4, NOW), StoreDecision::Refuse(Stored::TooLarge));
+        assert_eq!(store(None, &append, 4, NOW), StoreDecision::Refuse(Stored::NotStored));
+        let cas = Store { compare_cas: Some(6), ..set };
+        assert_eq!(store(Some((&old, 3)), &cas, 4, NOW), StoreDecision::Refuse(Stored::Exists));
+        assert_eq!(store(None, &cas, 4, NOW), StoreDecision::Refuse(Stored::NotFound));
+        // An invalidating set with an older CAS stores, marked stale.
+        let invalidate = Store { invalidate: true, ..cas };
+        assert!(write(store(Some((&old, 3)), &invalidate, 4, NOW)).0.stale);
+    }
+
+    #[test]
+    fn the_first_fetch_of_a_stale_item_wins_the_recache_and_later_ones_see_it_won() {
+        let stale = ItemMeta { stale: true, ..item(7) };
+        let first = fetch(&stale, 3, &Fetch::default(), NOW, false);
+        assert!(first.found.won && !first.found.already_won && first.meta.win_sent);
+        let second = fetch(&first.meta, 3, &Fetch::default(), NOW, false);
+        assert!(!second.found.won && second.found.already_won);
+        assert_eq!(second.meta, first.meta, "nothing left to write");
+    }
+
+    #[test]
+    fn reads_are_recorded_at_most_once_a_minute() {
+        let read = fetch(&item(7), 3, &Fetch::default(), NOW, true);
+        assert!(read.meta.fetched && read.meta.last_access == NOW && !read.found.fetched_before);
+        let again = fetch(&read.meta, 3, &Fetch::default(), NOW + 59, true);
+        assert_eq!(again.meta, read.meta, "no write within the interval");
+        assert!(again.found.fetched_before);
+        assert_eq!(fetch(&read.meta, 3, &Fetch::default(), NOW + 60, true).meta.last_access, NOW + 60);
+        assert_eq!(fetch(&item(7), 3, &Fetch::default(), NOW, false).meta, item(7), "unless off");
+    }
+
+    #[test]
+    fn deletes_and_arithmetic_decide_as_memcached() {
+        let old = item(7);
+        assert_eq!(delete(&old, &Delete::default()), DeleteDecision::Remove);
+        let wrong = Delete { compare_cas: Some(6), ..Delete::default() };
+        assert_eq!(delete(&old, &wrong), DeleteDecision::Refuse(Deleted::Exists));
+        let invalidate = Delete { invalidate: true, ..Delete::default() };
+        let DeleteDecision::Rewrite { meta, keep_value: true } = delete(&old, &invalidate) else { panic!() };
+        assert!(meta.stale && !meta.win_sent);
+
+        let incr = Arithmetic {
+            increment: true,
+            delta: 5,
+            compare_cas: None,
+            new_cas: None,
+            vivify: None,
+            touch: None,
+        };
+        let ArithmeticDecision::Write { meta, counter } = arithmetic(Some((&old, b"10")), &incr, NOW) else {
+            panic!()
+        };
+        assert_eq!((counter.value, meta.stored_at, meta.flags), (15, NOW, 5));
+        assert_eq!(
+            arithmetic(Some((&old, b"x")), &incr, NOW),
+            ArithmeticDecision::Refuse(Counted::NonNumeric)
+        );
+        assert_eq!(arithmetic(None, &incr, NOW), ArithmeticDecision::Refuse(Counted::NotFound));
+        let vivify = Arithmetic { vivify: Some((3, Expiry::Never)), ..incr };
+        let ArithmeticDecision::Write { counter, .. } = arithmetic(None, &vivify, NOW) else { panic!() };
+        assert_eq!(counter.value, 3);
+    }
+}

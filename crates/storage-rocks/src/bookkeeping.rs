@@ -1,0 +1,72 @@
+//! The meta column family: the CAS high-water mark and a pending
+//! `flush_all`, written synced so that neither goes backwards after a crash.
+
+use std::sync::atomic::Ordering;
+
+use petrel_protocol_memcache::StoreError;
+use rocksdb::WriteOptions;
+
+use crate::{RocksStorage, failure, write_failure};
+
+/// The column family of the bookkeeping.
+pub(crate) const META: &str = "meta";
+const CAS_RESERVED_KEY: &[u8] = b"cas-reserved";
+pub(crate) const FLUSH_KEY: &[u8] = b"flushed-before";
+
+/// CAS values are reserved on disk this many at a time.
+const CAS_RESERVATION: u64 = 1 << 20;
+
+impl RocksStorage {
+    /// Restores the CAS counter and any pending flush from the meta family.
+    pub(crate) fn recover(&self) -> Result<(), String> {
+        // Values below the old reservation may have been handed out before a
+        // crash: start above it. The first new value reserves a new block.
+        let reserved = self.read_meta(CAS_RESERVED_KEY)?.unwrap_or(1);
+        self.next_cas.store(reserved, Ordering::Release);
+        self.cas_reserved.store(reserved, Ordering::Release);
+        let flushed_before = self.read_meta(FLUSH_KEY)?.unwrap_or(0);
+        self.filter_state.flushed_before.store(flushed_before, Ordering::Release);
+        Ok(())
+    }
+
+    fn read_meta(&self, key: &[u8]) -> Result<Option<u64>, String> {
+        let meta = self.db.cf_handle(META).ok_or("no meta column family")?;
+        match self.db.get_pinned_cf(&meta, key).map_err(|e| e.to_string())? {
+            None => Ok(None),
+            Some(bytes) => {
+                let bytes: [u8; 8] =
+                    bytes.as_ref().try_into().map_err(|_| format!("bad meta value for {key:?}"))?;
+                Ok(Some(u64::from_le_bytes(bytes)))
+            }
+        }
+    }
+
+    /// Persists `value` under a meta key, synced: bookkeeping must never
+    /// go backwards after a crash.
+    pub(crate) fn write_meta(&self, key: &[u8], value: u64) -> Result<(), StoreError> {
+        let meta = self.db.cf_handle(META).ok_or_else(|| failure("no meta column family".into()))?;
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        self.db.put_cf_opt(&meta, key, value.to_le_bytes(), &sync).map_err(write_failure)
+    }
+
+    /// A new CAS value: unique, increasing, and never reused after a
+    /// restart. One atomic increment, plus a synced write of the next
+    /// reservation once per [`CAS_RESERVATION`] values.
+    pub(crate) fn new_cas(&self, given: Option<u64>) -> Result<u64, StoreError> {
+        if let Some(cas) = given {
+            return Ok(cas);
+        }
+        let cas = self.next_cas.fetch_add(1, Ordering::AcqRel);
+        if cas < self.cas_reserved.load(Ordering::Acquire) {
+            return Ok(cas);
+        }
+        let _renewal = self.cas_renewal.lock().unwrap_or_else(|e| e.into_inner());
+        if cas >= self.cas_reserved.load(Ordering::Acquire) {
+            let reserved = cas + CAS_RESERVATION;
+            self.write_meta(CAS_RESERVED_KEY, reserved)?;
+            self.cas_reserved.store(reserved, Ordering::Release);
+        }
+        Ok(cas)
+    }
+}

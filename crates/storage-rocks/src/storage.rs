@@ -1,0 +1,184 @@
+//! The [`Storage`] seam on RocksDB: read, lock, write; every decision is
+//! memcached's, from [`rules`].
+
+use std::sync::atomic::Ordering;
+
+use metriken::{Gauge, metric};
+use petrel_protocol_memcache::rules::{
+    self, ArithmeticDecision, DeleteDecision, ItemMeta, NewValue, StoreDecision,
+};
+use petrel_protocol_memcache::{
+    Arithmetic, Counted, Delete, Deleted, Fetch, Fetched, Storage, StorageStats, Store, StoreError, Stored,
+};
+use rocksdb::WriteBatch;
+
+use crate::bookkeeping::FLUSH_KEY;
+use crate::item;
+use crate::read::Lookup;
+use crate::write::UNCOMMITTED;
+use crate::{RocksStorage, write_failure};
+
+#[metric(name = "rocksdb_block_cache_usage", description = "bytes held by RocksDB's block cache")]
+static BLOCK_CACHE_USAGE: Gauge = Gauge::new();
+#[metric(name = "rocksdb_memtable_bytes", description = "bytes in RocksDB's memtables")]
+pub(crate) static MEMTABLE_BYTES: Gauge = Gauge::new();
+#[metric(name = "rocksdb_live_sst_bytes", description = "bytes of live RocksDB SST files")]
+pub(crate) static LIVE_SST_BYTES: Gauge = Gauge::new();
+#[metric(
+    name = "rocksdb_pending_compaction_bytes",
+    description = "bytes RocksDB estimates compaction must rewrite"
+)]
+static PENDING_COMPACTION_BYTES: Gauge = Gauge::new();
+
+impl Storage for RocksStorage {
+    fn fetch(
+        &self,
+        key: &[u8],
+        fetch: Fetch,
+        value: Option<&mut Vec<u8>>,
+        now: u64,
+    ) -> Result<Fetched, StoreError> {
+        let mut value = value;
+        let hash = self.hash(key);
+        let changes_item = fetch.touch.is_some() || fetch.vivify.is_some() || fetch.recache_below.is_some();
+        if !changes_item {
+            // The common case: a plain read, without a lock when the item
+            // cache has it, and no write unless the rules change the item.
+            if let Some(answer) = self.fetch_without_write(key, hash, &fetch, value.as_deref_mut(), now)? {
+                return Ok(answer);
+            }
+        }
+        // The item changes: read, decide and write under the key's lock.
+        let _guard = self.lock(hash);
+        let (read, stored) = match (self.read(key, now)?, fetch.vivify) {
+            (Lookup::Live(meta, stored), _) => (meta, stored),
+            (Lookup::Missing, None) => return Ok(Fetched::Miss { expired: false }),
+            (Lookup::Expired, None) => return Ok(Fetched::Miss { expired: true }),
+            (_, Some(expiry)) => {
+                let meta = ItemMeta { cas: self.new_cas(fetch.new_cas)?, ..rules::vivified(expiry, now) };
+                self.put(key, hash, &meta, &[])?;
+                return Ok(Fetched::Hit(meta.found(0, true, false, now)));
+            }
+        };
+        let data = item::value(&stored);
+        let outcome = rules::fetch(&read, data.len(), &fetch, now, self.track_access);
+        if let Some(value) = value {
+            value.extend_from_slice(data);
+        }
+        if outcome.meta != read {
+            self.put(key, hash, &outcome.meta, &[data])?;
+        }
+        Ok(Fetched::Hit(outcome.found))
+    }
+
+    fn store(&self, key: &[u8], data: &[u8], request: Store, now: u64) -> Result<Stored, StoreError> {
+        let hash = self.hash(key);
+        let _guard = self.lock(hash);
+        let existing = match rules::store_reads_existing(&request) {
+            false => None,
+            true => match self.read(key, now)? {
+                Lookup::Live(meta, stored) => Some((meta, stored)),
+                Lookup::Missing | Lookup::Expired => None,
+            },
+        };
+        let current = existing.as_ref().map_or(&[][..], |(_, stored)| item::value(stored));
+        let read = existing.as_ref().map(|(meta, _)| (meta, current.len()));
+        let (mut meta, value, size) = match rules::store(read, &request, data.len(), now) {
+            StoreDecision::Refuse(answer) => return Ok(answer),
+            StoreDecision::Write { meta, value, size } => (meta, value, size),
+        };
+        meta.cas = self.new_cas(request.new_cas)?;
+        let parts = match value {
+            NewValue::Data => [data, &[]],
+            NewValue::Append => [current, data],
+            NewValue::Prepend => [data, current],
+        };
+        self.put(key, hash, &meta, &parts)?;
+        Ok(Stored::Stored { cas: meta.cas, size: size as u64 })
+    }
+
+    fn delete(&self, key: &[u8], request: Delete, now: u64) -> Result<Deleted, StoreError> {
+        let hash = self.hash(key);
+        let _guard = self.lock(hash);
+        let Lookup::Live(meta, stored) = self.read(key, now)? else { return Ok(Deleted::NotFound) };
+        match rules::delete(&meta, &request) {
+            DeleteDecision::Refuse(answer) => return Ok(answer),
+            DeleteDecision::Remove => {
+                self.db.delete_opt(key, &self.write_options).map_err(write_failure)?;
+                self.wrote();
+                self.items.remove(hash, key);
+            }
+            DeleteDecision::Rewrite { mut meta, keep_value } => {
+                meta.cas = self.new_cas(request.new_cas)?;
+                let value = if keep_value { item::value(&stored) } else { &[][..] };
+                self.put(key, hash, &meta, &[value])?;
+            }
+        }
+        Ok(Deleted::Deleted)
+    }
+
+    fn arithmetic(&self, key: &[u8], request: Arithmetic, now: u64) -> Result<Counted, StoreError> {
+        let hash = self.hash(key);
+        let _guard = self.lock(hash);
+        let lookup = self.read(key, now)?;
+        let existing = match &lookup {
+            Lookup::Live(meta, stored) => Some((meta, item::value(stored))),
+            Lookup::Missing | Lookup::Expired => None,
+        };
+        let (mut meta, counter) = match rules::arithmetic(existing, &request, now) {
+            ArithmeticDecision::Refuse(answer) => return Ok(answer),
+            ArithmeticDecision::Write { meta, counter } => (meta, counter),
+        };
+        meta.cas = self.new_cas(request.new_cas)?;
+        self.put_with(key, hash, &meta, |out| counter.write(out))?;
+        Ok(Counted::Value(counter.value, meta.info(counter.stored_len())))
+    }
+
+    fn flush_all(&self, at: u64, now: u64) -> Result<(), StoreError> {
+        if at > now {
+            // Later: remember the moment; reads and the next writes compare
+            // each item's store time with it.
+            self.write_meta(FLUSH_KEY, at)?;
+            self.filter_state.flushed_before.store(at, Ordering::Release);
+            return Ok(());
+        }
+        // Now: one range tombstone over every possible key (at most 250
+        // bytes, so all sort below 251 bytes of 0xff), through the log like
+        // any write, so it holds after a restart. Writes that follow sort
+        // above it in sequence and survive.
+        let mut batch = WriteBatch::default();
+        batch.delete_range(&[][..], &[0xffu8; 251][..]);
+        self.db.write_opt(batch, &self.write_options).map_err(write_failure)?;
+        self.wrote();
+        self.items.clear();
+        // As in memcached, a flush now replaces one still pending.
+        if self.filter_state.flushed_before.load(Ordering::Acquire) > now {
+            self.write_meta(FLUSH_KEY, 0)?;
+            self.filter_state.flushed_before.store(0, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    fn commit(&self) -> Result<(), StoreError> {
+        let wrote = UNCOMMITTED.with_borrow_mut(|stores| {
+            stores.iter().position(|id| *id == self.id).map(|at| stores.swap_remove(at)).is_some()
+        });
+        if wrote {
+            // The log was written with each write; this fsyncs it.
+            self.db.flush_wal(true).map_err(write_failure)?;
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> StorageStats {
+        let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        let memtables = property("rocksdb.cur-size-all-mem-tables");
+        let sst = property("rocksdb.live-sst-files-size");
+        MEMTABLE_BYTES.set(memtables as i64);
+        LIVE_SST_BYTES.set(sst as i64);
+        PENDING_COMPACTION_BYTES.set(property("rocksdb.estimate-pending-compaction-bytes") as i64);
+        BLOCK_CACHE_USAGE.set(self.block_cache.get_usage() as i64);
+        self.evictions.look(&self.db);
+        StorageStats { items: property("rocksdb.estimate-num-keys"), bytes: memtables + sst }
+    }
+}
