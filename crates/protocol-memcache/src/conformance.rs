@@ -20,7 +20,7 @@ use crate::store::{
 use crate::{Limits, Memcache, MemcacheService, TextState};
 
 /// A service over one store, fed raw request bytes.
-pub struct Harness<S> {
+pub struct Harness<S: Storage> {
     /// The store, for checks below the protocol.
     pub storage: Arc<S>,
     service: MemcacheService<S>,
@@ -215,10 +215,15 @@ fn expiry<S: Storage>(h: &mut Harness<S>) {
     h.expect("get relative\r\n", "END\r\n");
     // Below the protocol, with time passed in: an item is gone from its
     // expiry time on, and only then.
-    h.storage.store(b"timed", b"v", Store::set(0, Expiry::At(now + 5), 1024), now).unwrap();
-    assert!(matches!(h.storage.fetch(b"timed", Fetch::default(), None, now + 4), Ok(Fetched::Hit(_))));
+    h.storage
+        .store(&mut h.storage.worker(), b"timed", b"v", Store::set(0, Expiry::At(now + 5), 1024), now)
+        .unwrap();
+    assert!(matches!(
+        h.storage.fetch(&mut h.storage.worker(), b"timed", Fetch::default(), None, now + 4),
+        Ok(Fetched::Hit(_))
+    ));
     assert_eq!(
-        h.storage.fetch(b"timed", Fetch::default(), None, now + 5),
+        h.storage.fetch(&mut h.storage.worker(), b"timed", Fetch::default(), None, now + 5),
         Ok(Fetched::Miss { expired: true })
     );
 }
@@ -257,16 +262,28 @@ fn flush_all<S: Storage>(h: &mut Harness<S>) {
     h.expect("get c\r\n", "VALUE c 0 1\r\nc\r\nEND\r\n");
     let now = unix_now();
     let set = Store::set(0, Expiry::Never, 1024);
-    h.storage.flush_all(now + 10, now).unwrap();
-    h.storage.store(b"late", b"v", set, now + 11).unwrap();
-    assert!(matches!(h.storage.fetch(b"c", Fetch::default(), None, now + 9), Ok(Fetched::Hit(_))));
-    assert!(matches!(h.storage.fetch(b"c", Fetch::default(), None, now + 10), Ok(Fetched::Miss { .. })));
-    assert!(matches!(h.storage.fetch(b"late", Fetch::default(), None, now + 12), Ok(Fetched::Hit(_))));
+    h.storage.flush_all(&mut h.storage.worker(), now + 10, now).unwrap();
+    h.storage.store(&mut h.storage.worker(), b"late", b"v", set, now + 11).unwrap();
+    assert!(matches!(
+        h.storage.fetch(&mut h.storage.worker(), b"c", Fetch::default(), None, now + 9),
+        Ok(Fetched::Hit(_))
+    ));
+    assert!(matches!(
+        h.storage.fetch(&mut h.storage.worker(), b"c", Fetch::default(), None, now + 10),
+        Ok(Fetched::Miss { .. })
+    ));
+    assert!(matches!(
+        h.storage.fetch(&mut h.storage.worker(), b"late", Fetch::default(), None, now + 12),
+        Ok(Fetched::Hit(_))
+    ));
     // A flush now replaces a pending one, as in memcached.
-    h.storage.flush_all(now + 10, now).unwrap();
-    h.storage.flush_all(now, now).unwrap();
-    h.storage.store(b"kept", b"v", set, now + 1).unwrap();
-    assert!(matches!(h.storage.fetch(b"kept", Fetch::default(), None, now + 11), Ok(Fetched::Hit(_))));
+    h.storage.flush_all(&mut h.storage.worker(), now + 10, now).unwrap();
+    h.storage.flush_all(&mut h.storage.worker(), now, now).unwrap();
+    h.storage.store(&mut h.storage.worker(), b"kept", b"v", set, now + 1).unwrap();
+    assert!(matches!(
+        h.storage.fetch(&mut h.storage.worker(), b"kept", Fetch::default(), None, now + 11),
+        Ok(Fetched::Hit(_))
+    ));
 }
 
 fn binary_values<S: Storage>(h: &mut Harness<S>) {
@@ -455,8 +472,11 @@ fn concurrent_incr<S: Storage>(h: &mut Harness<S>) {
                     vivify: None,
                     touch: None,
                 };
+                // Each thread a worker of its own, as in the server.
+                let mut worker = storage.worker();
                 for _ in 0..1000 {
-                    assert!(matches!(storage.arithmetic(b"n", incr, unix_now()), Ok(Counted::Value(..))));
+                    let counted = storage.arithmetic(&mut worker, b"n", incr, unix_now());
+                    assert!(matches!(counted, Ok(Counted::Value(..))));
                 }
             });
         }
@@ -469,8 +489,8 @@ fn concurrent_incr<S: Storage>(h: &mut Harness<S>) {
                 let storage = &storage;
                 scope.spawn(move || {
                     let add = Store { mode: StoreMode::Add, ..Store::set(0, Expiry::Never, 1024) };
-                    matches!(storage.store(b"once", b"x", add, unix_now()), Ok(Stored::Stored { .. }))
-                        as usize
+                    let stored = storage.store(&mut storage.worker(), b"once", b"x", add, unix_now());
+                    matches!(stored, Ok(Stored::Stored { .. })) as usize
                 })
             })
             .collect();

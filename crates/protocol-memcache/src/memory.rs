@@ -78,8 +78,14 @@ impl MemoryStorage {
 }
 
 impl Storage for MemoryStorage {
+    /// Nothing is kept per worker.
+    type Worker = ();
+
+    fn worker(&self) {}
+
     fn fetch(
         &self,
+        _: &mut (),
         key: &[u8],
         fetch: Fetch,
         value: Option<&mut Vec<u8>>,
@@ -101,7 +107,14 @@ impl Storage for MemoryStorage {
         Ok(Fetched::Hit(outcome.found))
     }
 
-    fn store(&self, key: &[u8], data: &[u8], request: Store, now: u64) -> Result<Stored, StoreError> {
+    fn store(
+        &self,
+        _: &mut (),
+        key: &[u8],
+        data: &[u8],
+        request: Store,
+        now: u64,
+    ) -> Result<Stored, StoreError> {
         let mut shard = self.shard(key);
         let (item, _) = self.live(&mut shard, key, now);
         let existing = item.as_ref().map(|item| (&item.meta, item.value.len()));
@@ -121,7 +134,7 @@ impl Storage for MemoryStorage {
         Ok(Stored::Stored { cas: meta.cas, size })
     }
 
-    fn delete(&self, key: &[u8], request: Delete, now: u64) -> Result<Deleted, StoreError> {
+    fn delete(&self, _: &mut (), key: &[u8], request: Delete, now: u64) -> Result<Deleted, StoreError> {
         let mut shard = self.shard(key);
         let (item, _) = self.live(&mut shard, key, now);
         let Some(item) = item else { return Ok(Deleted::NotFound) };
@@ -141,7 +154,13 @@ impl Storage for MemoryStorage {
         Ok(Deleted::Deleted)
     }
 
-    fn arithmetic(&self, key: &[u8], request: Arithmetic, now: u64) -> Result<Counted, StoreError> {
+    fn arithmetic(
+        &self,
+        _: &mut (),
+        key: &[u8],
+        request: Arithmetic,
+        now: u64,
+    ) -> Result<Counted, StoreError> {
         let mut shard = self.shard(key);
         let (item, _) = self.live(&mut shard, key, now);
         let existing = item.as_ref().map(|item| (&item.meta, &item.value[..]));
@@ -156,7 +175,7 @@ impl Storage for MemoryStorage {
         Ok(Counted::Value(counter.value, meta.info(counter.stored_len())))
     }
 
-    fn flush_all(&self, at: u64, now: u64) -> Result<(), StoreError> {
+    fn flush_all(&self, _: &mut (), at: u64, now: u64) -> Result<(), StoreError> {
         if at <= now {
             for shard in &self.shards {
                 shard.lock().unwrap_or_else(|e| e.into_inner()).clear();

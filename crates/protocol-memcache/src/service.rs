@@ -89,8 +89,10 @@ impl Scratch {
 }
 
 /// Serves memcache requests from a shared [`Storage`]; one per worker.
-pub struct MemcacheService<S> {
+pub struct MemcacheService<S: Storage> {
     storage: Arc<S>,
+    /// This worker's state in the store.
+    worker: S::Worker,
     limits: Limits,
     server: Arc<ServerInfo>,
     scratch: Scratch,
@@ -99,7 +101,7 @@ pub struct MemcacheService<S> {
 impl<S: Storage> MemcacheService<S> {
     /// A service over `storage`, reporting `server` in `stats`.
     pub fn new(storage: Arc<S>, limits: Limits, server: Arc<ServerInfo>) -> Self {
-        Self { storage, limits, server, scratch: Scratch::default() }
+        Self { worker: storage.worker(), storage, limits, server, scratch: Scratch::default() }
     }
 
     fn get<'k, 's>(
@@ -120,7 +122,7 @@ impl<S: Storage> MemcacheService<S> {
             }
             let key_range = self.scratch.push(key);
             let value_start = self.scratch.bytes.len();
-            match self.storage.fetch(key, fetch, Some(&mut self.scratch.bytes), now) {
+            match self.storage.fetch(&mut self.worker, key, fetch, Some(&mut self.scratch.bytes), now) {
                 Ok(Fetched::Hit(found)) => {
                     count_hit(true, touch.is_some());
                     let value = value_start..self.scratch.bytes.len();
@@ -175,7 +177,7 @@ impl<S: Storage> MemcacheService<S> {
             vivify: None,
             max_size: self.limits.max_value(key.len()),
         };
-        let response = match self.storage.store(key, value, request, now) {
+        let response = match self.storage.store(&mut self.worker, key, value, request, now) {
             Ok(Stored::Stored { .. }) => {
                 if command == StoreCommand::Cas {
                     CAS_HITS.increment();
@@ -217,7 +219,7 @@ impl<S: Storage> MemcacheService<S> {
     }
 
     fn unlink_after_failed_set(&mut self, key: &[u8]) {
-        if let Err(error) = self.storage.delete(key, Delete::default(), unix_now()) {
+        if let Err(error) = self.storage.delete(&mut self.worker, key, Delete::default(), unix_now()) {
             log::warn!("a failed set could not remove the old value either: {error}");
         }
     }
@@ -237,8 +239,13 @@ impl<S: Storage> MemcacheService<S> {
             CMD_TOUCH.increment();
         }
         let value_start = self.scratch.bytes.len();
-        let fetched =
-            self.storage.fetch(&key, fetch, flags.return_value.then_some(&mut self.scratch.bytes), now);
+        let fetched = self.storage.fetch(
+            &mut self.worker,
+            &key,
+            fetch,
+            flags.return_value.then_some(&mut self.scratch.bytes),
+            now,
+        );
         let found = match fetched {
             Ok(Fetched::Hit(found)) => {
                 count_hit(true, fetch.touch.is_some());
@@ -282,7 +289,7 @@ impl<S: Storage> MemcacheService<S> {
             vivify: flags.vivify.map(|t| Expiry::from_exptime(t, now)),
             max_size: self.limits.max_value(key.len()),
         };
-        let (code, cas, size) = match self.storage.store(&key, value, request, now) {
+        let (code, cas, size) = match self.storage.store(&mut self.worker, &key, value, request, now) {
             Ok(Stored::Stored { cas, size }) => (MetaCode::Done, cas, size),
             Ok(Stored::NotStored) => (MetaCode::NotStored, 0, 0),
             Ok(Stored::Exists) => (MetaCode::Exists, 0, 0),
@@ -318,7 +325,7 @@ impl<S: Storage> MemcacheService<S> {
             remove_value: flags.remove_value,
             new_cas: flags.new_cas,
         };
-        let code = match self.storage.delete(&key, request, now) {
+        let code = match self.storage.delete(&mut self.worker, &key, request, now) {
             Ok(Deleted::Deleted) => {
                 DELETE_HITS.increment();
                 MetaCode::Done
@@ -346,7 +353,7 @@ impl<S: Storage> MemcacheService<S> {
             vivify: flags.vivify.map(|t| (flags.initial.unwrap_or(0), Expiry::from_exptime(t, now))),
             touch: flags.ttl.map(|t| Expiry::from_exptime(t, now)),
         };
-        let (code, number, info) = match self.storage.arithmetic(&key, request, now) {
+        let (code, number, info) = match self.storage.arithmetic(&mut self.worker, &key, request, now) {
             Ok(Counted::Value(number, info)) => {
                 count_arithmetic(increment, true);
                 (MetaCode::Done, number, Some(info))
@@ -394,7 +401,7 @@ impl<S: Storage> MemcacheService<S> {
     fn meta_debug<'s>(&'s mut self, key: Key<'_>) -> Response<'s> {
         let now = unix_now();
         let fetch = Fetch { no_bump: true, ..Fetch::default() };
-        match self.storage.fetch(&key, fetch, None, now) {
+        match self.storage.fetch(&mut self.worker, &key, fetch, None, now) {
             Ok(Fetched::Hit(found)) => {
                 let out = &mut self.scratch.bytes;
                 if key.is_base64() {
@@ -518,7 +525,8 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
             }
             Request::Delete { key, noreply } => {
                 let _timer = Timer::start(&DELETE_LATENCY);
-                let response = match self.storage.delete(key, Delete::default(), unix_now()) {
+                let response = match self.storage.delete(&mut self.worker, key, Delete::default(), unix_now())
+                {
                     Ok(Deleted::Deleted) => {
                         DELETE_HITS.increment();
                         Response::Deleted
@@ -541,7 +549,7 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
                     vivify: None,
                     touch: None,
                 };
-                let response = match self.storage.arithmetic(key, request, unix_now()) {
+                let response = match self.storage.arithmetic(&mut self.worker, key, request, unix_now()) {
                     Ok(Counted::Value(value, _)) => {
                         count_arithmetic(increment, true);
                         Response::Number(value)
@@ -560,7 +568,7 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
                 CMD_TOUCH.increment();
                 let now = unix_now();
                 let fetch = Fetch { touch: Some(Expiry::from_exptime(exptime, now)), ..Fetch::default() };
-                let response = match self.storage.fetch(key, fetch, None, now) {
+                let response = match self.storage.fetch(&mut self.worker, key, fetch, None, now) {
                     Ok(Fetched::Hit(_)) => {
                         TOUCH_HITS.increment();
                         Response::Touched
@@ -583,7 +591,7 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
                     Expiry::At(at) if delay > 1 => at.saturating_sub(1).max(now),
                     _ => now,
                 };
-                let response = match self.storage.flush_all(at, now) {
+                let response = match self.storage.flush_all(&mut self.worker, at, now) {
                     Ok(()) => Response::Ok,
                     Err(error) => store_failed(error),
                 };
@@ -603,7 +611,7 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
     }
 
     fn commit(&mut self) -> std::io::Result<()> {
-        self.storage.commit().map_err(|error| {
+        self.storage.commit(&mut self.worker).map_err(|error| {
             STORE_ERRORS.increment();
             std::io::Error::other(error.to_string())
         })

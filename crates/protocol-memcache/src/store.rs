@@ -292,11 +292,23 @@ impl std::fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 /// A memcache backend. Shared by all workers; each operation is atomic per key.
+///
+/// What belongs to one worker (an encode buffer, the writes of its round not
+/// yet made durable) lives in a [`Storage::Worker`], which the worker's
+/// service creates once and passes to every operation: per-worker state is
+/// owned, never hidden in thread-locals.
 pub trait Storage: Send + Sync + 'static {
+    /// One worker's state in its use of the store.
+    type Worker: Send + 'static;
+
+    /// A worker's state, created once per worker.
+    fn worker(&self) -> Self::Worker;
+
     /// Looks up `key`; on a hit appends the value to `value` (if given) and
     /// applies the fetch's changes.
     fn fetch(
         &self,
+        worker: &mut Self::Worker,
         key: &[u8],
         fetch: Fetch,
         value: Option<&mut Vec<u8>>,
@@ -304,26 +316,46 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<Fetched, StoreError>;
 
     /// Stores `value` under `key` as `request` says.
-    fn store(&self, key: &[u8], value: &[u8], request: Store, now: u64) -> Result<Stored, StoreError>;
+    fn store(
+        &self,
+        worker: &mut Self::Worker,
+        key: &[u8],
+        value: &[u8],
+        request: Store,
+        now: u64,
+    ) -> Result<Stored, StoreError>;
 
     /// Deletes (or invalidates) `key`.
-    fn delete(&self, key: &[u8], request: Delete, now: u64) -> Result<Deleted, StoreError>;
+    fn delete(
+        &self,
+        worker: &mut Self::Worker,
+        key: &[u8],
+        request: Delete,
+        now: u64,
+    ) -> Result<Deleted, StoreError>;
 
     /// Increments or decrements the number stored under `key`.
-    fn arithmetic(&self, key: &[u8], request: Arithmetic, now: u64) -> Result<Counted, StoreError>;
+    fn arithmetic(
+        &self,
+        worker: &mut Self::Worker,
+        key: &[u8],
+        request: Arithmetic,
+        now: u64,
+    ) -> Result<Counted, StoreError>;
 
     /// Invalidates every item stored before `at` (a Unix time; `at <= now`
     /// means at once), keeping what is stored afterwards.
-    fn flush_all(&self, at: u64, now: u64) -> Result<(), StoreError>;
+    fn flush_all(&self, worker: &mut Self::Worker, at: u64, now: u64) -> Result<(), StoreError>;
 
     /// The store's figures now. Called before stats are read, so a backend
     /// may also bring its own metrics up to date here.
     fn stats(&self) -> StorageStats;
 
-    /// Makes durable the writes this thread made since its last call, before
+    /// Makes durable the writes `worker` made since its last commit, before
     /// their replies leave (see `petrel_protocol::Service::commit`). A store
     /// that makes each write durable as it happens has nothing to do.
-    fn commit(&self) -> Result<(), StoreError> {
+    fn commit(&self, worker: &mut Self::Worker) -> Result<(), StoreError> {
+        let _ = worker;
         Ok(())
     }
 }

@@ -1,6 +1,8 @@
 //! RocksDB storage for Petrel's memcache server: items survive restarts.
 //!
-//! [`RocksStorage`] implements the memcache [`Storage`] seam on RocksDB:
+//! [`RocksStorage`] implements the memcache
+//! [`Storage`](petrel_protocol_memcache::Storage) seam on RocksDB, applying
+//! memcached's item rules from `petrel_protocol_memcache::rules`:
 //!
 //! - **Layout.** Items live in the default column family, key → header and
 //!   value (see `item.rs`); bookkeeping (the CAS high-water mark, a pending
@@ -26,8 +28,8 @@
 //! - **Durability.** Every write goes to the write-ahead log before it is
 //!   acknowledged, so it survives the process being killed; with
 //!   `sync_writes` the log is fsynced too, so it survives power loss: once
-//!   per round of requests, by [`Storage::commit`], which a worker calls
-//!   before any reply of the round leaves.
+//!   per round of requests, by `Storage::commit`, which a worker calls with
+//!   its [`RocksWorker`] before any reply of the round leaves.
 //! - **CAS** values come from a counter whose high-water mark is persisted
 //!   ahead of use, so they stay unique and increasing across restarts,
 //!   crashes included.
@@ -44,7 +46,7 @@ mod write;
 
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 
@@ -59,7 +61,7 @@ pub use compaction::RECLAIMED;
 use compaction::{EvictionCounter, FilterState};
 pub use config::{Compression, StorageConfig};
 use item_cache::ItemCache;
-use write::NEXT_STORE_ID;
+pub use write::RocksWorker;
 
 /// Number of per-key lock stripes.
 pub const LOCK_STRIPES: usize = 1024;
@@ -112,8 +114,6 @@ pub struct RocksStorage {
     path: PathBuf,
     write_options: WriteOptions,
     sync_writes: bool,
-    /// Tells this store from others in the process, for `commit`.
-    id: u64,
     track_access: bool,
     block_cache: Cache,
     items: ItemCache,
@@ -225,7 +225,6 @@ impl RocksStorage {
             path: path.clone(),
             write_options,
             sync_writes: config.sync_writes,
-            id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
             track_access: config.track_access,
             block_cache,
             items: ItemCache::new(config.item_cache_size),

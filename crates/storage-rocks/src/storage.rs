@@ -15,7 +15,7 @@ use rocksdb::WriteBatch;
 use crate::bookkeeping::FLUSH_KEY;
 use crate::item;
 use crate::read::Lookup;
-use crate::write::UNCOMMITTED;
+use crate::write::RocksWorker;
 use crate::{RocksStorage, write_failure};
 
 #[metric(name = "rocksdb_block_cache_usage", description = "bytes held by RocksDB's block cache")]
@@ -31,8 +31,15 @@ pub(crate) static LIVE_SST_BYTES: Gauge = Gauge::new();
 static PENDING_COMPACTION_BYTES: Gauge = Gauge::new();
 
 impl Storage for RocksStorage {
+    type Worker = RocksWorker;
+
+    fn worker(&self) -> RocksWorker {
+        RocksWorker::default()
+    }
+
     fn fetch(
         &self,
+        worker: &mut RocksWorker,
         key: &[u8],
         fetch: Fetch,
         value: Option<&mut Vec<u8>>,
@@ -56,7 +63,7 @@ impl Storage for RocksStorage {
             (Lookup::Expired, None) => return Ok(Fetched::Miss { expired: true }),
             (_, Some(expiry)) => {
                 let meta = ItemMeta { cas: self.new_cas(fetch.new_cas)?, ..rules::vivified(expiry, now) };
-                self.put(key, hash, &meta, &[])?;
+                self.put(worker, key, hash, &meta, &[])?;
                 return Ok(Fetched::Hit(meta.found(0, true, false, now)));
             }
         };
@@ -66,12 +73,19 @@ impl Storage for RocksStorage {
             value.extend_from_slice(data);
         }
         if outcome.meta != read {
-            self.put(key, hash, &outcome.meta, &[data])?;
+            self.put(worker, key, hash, &outcome.meta, &[data])?;
         }
         Ok(Fetched::Hit(outcome.found))
     }
 
-    fn store(&self, key: &[u8], data: &[u8], request: Store, now: u64) -> Result<Stored, StoreError> {
+    fn store(
+        &self,
+        worker: &mut RocksWorker,
+        key: &[u8],
+        data: &[u8],
+        request: Store,
+        now: u64,
+    ) -> Result<Stored, StoreError> {
         let hash = self.hash(key);
         let _guard = self.lock(hash);
         let existing = match rules::store_reads_existing(&request) {
@@ -93,11 +107,17 @@ impl Storage for RocksStorage {
             NewValue::Append => [current, data],
             NewValue::Prepend => [data, current],
         };
-        self.put(key, hash, &meta, &parts)?;
+        self.put(worker, key, hash, &meta, &parts)?;
         Ok(Stored::Stored { cas: meta.cas, size: size as u64 })
     }
 
-    fn delete(&self, key: &[u8], request: Delete, now: u64) -> Result<Deleted, StoreError> {
+    fn delete(
+        &self,
+        worker: &mut RocksWorker,
+        key: &[u8],
+        request: Delete,
+        now: u64,
+    ) -> Result<Deleted, StoreError> {
         let hash = self.hash(key);
         let _guard = self.lock(hash);
         let Lookup::Live(meta, stored) = self.read(key, now)? else { return Ok(Deleted::NotFound) };
@@ -105,19 +125,25 @@ impl Storage for RocksStorage {
             DeleteDecision::Refuse(answer) => return Ok(answer),
             DeleteDecision::Remove => {
                 self.db.delete_opt(key, &self.write_options).map_err(write_failure)?;
-                self.wrote();
+                self.wrote(worker);
                 self.items.remove(hash, key);
             }
             DeleteDecision::Rewrite { mut meta, keep_value } => {
                 meta.cas = self.new_cas(request.new_cas)?;
                 let value = if keep_value { item::value(&stored) } else { &[][..] };
-                self.put(key, hash, &meta, &[value])?;
+                self.put(worker, key, hash, &meta, &[value])?;
             }
         }
         Ok(Deleted::Deleted)
     }
 
-    fn arithmetic(&self, key: &[u8], request: Arithmetic, now: u64) -> Result<Counted, StoreError> {
+    fn arithmetic(
+        &self,
+        worker: &mut RocksWorker,
+        key: &[u8],
+        request: Arithmetic,
+        now: u64,
+    ) -> Result<Counted, StoreError> {
         let hash = self.hash(key);
         let _guard = self.lock(hash);
         let lookup = self.read(key, now)?;
@@ -130,11 +156,11 @@ impl Storage for RocksStorage {
             ArithmeticDecision::Write { meta, counter } => (meta, counter),
         };
         meta.cas = self.new_cas(request.new_cas)?;
-        self.put_with(key, hash, &meta, |out| counter.write(out))?;
+        self.put_with(worker, key, hash, &meta, |out| counter.write(out))?;
         Ok(Counted::Value(counter.value, meta.info(counter.stored_len())))
     }
 
-    fn flush_all(&self, at: u64, now: u64) -> Result<(), StoreError> {
+    fn flush_all(&self, worker: &mut RocksWorker, at: u64, now: u64) -> Result<(), StoreError> {
         if at > now {
             // Later: remember the moment; reads and the next writes compare
             // each item's store time with it.
@@ -149,7 +175,7 @@ impl Storage for RocksStorage {
         let mut batch = WriteBatch::default();
         batch.delete_range(&[][..], &[0xffu8; 251][..]);
         self.db.write_opt(batch, &self.write_options).map_err(write_failure)?;
-        self.wrote();
+        self.wrote(worker);
         self.items.clear();
         // As in memcached, a flush now replaces one still pending.
         if self.filter_state.flushed_before.load(Ordering::Acquire) > now {
@@ -159,11 +185,8 @@ impl Storage for RocksStorage {
         Ok(())
     }
 
-    fn commit(&self) -> Result<(), StoreError> {
-        let wrote = UNCOMMITTED.with_borrow_mut(|stores| {
-            stores.iter().position(|id| *id == self.id).map(|at| stores.swap_remove(at)).is_some()
-        });
-        if wrote {
+    fn commit(&self, worker: &mut RocksWorker) -> Result<(), StoreError> {
+        if std::mem::take(&mut worker.uncommitted) {
             // The log was written with each write; this fsyncs it.
             self.db.flush_wal(true).map_err(write_failure)?;
         }

@@ -26,7 +26,7 @@ fn set(value_len: usize) -> Store {
 
 fn get(storage: &RocksStorage, key: &[u8]) -> Option<Vec<u8>> {
     let mut value = Vec::new();
-    match storage.fetch(key, Fetch::default(), Some(&mut value), unix_now()).unwrap() {
+    match storage.fetch(&mut storage.worker(), key, Fetch::default(), Some(&mut value), unix_now()).unwrap() {
         Fetched::Hit(_) => Some(value),
         Fetched::Miss { .. } => None,
     }
@@ -57,7 +57,7 @@ fn rocks_storage_conforms_without_the_item_cache() {
 fn gets_are_served_by_the_item_cache_once_filled() {
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    storage.store(b"written", b"1", set(0), unix_now()).unwrap();
+    storage.store(&mut storage.worker(), b"written", b"1", set(0), unix_now()).unwrap();
     storage.flush_memtables().unwrap();
     drop(storage);
     // Reopened: the cache is empty, and the first read fills it.
@@ -68,13 +68,13 @@ fn gets_are_served_by_the_item_cache_once_filled() {
     assert_eq!(get(&storage, b"written"), Some(b"1".to_vec()));
     assert_eq!(cached(b"written"), Some(b"1".to_vec()));
     // Writes go through; deletes and flushes empty it.
-    storage.store(b"written", b"2", set(0), unix_now()).unwrap();
+    storage.store(&mut storage.worker(), b"written", b"2", set(0), unix_now()).unwrap();
     assert_eq!(cached(b"written"), Some(b"2".to_vec()));
-    storage.delete(b"written", Delete::default(), unix_now()).unwrap();
+    storage.delete(&mut storage.worker(), b"written", Delete::default(), unix_now()).unwrap();
     assert_eq!(cached(b"written"), None);
     assert_eq!(get(&storage, b"written"), None);
-    storage.store(b"flushed", b"3", set(0), unix_now()).unwrap();
-    storage.flush_all(0, unix_now()).unwrap();
+    storage.store(&mut storage.worker(), b"flushed", b"3", set(0), unix_now()).unwrap();
+    storage.flush_all(&mut storage.worker(), 0, unix_now()).unwrap();
     assert_eq!(cached(b"flushed"), None);
     assert_eq!(get(&storage, b"flushed"), None);
 }
@@ -91,14 +91,14 @@ thread_local! {
 fn a_write_during_a_fill_is_not_hidden_by_the_older_item() {
     let dir = tempfile::tempdir().unwrap();
     let storage = std::sync::Arc::new(RocksStorage::open(&config(dir.path())).unwrap());
-    storage.store(b"k", b"old", set(0), unix_now()).unwrap();
+    storage.store(&mut storage.worker(), b"k", b"old", set(0), unix_now()).unwrap();
     storage.items.clear();
     let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
     let writer_storage = storage.clone();
     BEFORE_FILL.set(Some(Box::new(move || {
         let (storage, wrote_tx) = (writer_storage.clone(), wrote_tx.clone());
         std::thread::spawn(move || {
-            storage.store(b"k", b"new", set(0), unix_now()).unwrap();
+            storage.store(&mut storage.worker(), b"k", b"new", set(0), unix_now()).unwrap();
             wrote_tx.send(()).unwrap();
         });
         // Give the write every chance to land before the fill.
@@ -131,10 +131,20 @@ fn concurrent_reads_never_see_an_older_value_than_one_already_seen() {
             scope.spawn(move || {
                 for n in 1..=WRITES {
                     let key = format!("key-{key}");
-                    storage.store(key.as_bytes(), n.to_string().as_bytes(), set(0), unix_now()).unwrap();
+                    storage
+                        .store(
+                            &mut storage.worker(),
+                            key.as_bytes(),
+                            n.to_string().as_bytes(),
+                            set(0),
+                            unix_now(),
+                        )
+                        .unwrap();
                     if n % 2 == 1 {
                         // Deletes send readers to RocksDB and to the fill path.
-                        storage.delete(key.as_bytes(), Delete::default(), unix_now()).unwrap();
+                        storage
+                            .delete(&mut storage.worker(), key.as_bytes(), Delete::default(), unix_now())
+                            .unwrap();
                     }
                 }
                 done.store(true, Ordering::Release);
@@ -181,12 +191,12 @@ fn no_read_racing_flush_all_brings_a_flushed_item_back() {
         }
         for round in 0..30 {
             for key in &keys {
-                storage.store(key.as_bytes(), b"before", set(0), unix_now()).unwrap();
+                storage.store(&mut storage.worker(), key.as_bytes(), b"before", set(0), unix_now()).unwrap();
             }
             if round % 3 == 0 {
                 storage.flush_memtables().unwrap();
             }
-            storage.flush_all(0, unix_now()).unwrap();
+            storage.flush_all(&mut storage.worker(), 0, unix_now()).unwrap();
             for key in &keys {
                 assert_eq!(
                     get(&storage, key.as_bytes()),
@@ -206,7 +216,13 @@ fn items_survive_reopening() {
         let storage = RocksStorage::open(&config(dir.path())).unwrap();
         for i in 0..1000 {
             storage
-                .store(format!("key-{i}").as_bytes(), format!("value-{i}").as_bytes(), set(0), unix_now())
+                .store(
+                    &mut storage.worker(),
+                    format!("key-{i}").as_bytes(),
+                    format!("value-{i}").as_bytes(),
+                    set(0),
+                    unix_now(),
+                )
                 .unwrap();
         }
     }
@@ -215,8 +231,9 @@ fn items_survive_reopening() {
         assert_eq!(get(&storage, format!("key-{i}").as_bytes()), Some(format!("value-{i}").into_bytes()));
     }
     let mut value = Vec::new();
-    let Fetched::Hit(found) =
-        storage.fetch(b"key-1", Fetch::default(), Some(&mut value), unix_now()).unwrap()
+    let Fetched::Hit(found) = storage
+        .fetch(&mut storage.worker(), b"key-1", Fetch::default(), Some(&mut value), unix_now())
+        .unwrap()
     else {
         panic!("missing")
     };
@@ -232,10 +249,13 @@ fn cas_values_keep_increasing_across_reopening() {
     };
     let before = {
         let storage = RocksStorage::open(&config(dir.path())).unwrap();
-        (0..10).map(|_| cas_of(storage.store(b"k", b"v", set(0), unix_now()).unwrap())).max().unwrap()
+        (0..10)
+            .map(|_| cas_of(storage.store(&mut storage.worker(), b"k", b"v", set(0), unix_now()).unwrap()))
+            .max()
+            .unwrap()
     };
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    let after = cas_of(storage.store(b"k", b"v", set(0), unix_now()).unwrap());
+    let after = cas_of(storage.store(&mut storage.worker(), b"k", b"v", set(0), unix_now()).unwrap());
     assert!(after > before, "{after} after {before}");
 }
 
@@ -245,17 +265,23 @@ fn delayed_flush_holds_across_reopening() {
     let now = unix_now();
     {
         let storage = RocksStorage::open(&config(dir.path())).unwrap();
-        storage.store(b"old", b"v", set(0), now).unwrap();
-        storage.flush_all(now + 100, now).unwrap();
+        storage.store(&mut storage.worker(), b"old", b"v", set(0), now).unwrap();
+        storage.flush_all(&mut storage.worker(), now + 100, now).unwrap();
     }
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    storage.store(b"new", b"v", set(0), now + 101).unwrap();
-    assert!(matches!(storage.fetch(b"old", Fetch::default(), None, now + 99).unwrap(), Fetched::Hit(_)));
+    storage.store(&mut storage.worker(), b"new", b"v", set(0), now + 101).unwrap();
     assert!(matches!(
-        storage.fetch(b"old", Fetch::default(), None, now + 100).unwrap(),
+        storage.fetch(&mut storage.worker(), b"old", Fetch::default(), None, now + 99).unwrap(),
+        Fetched::Hit(_)
+    ));
+    assert!(matches!(
+        storage.fetch(&mut storage.worker(), b"old", Fetch::default(), None, now + 100).unwrap(),
         Fetched::Miss { .. }
     ));
-    assert!(matches!(storage.fetch(b"new", Fetch::default(), None, now + 102).unwrap(), Fetched::Hit(_)));
+    assert!(matches!(
+        storage.fetch(&mut storage.worker(), b"new", Fetch::default(), None, now + 102).unwrap(),
+        Fetched::Hit(_)
+    ));
 }
 
 #[test]
@@ -263,9 +289,9 @@ fn immediate_flush_holds_across_reopening() {
     let dir = tempfile::tempdir().unwrap();
     {
         let storage = RocksStorage::open(&config(dir.path())).unwrap();
-        storage.store(b"old", b"v", set(0), unix_now()).unwrap();
-        storage.flush_all(0, unix_now()).unwrap();
-        storage.store(b"new", b"v", set(0), unix_now()).unwrap();
+        storage.store(&mut storage.worker(), b"old", b"v", set(0), unix_now()).unwrap();
+        storage.flush_all(&mut storage.worker(), 0, unix_now()).unwrap();
+        storage.store(&mut storage.worker(), b"new", b"v", set(0), unix_now()).unwrap();
     }
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
     assert_eq!(get(&storage, b"old"), None);
@@ -285,7 +311,15 @@ fn writing_past_capacity_evicts_the_oldest_and_keeps_disk_bounded() {
     // watcher does every 200 ms, rather than race it.
     let count = 3 * capacity as usize / value.len();
     for i in 0..count {
-        storage.store(format!("key-{i:08}").as_bytes(), &value, set(value.len()), unix_now()).unwrap();
+        storage
+            .store(
+                &mut storage.worker(),
+                format!("key-{i:08}").as_bytes(),
+                &value,
+                set(value.len()),
+                unix_now(),
+            )
+            .unwrap();
         if i % 512 == 0 {
             storage.flush_memtables().unwrap();
             storage.stats();
@@ -324,7 +358,7 @@ fn a_directory_in_use_is_refused_naming_it() {
 fn reads_write_nothing_unless_access_is_tracked() {
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    storage.store(b"k", b"v", set(0), unix_now()).unwrap();
+    storage.store(&mut storage.worker(), b"k", b"v", set(0), unix_now()).unwrap();
     let entries = || storage.db.property_int_value("rocksdb.num-entries-active-mem-table").unwrap().unwrap();
     let before = entries();
     for _ in 0..10 {
@@ -353,8 +387,24 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
     for round in 0..4 {
         for i in 0..500 {
             let value = format!("round-{round}-{i}");
-            storage.store(format!("live-{i}").as_bytes(), value.as_bytes(), set(0), unix_now()).unwrap();
-            storage.store(format!("dead-{round}-{i}").as_bytes(), b"gone", expired, unix_now()).unwrap();
+            storage
+                .store(
+                    &mut storage.worker(),
+                    format!("live-{i}").as_bytes(),
+                    value.as_bytes(),
+                    set(0),
+                    unix_now(),
+                )
+                .unwrap();
+            storage
+                .store(
+                    &mut storage.worker(),
+                    format!("dead-{round}-{i}").as_bytes(),
+                    b"gone",
+                    expired,
+                    unix_now(),
+                )
+                .unwrap();
         }
         storage.flush_memtables().unwrap();
         storage.stats();
@@ -375,56 +425,58 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
     }
 }
 
-/// With `sync_writes`, `commit` fsyncs the log once for all the writes made
-/// since the last commit, and not at all when nothing was written.
+/// With `sync_writes`, `commit` fsyncs the log once for all the writes a
+/// worker made since its last commit, and not at all when it wrote nothing.
 #[test]
 fn with_sync_writes_a_commit_fsyncs_the_log_once_per_round() {
     use rocksdb::statistics::Ticker;
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&StorageConfig { sync_writes: true, ..config(dir.path()) }).unwrap();
+    let worker = &mut storage.worker();
     let syncs = || storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced);
     // The first write reserves CAS values, a synced write of its own.
-    storage.store(b"first", b"value", set(0), unix_now()).unwrap();
-    storage.commit().unwrap();
+    storage.store(worker, b"first", b"value", set(0), unix_now()).unwrap();
+    storage.commit(worker).unwrap();
     let before = syncs();
     for i in 0..10 {
-        storage.store(format!("key-{i}").as_bytes(), b"value", set(0), unix_now()).unwrap();
+        storage.store(worker, format!("key-{i}").as_bytes(), b"value", set(0), unix_now()).unwrap();
     }
     assert_eq!(syncs(), before, "writes fsynced before the commit");
-    storage.commit().unwrap();
+    storage.commit(worker).unwrap();
     assert_eq!(syncs(), before + 1);
     get(&storage, b"key-1");
-    storage.commit().unwrap();
+    storage.commit(worker).unwrap();
     assert_eq!(syncs(), before + 1, "a commit of reads fsynced");
 
     let unsynced = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(unsynced.path())).unwrap();
-    storage.store(b"key", b"value", set(0), unix_now()).unwrap();
+    let worker = &mut storage.worker();
+    storage.store(worker, b"key", b"value", set(0), unix_now()).unwrap();
     let before = storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced);
-    storage.store(b"key", b"value", set(0), unix_now()).unwrap();
-    storage.commit().unwrap();
+    storage.store(worker, b"key", b"value", set(0), unix_now()).unwrap();
+    storage.commit(worker).unwrap();
     assert_eq!(storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced), before);
 }
 
-/// One thread writing to two stores: committing one does not stand for the
-/// other, whose log still needs its fsync.
+/// Two workers writing to one store: each commit makes its own worker's
+/// writes durable, and one worker's commit does not stand for another's.
 #[test]
-fn each_store_commits_its_own_writes() {
+fn each_worker_commits_its_own_writes() {
     use rocksdb::statistics::Ticker;
-    let (first_dir, second_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let open = |dir: &Path| RocksStorage::open(&StorageConfig { sync_writes: true, ..config(dir) }).unwrap();
-    let (first, second) = (open(first_dir.path()), open(second_dir.path()));
-    let syncs = |storage: &RocksStorage| storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced);
-    // The first writes reserve CAS values, synced writes of their own.
-    for storage in [&first, &second] {
-        storage.store(b"warm-up", b"value", set(0), unix_now()).unwrap();
-        storage.commit().unwrap();
-    }
-    let before = syncs(&second);
-    first.store(b"key", b"value", set(0), unix_now()).unwrap();
-    second.store(b"key", b"value", set(0), unix_now()).unwrap();
-    first.commit().unwrap();
-    assert_eq!(syncs(&second), before, "the other store's log was synced by the first's commit");
-    second.commit().unwrap();
-    assert_eq!(syncs(&second), before + 1, "the second store's commit did not sync its log");
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&StorageConfig { sync_writes: true, ..config(dir.path()) }).unwrap();
+    let syncs = || storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced);
+    let (first, second) = (&mut storage.worker(), &mut storage.worker());
+    // The first write reserves CAS values, a synced write of its own.
+    storage.store(first, b"warm-up", b"value", set(0), unix_now()).unwrap();
+    storage.commit(first).unwrap();
+    let before = syncs();
+    storage.store(first, b"key", b"value", set(0), unix_now()).unwrap();
+    storage.commit(second).unwrap();
+    assert_eq!(syncs(), before, "a worker that wrote nothing synced the log");
+    storage.store(second, b"other", b"value", set(0), unix_now()).unwrap();
+    storage.commit(first).unwrap();
+    assert_eq!(syncs(), before + 1, "the first worker's commit did not sync its writes");
+    storage.commit(second).unwrap();
+    assert_eq!(syncs(), before + 2, "the second worker's writes were taken as committed by the first's");
 }

@@ -1,69 +1,64 @@
-//! The write path: items encoded once into a reused buffer, written to
+//! The write path: items encoded once into the worker's buffer, written to
 //! RocksDB and then to the item cache, and noted for the round's commit.
-
-use std::sync::atomic::AtomicU64;
 
 use petrel_protocol_memcache::StoreError;
 use petrel_protocol_memcache::rules::ItemMeta;
 
 use crate::{RocksStorage, item, write_failure};
 
+/// One worker's state in its use of a [`RocksStorage`]: created once per
+/// worker by that store ([`Storage::worker`](petrel_protocol_memcache::Storage::worker))
+/// and passed to every operation on it, never to another store's.
+#[derive(Debug, Default)]
+pub struct RocksWorker {
+    /// Where items are encoded before a write, reused so that a write
+    /// allocates nothing in steady state.
+    encoded: Vec<u8>,
+    /// This worker wrote since its last commit, which with `sync_writes`
+    /// fsyncs the log.
+    pub(crate) uncommitted: bool,
+}
+
 impl RocksStorage {
-    /// Notes a write for this thread's next commit, which fsyncs the log
+    /// Notes a write for the worker's next commit, which fsyncs the log
     /// only with `sync_writes`.
-    pub(crate) fn wrote(&self) {
-        if self.sync_writes {
-            UNCOMMITTED.with_borrow_mut(|stores| {
-                if !stores.contains(&self.id) {
-                    stores.push(self.id);
-                }
-            });
-        }
+    pub(crate) fn wrote(&self, worker: &mut RocksWorker) {
+        worker.uncommitted |= self.sync_writes;
     }
 
     /// Writes an item whose value is the concatenation of `parts`, encoding
-    /// it once into a reused buffer. The caller holds the key's lock.
+    /// it once into the worker's buffer. The caller holds the key's lock.
     pub(crate) fn put(
         &self,
+        worker: &mut RocksWorker,
         key: &[u8],
         hash: u64,
         meta: &ItemMeta,
         parts: &[&[u8]],
     ) -> Result<(), StoreError> {
-        self.put_with(key, hash, meta, |out| parts.iter().for_each(|part| out.extend_from_slice(part)))
+        self.put_with(worker, key, hash, meta, |out| {
+            parts.iter().for_each(|part| out.extend_from_slice(part))
+        })
     }
 
     /// Writes an item whose value `value` appends after the header, in the
-    /// reused buffer, to RocksDB and then to the item cache. The caller
+    /// worker's buffer, to RocksDB and then to the item cache. The caller
     /// holds the key's lock.
     pub(crate) fn put_with(
         &self,
+        worker: &mut RocksWorker,
         key: &[u8],
         hash: u64,
         meta: &ItemMeta,
         value: impl FnOnce(&mut Vec<u8>),
     ) -> Result<(), StoreError> {
-        ENCODED.with_borrow_mut(|buffer| {
-            item::encode_with(meta, &[], buffer);
-            value(buffer);
-            let epoch = self.items.epoch();
-            self.db.put_opt(key, &buffer[..], &self.write_options).map_err(write_failure)?;
-            self.wrote();
-            self.items.insert(epoch, hash, key, buffer);
-            Ok(())
-        })
+        let buffer = &mut worker.encoded;
+        item::encode_with(meta, &[], buffer);
+        value(buffer);
+        let epoch = self.items.epoch();
+        self.db.put_opt(key, &buffer[..], &self.write_options).map_err(write_failure)?;
+        self.items.insert(epoch, hash, key, buffer);
+        self.wrote(worker);
+        Ok(())
     }
 }
-
-thread_local! {
-    /// Where items are encoded before a write, reused so that a write
-    /// allocates nothing in steady state.
-    static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// The stores (by [`RocksStorage::id`]) this thread wrote to since
-    /// their last commit, which with `sync_writes` fsyncs the log: one entry
-    /// per store, so that one store's commit does not stand for another's.
-    pub(crate) static UNCOMMITTED: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The next store's [`RocksStorage::id`].
-pub(crate) static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(0);
