@@ -3,7 +3,7 @@
 //!
 //! Sans-IO: bytes in, requests out; responses in, bytes out.
 //!
-//! - [`Memcache`] is the [`Protocol`]: [`parse`](request::parse) borrows keys
+//! - [`Memcache`] is the [`Protocol`]: [`parse`](parse::parse) borrows keys
 //!   and values from the read buffer and reports [`ParseError::Incomplete`]
 //!   until a whole request (line and data block) is there, so the result
 //!   does not depend on how the bytes were split across reads.
