@@ -93,7 +93,7 @@ impl RocksStorage {
             return Ok(Some(Fetched::Miss { expired: false }));
         };
         #[cfg(test)]
-        crate::tests::BEFORE_FILL.with_borrow_mut(|hook| hook.as_mut().map(|hook| hook()));
+        crate::tests::item_cache::BEFORE_FILL.with_borrow_mut(|hook| hook.as_mut().map(|hook| hook()));
         let answer = self.fetch_read_only(key, &stored, fetch, value, now);
         if !matches!(answer, Some(Fetched::Miss { .. })) {
             self.items.insert(epoch, hash, key, &stored);

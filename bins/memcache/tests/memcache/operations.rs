@@ -1,0 +1,130 @@
+//! What an operator meets: documented stats, the systemd unit, the admin
+//! port, configuration from the environment, background threads.
+
+use super::*;
+
+#[test]
+fn every_stat_is_documented_and_served_as_a_prometheus_metric_of_the_same_name() {
+    let server = server();
+    set(&mut server.connect(), "k", 0, "v");
+    let guide = std::fs::read_to_string(manifest_dir().join("../../docs/operations.md")).unwrap();
+    let metrics = petrel_testkit::exchange(server.admin_addr(), b"GET /metrics HTTP/1.1\r\n\r\n");
+    let stats = admin_stats(&server);
+    let names: Vec<&str> = stats.lines().filter_map(|line| line.split(' ').nth(1)).collect();
+    assert!(names.len() > 50, "{stats}");
+    for name in names {
+        // Latency percentiles are documented, and exported, by their stem.
+        let stem = ["_p50", "_p90", "_p999", "_p99", "_max"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|stem| stem.ends_with("_latency"));
+        match stem {
+            Some(stem) => {
+                assert!(guide.contains(&format!("`{stem}_")), "docs/operations.md lacks {stem}_*");
+                assert!(metrics.contains(&format!("\n{stem}{{quantile=")), "/metrics lacks {stem}");
+            }
+            None => {
+                assert!(guide.contains(&format!("`{name}`")), "docs/operations.md lacks `{name}`");
+                if !["pid", "uptime", "time", "version", "threads"].contains(&name) {
+                    assert!(metrics.contains(&format!("\n{name} ")), "/metrics lacks {name}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_sample_systemd_unit_passes_systemd_analyze() {
+    let unit = std::fs::read_to_string(manifest_dir().join("../../config/petrel-memcache.service"))
+        .unwrap()
+        .replace("/usr/local/bin/petrel-memcache", BINARY);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("petrel-memcache.service");
+    std::fs::write(&path, unit).unwrap();
+    let output = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (Debian package systemd, installed by scripts/setup)");
+    let complaints = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && complaints.trim().is_empty(), "{complaints}");
+}
+
+#[test]
+fn the_admin_port_cannot_change_data() {
+    let server = server();
+    let mut client = server.connect();
+    set(&mut client, "kept", 3, "value");
+    let mut admin = server.connect_admin();
+    for command in [
+        "set kept 0 0 1\r\nx\r\n",
+        "delete kept\r\n",
+        "flush_all\r\n",
+        "incr kept 1\r\n",
+        "touch kept 1\r\n",
+        "ms kept 1\r\nx\r\n",
+        "md kept\r\n",
+        "POST /flush HTTP/1.1\r\n\r\n",
+    ] {
+        admin.send(command.as_bytes());
+        let reply = admin.read_line();
+        assert_eq!(reply, "ERROR\r\n", "{command:?}");
+        if command.contains("\r\nx\r\n") {
+            // The data line is one more unknown command.
+            assert_eq!(admin.read_line(), "ERROR\r\n");
+        }
+        if command.starts_with("POST") {
+            assert_eq!(admin.read_line(), "ERROR\r\n");
+        }
+    }
+    client.send(b"get kept\r\n");
+    assert_eq!(client.read_until_line("END\r\n"), "VALUE kept 3 5\r\nvalue\r\nEND\r\n");
+}
+
+#[test]
+fn environment_overrides_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BINARY)
+        .arg("--print-config")
+        .env("PETREL_THREADS", "3")
+        .env("PETREL_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("threads = 3"), "{text}");
+    assert!(text.contains(&format!("path = \"{}\"", dir.path().display())), "{text}");
+    assert!(text.contains("address = \"127.0.0.1:11211\""), "{text}");
+}
+
+/// RocksDB's flush and merge threads are in the idle scheduling class, so
+/// that on a shared core a request preempts them, and they stay there after
+/// running a job (a flush is forced here by a checkpoint): RocksDB's own
+/// priority lowering would switch them back to the normal class.
+#[test]
+fn rocksdb_background_threads_yield_to_the_workers() {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_IDLE: u32 = 5;
+    let server = server();
+    let mut client = server.connect();
+    client.send(b"set key 0 0 5\r\nvalue\r\n");
+    assert_eq!(client.read_line(), "STORED\r\n");
+    let backup = server.dir().join("backup");
+    let mut admin = server.connect_admin();
+    admin.send(format!("checkpoint {}\r\n", backup.display()).as_bytes());
+    assert_eq!(admin.read_line(), format!("OK {}\r\n", backup.display()));
+    // Each thread's name and scheduling policy, from /proc/PID/task/TID/stat
+    // (the policy is the 41st field; the name, in parentheses, the 2nd).
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", server.pid())).unwrap();
+    let policies: Vec<(String, u32)> = tasks
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (head, rest) = stat.split_once(") ")?;
+            let name = head.split_once(" (")?.1.to_string();
+            Some((name, rest.split(' ').nth(38)?.parse().ok()?))
+        })
+        .collect();
+    let policy_of = |name: &str| policies.iter().find(|(task, _)| task == name).map(|(_, policy)| *policy);
+    assert_eq!(policy_of("rocksdb:high"), Some(SCHED_IDLE), "the flush thread, after a flush: {policies:?}");
+    assert_eq!(policy_of("rocksdb:low"), Some(SCHED_IDLE), "the merge thread: {policies:?}");
+    assert_eq!(policy_of("worker-0"), Some(SCHED_OTHER), "a worker: {policies:?}");
+}

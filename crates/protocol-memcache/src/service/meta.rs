@@ -1,0 +1,285 @@
+//! The meta commands: `mg`, `ms`, `md`, `ma`, `me`, and the return flags
+//! they answer with.
+
+use petrel_metrics::Timer;
+
+use super::{
+    ARITHMETIC_LATENCY, CMD_GET, CMD_SET, CMD_TOUCH, DELETE_HITS, DELETE_LATENCY, DELETE_MISSES, GET_EXPIRED,
+    GET_LATENCY, MemcacheService, SET_LATENCY, STORE_TOO_LARGE, count_arithmetic, count_hit, quiet_if,
+    store_failed,
+};
+use crate::Error;
+use crate::key::Key;
+use crate::meta::{ArithmeticMode, MetaFlags};
+use crate::response::{MetaCode, Response, ReturnFlag};
+use crate::store::{
+    Arithmetic, Counted, Delete, Deleted, Expiry, Fetch, Fetched, Found, Storage, Store, Stored, unix_now,
+};
+
+impl<S: Storage> MemcacheService<S> {
+    pub(super) fn meta_get<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
+        let _timer = Timer::start(&GET_LATENCY);
+        CMD_GET.increment();
+        let now = unix_now();
+        let fetch = Fetch {
+            touch: flags.ttl.map(|t| Expiry::from_exptime(t, now)),
+            vivify: flags.vivify.map(|t| Expiry::from_exptime(t, now)),
+            recache_below: flags.recache,
+            new_cas: flags.new_cas,
+            no_bump: flags.no_bump,
+        };
+        if fetch.touch.is_some() {
+            CMD_TOUCH.increment();
+        }
+        let value_start = self.scratch.bytes.len();
+        let fetched = self.storage.fetch(
+            &mut self.worker,
+            &key,
+            fetch,
+            flags.return_value.then_some(&mut self.scratch.bytes),
+            now,
+        );
+        let found = match fetched {
+            Ok(Fetched::Hit(found)) => {
+                count_hit(true, fetch.touch.is_some());
+                found
+            }
+            Ok(Fetched::Miss { expired }) => {
+                count_hit(false, fetch.touch.is_some());
+                if expired {
+                    GET_EXPIRED.increment();
+                }
+                return quiet_if(
+                    flags.quiet,
+                    Response::Meta { code: MetaCode::Miss, flags: &[], value: None, bytes: &[] },
+                );
+            }
+            Err(error) => return store_failed(error),
+        };
+        // C: when the CAS matches, the client has the value already.
+        let send_value = flags.return_value && flags.compare_cas != Some(found.info.cas);
+        let value = send_value.then_some(value_start..self.scratch.bytes.len());
+        if !send_value {
+            self.scratch.bytes.truncate(value_start);
+        }
+        self.return_flags(&key, &flags, Some(&found), now);
+        let code = if value.is_some() { MetaCode::Value } else { MetaCode::Done };
+        // q hides a miss only: a hit is always answered.
+        Response::Meta { code, flags: &self.scratch.flags, value, bytes: &self.scratch.bytes }
+    }
+
+    pub(super) fn meta_set<'s>(
+        &'s mut self,
+        key: Key<'_>,
+        flags: MetaFlags<'_>,
+        value: &[u8],
+    ) -> Response<'s> {
+        let _timer = Timer::start(&SET_LATENCY);
+        CMD_SET.increment();
+        let now = unix_now();
+        let request = Store {
+            mode: flags.set_mode,
+            flags: flags.client_flags.unwrap_or(0),
+            expiry: Expiry::from_exptime(flags.ttl.unwrap_or(0), now),
+            compare_cas: flags.compare_cas,
+            invalidate: flags.invalidate,
+            new_cas: flags.new_cas,
+            vivify: flags.vivify.map(|t| Expiry::from_exptime(t, now)),
+            max_size: self.limits.max_value(key.len()),
+        };
+        let (code, cas, size) = match self.storage.store(&mut self.worker, &key, value, request, now) {
+            Ok(Stored::Stored { cas, size }) => (MetaCode::Done, cas, size),
+            Ok(Stored::NotStored) => (MetaCode::NotStored, 0, 0),
+            Ok(Stored::Exists) => (MetaCode::Exists, 0, 0),
+            Ok(Stored::NotFound) => (MetaCode::NotFound, 0, 0),
+            Ok(Stored::TooLarge) => {
+                STORE_TOO_LARGE.increment();
+                return Response::Error(Error::Server("out of memory storing object"));
+            }
+            Err(error) => {
+                self.unlink_after_failed_set(&key);
+                return store_failed(error);
+            }
+        };
+        for flag in meta_flag_chars(&flags) {
+            match flag {
+                b'c' => self.scratch.flags.push(ReturnFlag::Cas(cas)),
+                b'k' => self.push_key(&key),
+                b'O' => self.push_opaque(&flags),
+                b's' if code == MetaCode::Done => self.scratch.flags.push(ReturnFlag::Size(size)),
+                _ => {}
+            }
+        }
+        self.meta_reply(code, flags.quiet)
+    }
+
+    pub(super) fn meta_delete<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
+        let _timer = Timer::start(&DELETE_LATENCY);
+        let now = unix_now();
+        let request = Delete {
+            compare_cas: flags.compare_cas,
+            invalidate: flags.invalidate,
+            touch: flags.ttl.map(|t| Expiry::from_exptime(t, now)),
+            remove_value: flags.remove_value,
+            new_cas: flags.new_cas,
+        };
+        let code = match self.storage.delete(&mut self.worker, &key, request, now) {
+            Ok(Deleted::Deleted) => {
+                DELETE_HITS.increment();
+                MetaCode::Done
+            }
+            Ok(Deleted::NotFound) => {
+                DELETE_MISSES.increment();
+                MetaCode::NotFound
+            }
+            Ok(Deleted::Exists) => MetaCode::Exists,
+            Err(error) => return store_failed(error),
+        };
+        self.return_flags(&key, &flags, None, now);
+        self.meta_reply(code, flags.quiet)
+    }
+
+    pub(super) fn meta_arithmetic<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
+        let _timer = Timer::start(&ARITHMETIC_LATENCY);
+        let now = unix_now();
+        let increment = flags.arithmetic_mode == ArithmeticMode::Increment;
+        let request = Arithmetic {
+            increment,
+            delta: flags.delta.unwrap_or(1),
+            compare_cas: flags.compare_cas,
+            new_cas: flags.new_cas,
+            vivify: flags.vivify.map(|t| (flags.initial.unwrap_or(0), Expiry::from_exptime(t, now))),
+            touch: flags.ttl.map(|t| Expiry::from_exptime(t, now)),
+        };
+        let (code, number, info) = match self.storage.arithmetic(&mut self.worker, &key, request, now) {
+            Ok(Counted::Value(number, info)) => {
+                count_arithmetic(increment, true);
+                (MetaCode::Done, number, Some(info))
+            }
+            Ok(Counted::NotFound) => {
+                count_arithmetic(increment, false);
+                (MetaCode::NotFound, 0, None)
+            }
+            Ok(Counted::Exists) => (MetaCode::Exists, 0, None),
+            Ok(Counted::NonNumeric) => return Response::Error(Error::NonNumeric),
+            Err(error) => return store_failed(error),
+        };
+        let mut value = None;
+        if let Some(info) = info {
+            if flags.return_value {
+                let start = self.scratch.bytes.len();
+                crate::number::write_u64(&mut self.scratch.bytes, number);
+                value = Some(start..self.scratch.bytes.len());
+            }
+            for flag in meta_flag_chars(&flags) {
+                match flag {
+                    b'c' => self.scratch.flags.push(ReturnFlag::Cas(info.cas)),
+                    b't' => self.scratch.flags.push(ReturnFlag::Ttl(info.expiry.ttl(now))),
+                    b'k' => self.push_key(&key),
+                    b'O' => self.push_opaque(&flags),
+                    _ => {}
+                }
+            }
+        } else {
+            self.return_flags(&key, &flags, None, now);
+        }
+        match value {
+            // q hides a success, the value with it, as in memcached.
+            Some(_) if flags.quiet => Response::Silent,
+            Some(value) => Response::Meta {
+                code: MetaCode::Value,
+                flags: &self.scratch.flags,
+                value: Some(value),
+                bytes: &self.scratch.bytes,
+            },
+            None => self.meta_reply(code, flags.quiet),
+        }
+    }
+
+    pub(super) fn meta_debug<'s>(&'s mut self, key: Key<'_>) -> Response<'s> {
+        let now = unix_now();
+        let fetch = Fetch { no_bump: true, ..Fetch::default() };
+        match self.storage.fetch(&mut self.worker, &key, fetch, None, now) {
+            Ok(Fetched::Hit(found)) => {
+                let out = &mut self.scratch.bytes;
+                if key.is_base64() {
+                    crate::key::encode_base64(&key, out);
+                } else {
+                    out.extend_from_slice(&key);
+                }
+                let exp = found.info.expiry.ttl(now);
+                let text = format!(
+                    " exp={exp} la={} cas={} fetch={} cls=1 size={}",
+                    found.idle_seconds,
+                    found.info.cas,
+                    if found.fetched_before { "yes" } else { "no" },
+                    found.info.size + key.len() as u64
+                );
+                out.extend_from_slice(text.as_bytes());
+                Response::MetaDebug(&self.scratch.bytes)
+            }
+            Ok(Fetched::Miss { .. }) => {
+                Response::Meta { code: MetaCode::Miss, flags: &[], value: None, bytes: &[] }
+            }
+            Err(error) => store_failed(error),
+        }
+    }
+
+    /// The return flags common to mg, md and misses: in request order.
+    fn return_flags(&mut self, key: &Key<'_>, flags: &MetaFlags<'_>, found: Option<&Found>, now: u64) {
+        for flag in meta_flag_chars(flags) {
+            match (flag, found) {
+                (b'k', _) => self.push_key(key),
+                (b'O', _) => self.push_opaque(flags),
+                (b'c', Some(found)) => self.scratch.flags.push(ReturnFlag::Cas(found.info.cas)),
+                (b'f', Some(found)) => self.scratch.flags.push(ReturnFlag::Flags(found.info.flags)),
+                (b'h', Some(found)) => self.scratch.flags.push(ReturnFlag::Hit(found.fetched_before)),
+                (b'l', Some(found)) => self.scratch.flags.push(ReturnFlag::LastAccess(found.idle_seconds)),
+                (b's', Some(found)) => self.scratch.flags.push(ReturnFlag::Size(found.info.size)),
+                (b't', Some(found)) => self.scratch.flags.push(ReturnFlag::Ttl(found.info.expiry.ttl(now))),
+                _ => {}
+            }
+        }
+        if let Some(found) = found {
+            if found.won {
+                self.scratch.flags.push(ReturnFlag::Won);
+            }
+            if found.stale {
+                self.scratch.flags.push(ReturnFlag::Stale);
+            }
+            if found.already_won {
+                self.scratch.flags.push(ReturnFlag::AlreadyWon);
+            }
+        }
+    }
+
+    /// `k<key>`, and for a base64 key `b` right after it, where memcached
+    /// writes it.
+    fn push_key(&mut self, key: &Key<'_>) {
+        let range = self.scratch.push(key);
+        self.scratch.flags.push(ReturnFlag::Key(range, key.is_base64()));
+        if key.is_base64() {
+            self.scratch.flags.push(ReturnFlag::Base64);
+        }
+    }
+
+    fn push_opaque(&mut self, flags: &MetaFlags<'_>) {
+        if let Some(opaque) = flags.opaque {
+            let range = self.scratch.push(opaque);
+            self.scratch.flags.push(ReturnFlag::Opaque(range));
+        }
+    }
+
+    /// `HD` is hidden in quiet mode; every other code is sent.
+    fn meta_reply(&self, code: MetaCode, quiet: bool) -> Response<'_> {
+        if quiet && code == MetaCode::Done {
+            return Response::Silent;
+        }
+        Response::Meta { code, flags: &self.scratch.flags, value: None, bytes: &self.scratch.bytes }
+    }
+}
+
+/// The flag characters of a meta request, in the order given.
+fn meta_flag_chars<'a>(flags: &MetaFlags<'a>) -> impl Iterator<Item = u8> + 'a {
+    crate::meta::tokens(flags.text).map(|token| token[0])
+}

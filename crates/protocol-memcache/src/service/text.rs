@@ -1,0 +1,222 @@
+//! The classic text commands: retrievals, the six storage commands,
+//! `delete`, `incr`/`decr`, `touch` and `flush_all`.
+
+use petrel_metrics::Timer;
+
+use super::{
+    ARITHMETIC_LATENCY, CAS_BADVAL, CAS_HITS, CAS_MISSES, CMD_FLUSH, CMD_GET, CMD_SET, CMD_TOUCH,
+    DELETE_HITS, DELETE_LATENCY, DELETE_MISSES, GET_EXPIRED, GET_LATENCY, MemcacheService, SET_LATENCY,
+    STORE_TOO_LARGE, TOUCH_HITS, TOUCH_LATENCY, TOUCH_MISSES, count_arithmetic, count_hit, quiet_if,
+    store_failed,
+};
+use crate::Error;
+use crate::key::Key;
+use crate::request::StoreCommand;
+use crate::response::{Hit, Response};
+use crate::store::{
+    Arithmetic, Counted, Delete, Deleted, Expiry, Fetch, Fetched, Storage, Store, StoreMode, Stored, unix_now,
+};
+
+impl<S: Storage> MemcacheService<S> {
+    pub(super) fn get<'k, 's>(
+        &'s mut self,
+        keys: impl Iterator<Item = &'k [u8]>,
+        touch: Option<i64>,
+        cas: bool,
+        last: bool,
+    ) -> Response<'s> {
+        let _timer = Timer::start(&GET_LATENCY);
+        let now = unix_now();
+        let fetch =
+            Fetch { touch: touch.map(|exptime| Expiry::from_exptime(exptime, now)), ..Fetch::default() };
+        for key in keys {
+            CMD_GET.increment();
+            if touch.is_some() {
+                CMD_TOUCH.increment();
+            }
+            let key_range = self.scratch.push(key);
+            let value_start = self.scratch.bytes.len();
+            match self.storage.fetch(&mut self.worker, key, fetch, Some(&mut self.scratch.bytes), now) {
+                Ok(Fetched::Hit(found)) => {
+                    count_hit(true, touch.is_some());
+                    let value = value_start..self.scratch.bytes.len();
+                    self.scratch.hits.push(Hit {
+                        key: key_range,
+                        value,
+                        flags: found.info.flags,
+                        cas: found.info.cas,
+                    });
+                }
+                Ok(Fetched::Miss { expired }) => {
+                    count_hit(false, touch.is_some());
+                    if expired {
+                        GET_EXPIRED.increment();
+                    }
+                    self.scratch.bytes.truncate(key_range.start);
+                }
+                Err(error) => return store_failed(error),
+            }
+        }
+        Response::Values { hits: &self.scratch.hits, bytes: &self.scratch.bytes, cas, last }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn store(
+        &mut self,
+        command: StoreCommand,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        value: &[u8],
+        cas: u64,
+        noreply: bool,
+    ) -> Response<'static> {
+        let _timer = Timer::start(&SET_LATENCY);
+        CMD_SET.increment();
+        let now = unix_now();
+        let mode = match command {
+            StoreCommand::Set | StoreCommand::Cas => StoreMode::Set,
+            StoreCommand::Add => StoreMode::Add,
+            StoreCommand::Replace => StoreMode::Replace,
+            StoreCommand::Append => StoreMode::Append,
+            StoreCommand::Prepend => StoreMode::Prepend,
+        };
+        let request = Store {
+            mode,
+            flags,
+            expiry: Expiry::from_exptime(exptime, now),
+            compare_cas: (command == StoreCommand::Cas).then_some(cas),
+            invalidate: false,
+            new_cas: None,
+            vivify: None,
+            max_size: self.limits.max_value(key.len()),
+        };
+        let response = match self.storage.store(&mut self.worker, key, value, request, now) {
+            Ok(Stored::Stored { .. }) => {
+                if command == StoreCommand::Cas {
+                    CAS_HITS.increment();
+                }
+                Response::Stored
+            }
+            Ok(Stored::NotStored) => Response::NotStored,
+            Ok(Stored::Exists) => {
+                CAS_BADVAL.increment();
+                Response::Exists
+            }
+            Ok(Stored::NotFound) => {
+                CAS_MISSES.increment();
+                Response::NotFound
+            }
+            Ok(Stored::TooLarge) => {
+                STORE_TOO_LARGE.increment();
+                Response::Error(Error::Server("out of memory storing object"))
+            }
+            Err(error) => {
+                if command == StoreCommand::Set {
+                    self.unlink_after_failed_set(key);
+                }
+                store_failed(error)
+            }
+        };
+        quiet_if(noreply, response)
+    }
+
+    /// A value over the size limit, refused unread. As memcached, a `set`
+    /// or `ms` that fails takes the old item with it, so that the
+    /// application never reads the value it meant to replace.
+    pub(super) fn too_large(
+        &mut self,
+        key: Key<'_>,
+        command: Option<StoreCommand>,
+        noreply: bool,
+    ) -> Response<'static> {
+        STORE_TOO_LARGE.increment();
+        if matches!(command, None | Some(StoreCommand::Set)) {
+            self.unlink_after_failed_set(&key);
+        }
+        quiet_if(noreply, Response::Error(Error::TooLarge))
+    }
+
+    pub(super) fn unlink_after_failed_set(&mut self, key: &[u8]) {
+        if let Err(error) = self.storage.delete(&mut self.worker, key, Delete::default(), unix_now()) {
+            log::warn!("a failed set could not remove the old value either: {error}");
+        }
+    }
+
+    pub(super) fn delete(&mut self, key: &[u8], noreply: bool) -> Response<'static> {
+        let _timer = Timer::start(&DELETE_LATENCY);
+        let response = match self.storage.delete(&mut self.worker, key, Delete::default(), unix_now()) {
+            Ok(Deleted::Deleted) => {
+                DELETE_HITS.increment();
+                Response::Deleted
+            }
+            Ok(_) => {
+                DELETE_MISSES.increment();
+                Response::NotFound
+            }
+            Err(error) => store_failed(error),
+        };
+        quiet_if(noreply, response)
+    }
+
+    pub(super) fn arithmetic(
+        &mut self,
+        key: &[u8],
+        delta: u64,
+        increment: bool,
+        noreply: bool,
+    ) -> Response<'static> {
+        let _timer = Timer::start(&ARITHMETIC_LATENCY);
+        let request =
+            Arithmetic { increment, delta, compare_cas: None, new_cas: None, vivify: None, touch: None };
+        let response = match self.storage.arithmetic(&mut self.worker, key, request, unix_now()) {
+            Ok(Counted::Value(value, _)) => {
+                count_arithmetic(increment, true);
+                Response::Number(value)
+            }
+            Ok(Counted::NotFound | Counted::Exists) => {
+                count_arithmetic(increment, false);
+                Response::NotFound
+            }
+            Ok(Counted::NonNumeric) => Response::Error(Error::NonNumeric),
+            Err(error) => store_failed(error),
+        };
+        quiet_if(noreply, response)
+    }
+
+    pub(super) fn touch(&mut self, key: &[u8], exptime: i64, noreply: bool) -> Response<'static> {
+        let _timer = Timer::start(&TOUCH_LATENCY);
+        CMD_TOUCH.increment();
+        let now = unix_now();
+        let fetch = Fetch { touch: Some(Expiry::from_exptime(exptime, now)), ..Fetch::default() };
+        let response = match self.storage.fetch(&mut self.worker, key, fetch, None, now) {
+            Ok(Fetched::Hit(_)) => {
+                TOUCH_HITS.increment();
+                Response::Touched
+            }
+            Ok(Fetched::Miss { .. }) => {
+                TOUCH_MISSES.increment();
+                Response::NotFound
+            }
+            Err(error) => store_failed(error),
+        };
+        quiet_if(noreply, response)
+    }
+
+    pub(super) fn flush_all(&mut self, delay: i64, noreply: bool) -> Response<'static> {
+        CMD_FLUSH.increment();
+        let now = unix_now();
+        // memcached's `oldest_live` is the flush time less a second, and
+        // takes effect once reached: a delay of 1 is now, one of 2 a second
+        // from now.
+        let at = match Expiry::from_exptime(delay, now) {
+            Expiry::At(at) if delay > 1 => at.saturating_sub(1).max(now),
+            _ => now,
+        };
+        let response = match self.storage.flush_all(&mut self.worker, at, now) {
+            Ok(()) => Response::Ok,
+            Err(error) => store_failed(error),
+        };
+        quiet_if(noreply, response)
+    }
+}

@@ -1,0 +1,153 @@
+//! RocksStorage on real RocksDB directories.
+
+mod durability;
+pub(crate) mod item_cache;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use petrel_protocol_memcache::{
+    Delete, Expiry, Fetch, Fetched, Storage, Store, Stored, conformance, unix_now,
+};
+
+use super::*;
+use crate::storage::LIVE_SST_BYTES;
+
+fn config(dir: &Path) -> StorageConfig {
+    StorageConfig {
+        path: dir.to_path_buf(),
+        item_cache_size: 8 << 20,
+        block_cache_size: 8 << 20,
+        write_buffer_size: 1 << 20,
+        capacity: 64 << 20,
+        ..StorageConfig::default()
+    }
+}
+
+fn set(value_len: usize) -> Store {
+    Store::set(7, Expiry::Never, value_len.max(1 << 20))
+}
+
+fn get(storage: &RocksStorage, key: &[u8]) -> Option<Vec<u8>> {
+    let mut value = Vec::new();
+    match storage.fetch(&mut storage.worker(), key, Fetch::default(), Some(&mut value), unix_now()).unwrap() {
+        Fetched::Hit(_) => Some(value),
+        Fetched::Miss { .. } => None,
+    }
+}
+
+#[test]
+fn rocks_storage_conforms() {
+    let parent = tempfile::tempdir().unwrap();
+    let next = AtomicUsize::new(0);
+    conformance::run_all(|| {
+        let dir = parent.path().join(next.fetch_add(1, Ordering::Relaxed).to_string());
+        // The suite checks the meta h and l flags, which need access tracking.
+        RocksStorage::open(&StorageConfig { track_access: true, ..config(&dir) }).unwrap()
+    });
+}
+
+#[test]
+fn rocks_storage_conforms_without_the_item_cache() {
+    let parent = tempfile::tempdir().unwrap();
+    let next = AtomicUsize::new(0);
+    conformance::run_all(|| {
+        let dir = parent.path().join(next.fetch_add(1, Ordering::Relaxed).to_string());
+        RocksStorage::open(&StorageConfig { track_access: true, item_cache_size: 0, ..config(&dir) }).unwrap()
+    });
+}
+
+#[test]
+fn writing_past_capacity_evicts_the_oldest_and_keeps_disk_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let capacity = 8 << 20;
+    let storage =
+        RocksStorage::open(&StorageConfig { capacity, compression: Compression::None, ..config(dir.path()) })
+            .unwrap();
+    let value = vec![b'x'; 4096];
+    // Three times the capacity, in distinct keys. Files are flushed here
+    // far faster than under any real load, so look after each flush, as the
+    // watcher does every 200 ms, rather than race it.
+    let count = 3 * capacity as usize / value.len();
+    for i in 0..count {
+        storage
+            .store(
+                &mut storage.worker(),
+                format!("key-{i:08}").as_bytes(),
+                &value,
+                set(value.len()),
+                unix_now(),
+            )
+            .unwrap();
+        if i % 512 == 0 {
+            storage.flush_memtables().unwrap();
+            storage.stats();
+        }
+    }
+    storage.flush_memtables().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        storage.stats();
+        let sst = LIVE_SST_BYTES.value() as u64;
+        if sst <= capacity + (2 << 20) && storage.evicted() > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "sst {sst}, evictions {}", storage.evicted());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The newest writes are kept; the oldest went first.
+    assert!(get(&storage, format!("key-{:08}", count - 1).as_bytes()).is_some());
+    assert!(get(&storage, b"key-00000000").is_none());
+    // Evicted: at least what no longer fits, at most what was written.
+    let evicted = storage.evicted();
+    assert!(evicted >= (count - capacity as usize / value.len()) as u64 / 2, "{evicted}");
+    assert!(evicted <= count as u64, "{evicted} of {count}");
+}
+
+#[test]
+fn merging_files_drops_expired_items_and_older_versions_without_counting_evictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    let reclaimed_before = RECLAIMED.value();
+    let expired = Store::set(0, Expiry::At(1), 1 << 20);
+    // Four memtable flushes, four files: RocksDB merges them. Each holds a
+    // new version of the same 500 live keys and 500 keys already expired.
+    for round in 0..4 {
+        for i in 0..500 {
+            let value = format!("round-{round}-{i}");
+            storage
+                .store(
+                    &mut storage.worker(),
+                    format!("live-{i}").as_bytes(),
+                    value.as_bytes(),
+                    set(0),
+                    unix_now(),
+                )
+                .unwrap();
+            storage
+                .store(
+                    &mut storage.worker(),
+                    format!("dead-{round}-{i}").as_bytes(),
+                    b"gone",
+                    expired,
+                    unix_now(),
+                )
+                .unwrap();
+        }
+        storage.flush_memtables().unwrap();
+        storage.stats();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while storage.db.live_files().unwrap().len() > 1 {
+        assert!(std::time::Instant::now() < deadline, "the files were not merged");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    storage.stats();
+    let files = storage.db.live_files().unwrap();
+    let items: u64 = files.iter().map(|file| file.num_entries - file.num_deletions).sum();
+    assert_eq!(items, 500, "only the newest version of each live key is left");
+    assert!(RECLAIMED.value() - reclaimed_before >= 2000);
+    assert_eq!(storage.evicted(), 0, "merging is not evicting");
+    for i in 0..500 {
+        assert_eq!(get(&storage, format!("live-{i}").as_bytes()), Some(format!("round-3-{i}").into_bytes()));
+    }
+}
