@@ -141,10 +141,10 @@ where
         write_max: config.buffers.write_max,
         memory: Arc::new(MemoryBudget::new(config.buffers.memory_limit)),
     };
-    // The admin port has a budget of its own: client load cannot lock the
-    // operator out.
+    // The admin port has a memory budget of its own: client load cannot
+    // lock the operator out.
     let admin_limits = Limits { memory: Arc::new(MemoryBudget::new(ADMIN_MEMORY_LIMIT)), ..limits.clone() };
-    let budget = config.workers.requests_per_turn;
+    let requests_per_turn = config.workers.requests_per_turn;
     let shutdown = Arc::new(Shutdown::default());
     let protocol = Arc::new(protocol);
     let mut threads = Vec::new();
@@ -158,7 +158,7 @@ where
             services(index),
             worker::Intake::Queue(receiver),
             limits.clone(),
-            budget,
+            requests_per_turn,
             config.listener.idle_timeout(),
             shutdown.clone(),
         )
@@ -173,7 +173,7 @@ where
         admin,
         worker::Intake::Listener(admin_listener),
         admin_limits,
-        budget,
+        requests_per_turn,
         None,
         shutdown.clone(),
     )

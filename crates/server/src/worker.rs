@@ -65,7 +65,7 @@ pub(crate) struct Worker<P: Protocol, V> {
     /// Sessions served this round whose responses wait for the commit.
     unsent: Vec<(usize, Progress)>,
     limits: Limits,
-    budget: usize,
+    requests_per_turn: usize,
     /// Silent connections are closed after this long.
     idle_timeout: Option<Duration>,
     /// When the loop last woke, read once per wake-up (with an idle timeout).
@@ -80,7 +80,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         service: V,
         mut intake: Intake,
         limits: Limits,
-        budget: usize,
+        requests_per_turn: usize,
         idle_timeout: Option<Duration>,
         shutdown: Arc<Shutdown>,
     ) -> io::Result<Self> {
@@ -100,7 +100,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             pending: Vec::new(),
             unsent: Vec::new(),
             limits,
-            budget,
+            requests_per_turn,
             idle_timeout,
             now: Instant::now(),
             last_sweep: Instant::now(),
@@ -139,7 +139,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
                         }
                         let readiness =
                             Readiness { readable: event.is_readable(), read_closed: event.is_read_closed() };
-                        self.drive(key, readiness);
+                        self.serve_connection(key, readiness);
                     }
                 }
             }
@@ -147,7 +147,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
                 self.close_silent_connections(idle_timeout);
             }
             for key in std::mem::take(&mut self.pending) {
-                self.drive(key, Readiness::RESUME);
+                self.serve_connection(key, Readiness::RESUME);
             }
             self.send_responses();
         }
@@ -181,7 +181,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
                 Ok(()) => {
                     entry.insert(Connection { session, writable: false, last_active: self.now });
                     // Input may have arrived before registration.
-                    self.drive(key, Readiness::READABLE);
+                    self.serve_connection(key, Readiness::READABLE);
                 }
                 Err(error) => {
                     log::warn!("cannot register a connection: {error}");
@@ -212,12 +212,12 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
 
     /// Serves what a connection has sent; its responses leave in
     /// [`send_responses`](Self::send_responses), at the end of the round.
-    fn drive(&mut self, key: usize, readiness: Readiness) {
+    fn serve_connection(&mut self, key: usize, readiness: Readiness) {
         let Some(connection) = self.sessions.get_mut(key) else { return };
         match connection.session.serve_input(
             self.protocol.as_ref(),
             &mut self.service,
-            self.budget,
+            self.requests_per_turn,
             readiness,
         ) {
             Ok(progress) => self.unsent.push((key, progress)),
@@ -300,9 +300,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
     /// Graceful stop: answer what has been read, send what is owed, close.
     fn drain(&mut self) {
         if let Intake::Queue(_) = self.intake {
-            // Connections still queued were never served; closing them is all
-            // that is owed.
-            self.take_new_connections_for_drain();
+            self.drop_queued_connections();
         }
         let keys: Vec<usize> = self.sessions.iter().map(|(key, _)| key).collect();
         for key in keys {
@@ -326,7 +324,9 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         }
     }
 
-    fn take_new_connections_for_drain(&mut self) {
+    /// Closes the connections still queued for this worker: never served,
+    /// nothing is owed to them.
+    fn drop_queued_connections(&mut self) {
         if let Intake::Queue(receiver) = &self.intake {
             while receiver.try_recv().is_ok() {
                 CURR_CONNECTIONS.decrement();
@@ -334,7 +334,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         }
     }
 
-    /// Drives a stopping session with no request budget, since nothing new
+    /// Drives a stopping session with no request limit, since nothing new
     /// competes for the worker.
     fn drive_to_end(&mut self, key: usize) {
         let Some(connection) = self.sessions.get_mut(key) else { return };

@@ -12,6 +12,18 @@ use std::sync::Arc;
 
 use crate::MemoryBudget;
 
+/// What [`ReadBuffer::read_from`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// Read this many bytes; 0 is the end of the stream.
+    Read(usize),
+    /// Read nothing: the buffer holds `max` bytes already.
+    Full,
+    /// Read nothing: growing would take more memory than the server's
+    /// budget for buffers has left.
+    OverBudget,
+}
+
 /// Bytes received and not yet parsed.
 ///
 /// The storage is zeroed once when allocated and then reused, so a read goes
@@ -76,17 +88,17 @@ impl ReadBuffer {
     }
 
     /// Reads once from `source` into free space, first compacting and then
-    /// growing toward `max` if there is none. Returns what the read returned;
-    /// `Ok(0)` is the end of the stream. When the buffer already holds `max`
-    /// bytes it reads nothing and returns `OutOfMemory`; when it would grow
-    /// and the memory budget has no room, `QuotaExceeded`.
-    pub fn read_from(&mut self, source: &mut impl Read) -> io::Result<usize> {
+    /// growing toward `max` if there is none; or reads nothing and says
+    /// which limit stopped it. An error is the source's.
+    pub fn read_from(&mut self, source: &mut impl Read) -> io::Result<Fill> {
         let unallocated = self.storage.is_empty();
-        self.make_room()?;
+        if let Err(limit) = self.make_room() {
+            return Ok(limit);
+        }
         match source.read(&mut self.storage[self.end..]) {
             Ok(read) if read > 0 => {
                 self.end += read;
-                Ok(read)
+                Ok(Fill::Read(read))
             }
             nothing => {
                 // An idle connection holds no buffer: give back one that was
@@ -94,7 +106,7 @@ impl ReadBuffer {
                 if unallocated {
                     self.storage = Vec::new();
                 }
-                nothing
+                nothing.map(Fill::Read)
             }
         }
     }
@@ -104,7 +116,8 @@ impl ReadBuffer {
         self.storage.len() - self.end
     }
 
-    fn make_room(&mut self) -> io::Result<()> {
+    /// Frees or grows room for a read; the limit that prevents it, if any.
+    fn make_room(&mut self) -> Result<(), Fill> {
         if self.storage.is_empty() {
             self.storage = vec![0; self.initial];
         }
@@ -118,15 +131,12 @@ impl ReadBuffer {
             return Ok(());
         }
         if self.len() >= self.max {
-            return Err(io::Error::new(io::ErrorKind::OutOfMemory, "read buffer limit reached"));
+            return Err(Fill::Full);
         }
         let grown = (self.storage.len() * 2).clamp(self.initial, self.max);
         let above = grown - self.initial;
         if !self.memory.try_take(above - self.held) {
-            return Err(io::Error::new(
-                io::ErrorKind::QuotaExceeded,
-                "connection buffers' memory limit reached",
-            ));
+            return Err(Fill::OverBudget);
         }
         self.held = above;
         self.storage.resize(grown, 0);
@@ -270,7 +280,7 @@ mod tests {
         let mut buffer = ReadBuffer::new(64, 1024, unlimited());
         assert!(buffer.read_from(&mut Empty).is_err());
         assert_eq!(buffer.capacity(), 0);
-        assert_eq!(buffer.read_from(&mut &b""[..]).unwrap(), 0);
+        assert_eq!(buffer.read_from(&mut &b""[..]).unwrap(), Fill::Read(0));
         assert_eq!(buffer.capacity(), 0);
     }
 
@@ -279,13 +289,13 @@ mod tests {
         let mut buffer = ReadBuffer::new(64, 256, unlimited());
         let mut source: &[u8] = &[7u8; 1000];
         let mut total = 0;
-        let error = loop {
-            match buffer.read_from(&mut source) {
-                Ok(n) => total += n,
-                Err(e) => break e,
+        let limit = loop {
+            match buffer.read_from(&mut source).unwrap() {
+                Fill::Read(n) => total += n,
+                limit => break limit,
             }
         };
-        assert_eq!(error.kind(), io::ErrorKind::OutOfMemory);
+        assert_eq!(limit, Fill::Full);
         assert_eq!(total, 256);
         assert!(buffer.is_full());
         assert_eq!(buffer.capacity(), 256);
@@ -309,10 +319,10 @@ mod tests {
     fn compacts_before_growing() {
         let mut buffer = ReadBuffer::new(64, 64, unlimited());
         let mut source: &[u8] = &[1u8; 64];
-        assert_eq!(buffer.read_from(&mut source).unwrap(), 64);
+        assert_eq!(buffer.read_from(&mut source).unwrap(), Fill::Read(64));
         buffer.consume(60);
         let mut more: &[u8] = &[2u8; 10];
-        assert_eq!(buffer.read_from(&mut more).unwrap(), 10);
+        assert_eq!(buffer.read_from(&mut more).unwrap(), Fill::Read(10));
         assert_eq!(buffer.bytes(), &[1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
     }
 
@@ -354,15 +364,14 @@ mod tests {
         let budget = Arc::new(MemoryBudget::new(192));
         let mut first = ReadBuffer::new(64, 1024, budget.clone());
         let mut source: &[u8] = &[7u8; 1000];
-        while first.read_from(&mut source).is_ok() {}
+        while let Fill::Read(_) = first.read_from(&mut source).unwrap() {}
         // 64 -> 128 -> 256 takes 192, the whole budget; 512 is refused.
         assert_eq!(first.capacity(), 256);
         assert_eq!(budget.used(), 192);
         let mut second = ReadBuffer::new(64, 1024, budget.clone());
         let mut source: &[u8] = &[7u8; 100];
         second.read_from(&mut source).unwrap();
-        let error = second.read_from(&mut source).unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::QuotaExceeded);
+        assert_eq!(second.read_from(&mut source).unwrap(), Fill::OverBudget);
         // Emptied, the first gives its share back.
         first.consume(first.len());
         assert_eq!(budget.used(), 0);

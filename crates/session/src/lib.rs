@@ -27,7 +27,7 @@ use metriken::{Counter, metric};
 use petrel_protocol::{Flow, ParseError, Protocol, Recovery, Service};
 
 pub use budget::MemoryBudget;
-pub use buffer::{ReadBuffer, WriteBuffer};
+pub use buffer::{Fill, ReadBuffer, WriteBuffer};
 
 #[metric(name = "bytes_read", description = "bytes read from client connections")]
 static BYTES_READ: Counter = Counter::new();
@@ -81,7 +81,7 @@ pub enum Traffic {
 pub enum Progress {
     /// Nothing to do until the socket is ready again.
     Idle,
-    /// The request budget ran out with requests still buffered: drive again
+    /// `max_requests` were served with requests still buffered: drive again
     /// after giving other connections a turn.
     Yield,
     /// The connection is finished: everything owed was sent. Close it.
@@ -115,7 +115,7 @@ enum Outcome {
 /// Why serving stopped.
 enum Stop {
     NeedInput,
-    Budget,
+    RequestLimit,
     WriteFull,
     Close,
 }
@@ -192,17 +192,17 @@ impl<S: Read + Write, T: Default> Session<S, T> {
     }
 
     /// Serves the connection after its socket became ready (or to resume
-    /// after a [`Progress::Yield`]), serving at most `budget` requests, and
+    /// after a [`Progress::Yield`]), serving at most `max_requests` requests, and
     /// sends the responses once the service has committed them. An error
     /// means the connection is broken; the caller closes it.
     pub fn drive<P: Protocol<State = T>, V: Service<P>>(
         &mut self,
         protocol: &P,
         service: &mut V,
-        budget: usize,
+        max_requests: usize,
         readiness: Readiness,
     ) -> io::Result<Progress> {
-        let progress = self.serve_input(protocol, service, budget, readiness)?;
+        let progress = self.serve_input(protocol, service, max_requests, readiness)?;
         service.commit()?;
         self.send_output(progress)
     }
@@ -215,7 +215,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
         &mut self,
         protocol: &P,
         service: &mut V,
-        budget: usize,
+        max_requests: usize,
         readiness: Readiness,
     ) -> io::Result<Progress> {
         if readiness.readable || readiness.read_closed {
@@ -230,8 +230,8 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             if self.closing {
                 break Progress::Idle;
             }
-            match self.serve(protocol, service, budget, &mut served) {
-                Stop::Budget => break Progress::Yield,
+            match self.serve(protocol, service, max_requests, &mut served) {
+                Stop::RequestLimit => break Progress::Yield,
                 Stop::Close => self.closing = true,
                 Stop::WriteFull => {
                     service.commit()?;
@@ -262,18 +262,18 @@ impl<S: Read + Write, T: Default> Session<S, T> {
         Ok(progress)
     }
 
-    /// Serves buffered requests until input runs out, the budget is spent,
+    /// Serves buffered requests until input runs out, `max_requests` are served,
     /// the write buffer is full, or the connection must close.
     fn serve<P: Protocol<State = T>, V: Service<P>>(
         &mut self,
         protocol: &P,
         service: &mut V,
-        budget: usize,
+        max_requests: usize,
         served: &mut usize,
     ) -> Stop {
         loop {
-            if *served >= budget {
-                return Stop::Budget;
+            if *served >= max_requests {
+                return Stop::RequestLimit;
             }
             if self.write.is_full() {
                 return Stop::WriteFull;
@@ -336,26 +336,24 @@ impl<S: Read + Write, T: Default> Session<S, T> {
     /// readiness event; the end of the stream ends input.
     fn fill(&mut self) -> io::Result<()> {
         match self.read.read_from(&mut self.stream) {
-            Ok(0) => self.input_ended = true,
-            Ok(read) => {
+            Ok(Fill::Read(0)) => self.input_ended = true,
+            Ok(Fill::Read(read)) => {
                 self.count(&BYTES_READ, read);
                 // Had the read filled all the room there was, more may wait.
                 self.drained = self.read.spare() > 0 && !self.peer_closed;
             }
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.drained = true,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) if error.kind() == io::ErrorKind::OutOfMemory => {
-                // Full of a request that is still incomplete; serve() closes.
-                self.drained = true;
-            }
-            Err(error) if error.kind() == io::ErrorKind::QuotaExceeded => {
+            // Full of a request that is still incomplete; serve() closes.
+            Ok(Fill::Full) => self.drained = true,
+            Ok(Fill::OverBudget) => {
                 // The request needs more memory than the server has left for
                 // buffers: closing frees what it held for the others.
                 self.count(&MEMORY_LIMIT_CLOSES, 1);
-                log::debug!("closing a connection: {error}");
+                log::debug!("closing a connection whose request needs more buffer memory than is left");
                 self.closing = true;
                 self.drained = true;
             }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.drained = true,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => return Err(error),
         }
         Ok(())
