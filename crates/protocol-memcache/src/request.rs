@@ -211,6 +211,49 @@ pub enum Request<'a> {
     MetaNoop,
 }
 
+/// What the command log records of a request: the command, its key or
+/// keys, and a stored value's length. Keys are written as sent, bytes that
+/// are not UTF-8 replaced.
+impl std::fmt::Display for Request<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        match self {
+            Request::Get { keys, cas, .. } | Request::GetAndTouch { keys, cas, .. } => {
+                let touch = matches!(self, Request::GetAndTouch { .. });
+                f.write_str(match (touch, cas) {
+                    (false, false) => "get",
+                    (false, true) => "gets",
+                    (true, false) => "gat",
+                    (true, true) => "gats",
+                })?;
+                keys.iter().try_for_each(|key| write!(f, " {}", text(key)))
+            }
+            Request::Store { command, key, value, .. } => {
+                write!(f, "{} {} {}", command.name(), text(key), value.len())
+            }
+            Request::TooLarge { key, command, .. } => {
+                write!(f, "{} {} too-large", command.map_or("ms", StoreCommand::name), text(key))
+            }
+            Request::Delete { key, .. } => write!(f, "delete {}", text(key)),
+            Request::Arithmetic { key, delta, increment, .. } => {
+                write!(f, "{} {} {delta}", if *increment { "incr" } else { "decr" }, text(key))
+            }
+            Request::Touch { key, exptime, .. } => write!(f, "touch {} {exptime}", text(key)),
+            Request::FlushAll { delay, .. } => write!(f, "flush_all {delay}"),
+            Request::Version => f.write_str("version"),
+            Request::Verbosity { level, .. } => write!(f, "verbosity {level}"),
+            Request::Stats { group, .. } => write!(f, "stats {}", text(group.unwrap_or_default())),
+            Request::Quit => f.write_str("quit"),
+            Request::MetaGet { key, .. } => write!(f, "mg {}", text(key)),
+            Request::MetaSet { key, value, .. } => write!(f, "ms {} {}", text(key), value.len()),
+            Request::MetaDelete { key, .. } => write!(f, "md {}", text(key)),
+            Request::MetaArithmetic { key, .. } => write!(f, "ma {}", text(key)),
+            Request::MetaDebug { key, .. } => write!(f, "me {}", text(key)),
+            Request::MetaNoop => f.write_str("mn"),
+        }
+    }
+}
+
 impl Request<'_> {
     /// Appends the request's wire form to `out` (client side); nothing for
     /// [`Request::TooLarge`], whose value was never read.

@@ -137,6 +137,9 @@ impl<S: Storage> MemcacheService<S> {
 impl<S: Storage> Service<Memcache> for MemcacheService<S> {
     fn execute<'s>(&'s mut self, request: Request<'_>) -> Response<'s> {
         self.scratch.clear();
+        // The command log, sampled: every command passes here, so a log of
+        // one in N shows which keys are hot, reads and writes alike.
+        petrel_logger::klog!("{request}");
         match request {
             Request::Get { keys, cas, last } => self.get(keys.iter(), None, cas, last),
             Request::GetAndTouch { exptime, keys, cas, last } => {
@@ -144,7 +147,6 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
             }
             Request::TooLarge { key, command, noreply } => self.too_large(key, command, noreply),
             Request::Store { command, key, flags, exptime, value, cas, noreply } => {
-                petrel_logger::klog!("{} {} {}", command.name(), String::from_utf8_lossy(key), value.len());
                 self.store(command, key, flags, exptime, value, cas, noreply)
             }
             Request::Delete { key, noreply } => self.delete(key, noreply),

@@ -128,3 +128,19 @@ fn rocksdb_background_threads_yield_to_the_workers() {
     assert_eq!(policy_of("rocksdb:low"), Some(SCHED_IDLE), "the merge thread: {policies:?}");
     assert_eq!(policy_of("worker-0"), Some(SCHED_OTHER), "a worker: {policies:?}");
 }
+
+#[test]
+fn the_command_log_samples_reads_and_writes_alike() {
+    let config = format!("{CONFIG}[logging]\nklog_sample = 1\nklog_output = \"commands.log\"\n");
+    let mut server = ServerProcess::start(BINARY, &config);
+    let mut client = server.connect();
+    set(&mut client, "hot-key", 0, "value");
+    client.send(b"get hot-key other\r\nmg hot-key v\r\ndelete hot-key\r\n");
+    client.read_until_line("DELETED\r\n");
+    let (status, _) = server.stop_with(libc::SIGTERM);
+    assert!(status.success());
+    let log = std::fs::read_to_string(server.dir().join("commands.log")).unwrap();
+    for line in ["set hot-key 5", "get hot-key other", "mg hot-key", "delete hot-key"] {
+        assert!(log.lines().any(|logged| logged.ends_with(line)), "no {line:?} in the command log:\n{log}");
+    }
+}
