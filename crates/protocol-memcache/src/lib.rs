@@ -54,7 +54,7 @@ use petrel_protocol::{Flow, ParseError, Parsed, Protocol};
 pub use error::Error;
 pub use key::{Key, Keys, MAX_KEY_LEN};
 pub use memory::MemoryStorage;
-pub use meta::{ArithmeticMode, MAX_OPAQUE_LEN, MetaCommand, MetaFlags};
+pub use meta::{ArithmeticMode, MAX_OPAQUE_LEN, MetaCommand, MetaFlags, Return, Returns};
 pub use parse::TextState;
 pub use request::{ITEM_OVERHEAD, Limits, Request, StoreCommand};
 pub use response::{Hit, MetaCode, Reply, Response, ReturnFlag, parse_reply};

@@ -63,6 +63,63 @@ pub enum ArithmeticMode {
     Decrement,
 }
 
+/// A flag that asks for something back in the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Return {
+    /// `c`: the CAS value.
+    Cas,
+    /// `f`: the client flags.
+    Flags,
+    /// `h`: whether the item was fetched before.
+    Hit,
+    /// `k`: the key (followed by `b` when it was sent in base64).
+    Key,
+    /// `l`: seconds since the last access.
+    LastAccess,
+    /// `O`: the opaque token.
+    Opaque,
+    /// `s`: the value's size.
+    Size,
+    /// `t`: the remaining time to live.
+    Ttl,
+}
+
+impl Return {
+    fn of(flag: u8) -> Option<Self> {
+        Some(match flag {
+            b'c' => Return::Cas,
+            b'f' => Return::Flags,
+            b'h' => Return::Hit,
+            b'k' => Return::Key,
+            b'l' => Return::LastAccess,
+            b'O' => Return::Opaque,
+            b's' => Return::Size,
+            b't' => Return::Ttl,
+            _ => return None,
+        })
+    }
+}
+
+/// The return flags of a request, in the order given: the order the reply
+/// writes them in. Each flag comes at most once, so eight fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Returns {
+    flags: [Option<Return>; 8],
+}
+
+impl Returns {
+    fn push(&mut self, flag: Return) {
+        if let Some(slot) = self.flags.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some(flag);
+        }
+    }
+
+    /// The flags, in request order.
+    pub fn iter(&self) -> impl Iterator<Item = Return> + '_ {
+        self.flags.iter().map_while(|flag| *flag)
+    }
+}
+
 /// The flags of one meta command, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MetaFlags<'a> {
@@ -70,22 +127,10 @@ pub struct MetaFlags<'a> {
     pub text: &'a [u8],
     /// `b`: the key is base64.
     pub base64: bool,
-    /// `c`: return the CAS value.
-    pub return_cas: bool,
-    /// `f`: return the client flags.
-    pub return_flags: bool,
-    /// `h`: return whether the item was fetched before.
-    pub return_hit: bool,
-    /// `k`: return the key.
-    pub return_key: bool,
-    /// `l`: return seconds since last access.
-    pub return_last_access: bool,
+    /// `c f h k l O s t`: what the reply returns, in the order given.
+    pub returns: Returns,
     /// `q`: quiet; suppress the usual success (or miss, for `mg`) reply.
     pub quiet: bool,
-    /// `s`: return the value's size.
-    pub return_size: bool,
-    /// `t`: return the remaining TTL (-1 for none).
-    pub return_ttl: bool,
     /// `u`: do not bump the item or mark it accessed.
     pub no_bump: bool,
     /// `v`: return the value.
@@ -141,6 +186,12 @@ impl<'a> MetaFlags<'a> {
             }
             seen[flag as usize] = true;
             let arg = &token[1..];
+            if let Some(returned) = Return::of(flag) {
+                if flag != b'O' && !arg.is_empty() {
+                    return Err(Error::BadToken);
+                }
+                flags.returns.push(returned);
+            }
             let no_arg = |value: &mut bool| {
                 if !arg.is_empty() {
                     return Err(Error::BadToken);
@@ -150,14 +201,7 @@ impl<'a> MetaFlags<'a> {
             };
             match flag {
                 b'b' => no_arg(&mut flags.base64)?,
-                b'c' => no_arg(&mut flags.return_cas)?,
-                b'f' => no_arg(&mut flags.return_flags)?,
-                b'h' => no_arg(&mut flags.return_hit)?,
-                b'k' => no_arg(&mut flags.return_key)?,
-                b'l' => no_arg(&mut flags.return_last_access)?,
                 b'q' => no_arg(&mut flags.quiet)?,
-                b's' => no_arg(&mut flags.return_size)?,
-                b't' => no_arg(&mut flags.return_ttl)?,
                 b'u' => no_arg(&mut flags.no_bump)?,
                 b'v' => no_arg(&mut flags.return_value)?,
                 b'I' => no_arg(&mut flags.invalidate)?,
@@ -211,11 +255,20 @@ mod tests {
             b"b c C12 f h k l Oabc q s t u v E99 N30 R10 T60 Pproxy Lpath",
         )
         .unwrap();
-        assert!(
-            flags.base64 && flags.return_cas && flags.return_flags && flags.return_hit && flags.return_key
+        assert!(flags.base64 && flags.quiet && flags.no_bump && flags.return_value);
+        assert_eq!(
+            flags.returns.iter().collect::<Vec<_>>(),
+            [
+                Return::Cas,
+                Return::Flags,
+                Return::Hit,
+                Return::Key,
+                Return::LastAccess,
+                Return::Opaque,
+                Return::Size,
+                Return::Ttl
+            ]
         );
-        assert!(flags.return_last_access && flags.quiet && flags.return_size && flags.return_ttl);
-        assert!(flags.no_bump && flags.return_value);
         assert_eq!(flags.compare_cas, Some(12));
         assert_eq!(flags.new_cas, Some(99));
         assert_eq!(flags.vivify, Some(30));

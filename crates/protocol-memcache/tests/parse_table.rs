@@ -4,7 +4,7 @@
 use petrel_protocol::{ParseError, Parsed, Protocol, Recovery};
 use petrel_protocol_memcache::{
     ArithmeticMode, Error, ITEM_OVERHEAD, Key, Keys, Limits, Memcache, MetaCommand, MetaFlags, Request,
-    StoreCommand, StoreMode, TextState,
+    Return, StoreCommand, StoreMode, TextState,
 };
 
 fn parse(input: &[u8]) -> Result<Parsed<Request<'_>>, ParseError<Error>> {
@@ -155,7 +155,12 @@ fn meta_commands() {
     let Request::MetaGet { key, flags: f } = parsed(b"mg foo v t c f k s Oop1 q\r\n") else { panic!() };
     assert_eq!(&*key, b"foo");
     assert_eq!(f, flags(MetaCommand::Get, b"v t c f k s Oop1 q"));
-    assert!(f.return_value && f.return_ttl && f.quiet && f.opaque == Some(b"op1"));
+    assert!(f.return_value && f.quiet && f.opaque == Some(b"op1"));
+    assert_eq!(
+        f.returns.iter().collect::<Vec<_>>(),
+        [Return::Ttl, Return::Cas, Return::Flags, Return::Key, Return::Size, Return::Opaque],
+        "in request order"
+    );
 
     let Request::MetaSet { key, flags: f, value } = parsed(b"ms foo 3 T90 F5 MA N30 c\r\nbar\r\n") else {
         panic!()

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::Error;
 use crate::key::Key;
-use crate::meta::{ArithmeticMode, MetaFlags};
+use crate::meta::{ArithmeticMode, MetaFlags, Return};
 use crate::response::{MetaCode, Response, ReturnFlag};
 use crate::store::{
     Arithmetic, Counted, Delete, Deleted, Expiry, Fetch, Fetched, Found, Storage, Store, Stored, unix_now,
@@ -101,12 +101,12 @@ impl<S: Storage> MemcacheService<S> {
                 return store_failed(error);
             }
         };
-        for flag in meta_flag_chars(&flags) {
-            match flag {
-                b'c' => self.scratch.flags.push(ReturnFlag::Cas(cas)),
-                b'k' => self.push_key(&key),
-                b'O' => self.push_opaque(&flags),
-                b's' if code == MetaCode::Done => self.scratch.flags.push(ReturnFlag::Size(size)),
+        for returned in flags.returns.iter() {
+            match returned {
+                Return::Cas => self.scratch.flags.push(ReturnFlag::Cas(cas)),
+                Return::Key => self.push_key(&key),
+                Return::Opaque => self.push_opaque(&flags),
+                Return::Size if code == MetaCode::Done => self.scratch.flags.push(ReturnFlag::Size(size)),
                 _ => {}
             }
         }
@@ -171,12 +171,12 @@ impl<S: Storage> MemcacheService<S> {
                 crate::number::write_u64(&mut self.scratch.bytes, number);
                 value = Some(start..self.scratch.bytes.len());
             }
-            for flag in meta_flag_chars(&flags) {
-                match flag {
-                    b'c' => self.scratch.flags.push(ReturnFlag::Cas(info.cas)),
-                    b't' => self.scratch.flags.push(ReturnFlag::Ttl(info.expiry.ttl(now))),
-                    b'k' => self.push_key(&key),
-                    b'O' => self.push_opaque(&flags),
+            for returned in flags.returns.iter() {
+                match returned {
+                    Return::Cas => self.scratch.flags.push(ReturnFlag::Cas(info.cas)),
+                    Return::Ttl => self.scratch.flags.push(ReturnFlag::Ttl(info.expiry.ttl(now))),
+                    Return::Key => self.push_key(&key),
+                    Return::Opaque => self.push_opaque(&flags),
                     _ => {}
                 }
             }
@@ -227,18 +227,25 @@ impl<S: Storage> MemcacheService<S> {
 
     /// The return flags common to mg, md and misses: in request order.
     fn return_flags(&mut self, key: &Key<'_>, flags: &MetaFlags<'_>, found: Option<&Found>, now: u64) {
-        for flag in meta_flag_chars(flags) {
-            match (flag, found) {
-                (b'k', _) => self.push_key(key),
-                (b'O', _) => self.push_opaque(flags),
-                (b'c', Some(found)) => self.scratch.flags.push(ReturnFlag::Cas(found.info.cas)),
-                (b'f', Some(found)) => self.scratch.flags.push(ReturnFlag::Flags(found.info.flags)),
-                (b'h', Some(found)) => self.scratch.flags.push(ReturnFlag::Hit(found.fetched_before)),
-                (b'l', Some(found)) => self.scratch.flags.push(ReturnFlag::LastAccess(found.idle_seconds)),
-                (b's', Some(found)) => self.scratch.flags.push(ReturnFlag::Size(found.info.size)),
-                (b't', Some(found)) => self.scratch.flags.push(ReturnFlag::Ttl(found.info.expiry.ttl(now))),
-                _ => {}
-            }
+        for returned in flags.returns.iter() {
+            let flag = match (returned, found) {
+                (Return::Key, _) => {
+                    self.push_key(key);
+                    continue;
+                }
+                (Return::Opaque, _) => {
+                    self.push_opaque(flags);
+                    continue;
+                }
+                (_, None) => continue,
+                (Return::Cas, Some(found)) => ReturnFlag::Cas(found.info.cas),
+                (Return::Flags, Some(found)) => ReturnFlag::Flags(found.info.flags),
+                (Return::Hit, Some(found)) => ReturnFlag::Hit(found.fetched_before),
+                (Return::LastAccess, Some(found)) => ReturnFlag::LastAccess(found.idle_seconds),
+                (Return::Size, Some(found)) => ReturnFlag::Size(found.info.size),
+                (Return::Ttl, Some(found)) => ReturnFlag::Ttl(found.info.expiry.ttl(now)),
+            };
+            self.scratch.flags.push(flag);
         }
         if let Some(found) = found {
             if found.won {
@@ -277,9 +284,4 @@ impl<S: Storage> MemcacheService<S> {
         }
         Response::Meta { code, flags: &self.scratch.flags, value: None, bytes: &self.scratch.bytes }
     }
-}
-
-/// The flag characters of a meta request, in the order given.
-fn meta_flag_chars<'a>(flags: &MetaFlags<'a>) -> impl Iterator<Item = u8> + 'a {
-    crate::meta::tokens(flags.text).map(|token| token[0])
 }
