@@ -77,9 +77,12 @@ fn the_operations_guide_documents_every_key_with_its_default() {
 fn both_ports_bind_the_loopback_address_unless_configured_otherwise() {
     let memcache = petrel_memcache::MemcacheConfig::default();
     let ping = petrel_ping::PingConfig::default();
-    for address in
-        [memcache.listener.address, memcache.admin.address, ping.listener.address, ping.admin.address]
-    {
+    for address in [
+        memcache.core.listener.address,
+        memcache.core.admin.address,
+        ping.listener.address,
+        ping.admin.address,
+    ] {
         assert!(address.ip().is_loopback(), "{address} is reachable from other machines");
     }
 }

@@ -5,31 +5,27 @@
 use std::io::{Read, Write};
 use std::process::Command;
 
-use petrel_config::{AdminConfig, ListenerConfig, WorkersConfig};
+use petrel_config::{AdminConfig, CoreConfig, ListenerConfig, WorkersConfig};
 
 const BENCH: &str = env!("CARGO_BIN_EXE_petrel-bench");
 
-fn free() -> std::net::SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
+fn one_worker_on_free_ports() -> CoreConfig {
+    let free = || "127.0.0.1:0".parse().unwrap();
+    CoreConfig {
+        listener: ListenerConfig::on(free()),
+        admin: AdminConfig { address: free() },
+        workers: WorkersConfig { threads: 1, ..WorkersConfig::default() },
+        ..CoreConfig::default()
+    }
 }
 
 fn ping() -> petrel_server::RunningServer {
-    let config = petrel_ping::PingConfig {
-        listener: ListenerConfig::on(free()),
-        admin: AdminConfig { address: free() },
-        workers: WorkersConfig { threads: 1, ..WorkersConfig::default() },
-        ..Default::default()
-    };
-    petrel_ping::start(&config).unwrap()
+    petrel_ping::start(&one_worker_on_free_ports()).unwrap()
 }
 
 fn memcache(dir: &std::path::Path) -> petrel_server::RunningServer {
-    let mut config = petrel_memcache::MemcacheConfig {
-        listener: ListenerConfig::on(free()),
-        admin: AdminConfig { address: free() },
-        workers: WorkersConfig { threads: 1, ..WorkersConfig::default() },
-        ..Default::default()
-    };
+    let mut config =
+        petrel_memcache::MemcacheConfig { core: one_worker_on_free_ports(), ..Default::default() };
     config.storage.path = dir.join("data");
     config.storage.block_cache_size = 8 << 20;
     config.storage.item_cache_size = 8 << 20;

@@ -7,10 +7,7 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use petrel_config::{
-    AdminConfig, BuffersConfig, ListenerConfig, LoggingConfig, ServerConfig, Validate, ValueError,
-    WorkersConfig,
-};
+use petrel_config::{ServerConfig, Validate, ValueError};
 use petrel_metrics::ServerInfo;
 use petrel_protocol_admin::AdminService;
 use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, Storage};
@@ -35,34 +32,23 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
 
 /// The configuration file of `petrel-memcache` (see `config/memcache.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MemcacheConfig {
-    /// `[listener]`: the data port, 127.0.0.1:11211 by default.
-    pub listener: ListenerConfig,
-    /// `[workers]`
-    pub workers: WorkersConfig,
-    /// `[admin]`: the admin port, 127.0.0.1:9999 by default.
-    pub admin: AdminConfig,
-    /// `[buffers]`
-    pub buffers: BuffersConfig,
+    /// The core's sections: `[listener]` (the data port, 127.0.0.1:11211 by
+    /// default), `[workers]`, `[admin]`, `[buffers]`, `[logging]`.
+    #[serde(flatten)]
+    pub core: CoreConfig,
     /// `[protocol]`: size limits.
     pub protocol: ProtocolConfig,
     /// `[storage]`: RocksDB.
     pub storage: StorageConfig,
-    /// `[logging]`
-    pub logging: LoggingConfig,
 }
 
 impl Default for MemcacheConfig {
     fn default() -> Self {
         Self {
-            listener: ListenerConfig::on(([127, 0, 0, 1], 11211).into()),
-            workers: WorkersConfig::default(),
-            admin: AdminConfig::default(),
-            buffers: BuffersConfig::default(),
+            core: CoreConfig::listening_on(([127, 0, 0, 1], 11211).into()),
             protocol: ProtocolConfig::default(),
             storage: StorageConfig::default(),
-            logging: LoggingConfig::default(),
         }
     }
 }
@@ -86,15 +72,13 @@ impl Default for ProtocolConfig {
 
 impl Validate for MemcacheConfig {
     fn validate(&self) -> Result<(), ValueError> {
-        self.listener.validate("listener")?;
-        self.workers.validate("workers")?;
-        self.buffers.validate("buffers")?;
+        self.core.validate()?;
         self.storage.validate("storage")?;
         if self.protocol.max_line < 512 {
             return Err(ValueError::new("protocol", "max_line", "must be at least 512"));
         }
         let largest_request = self.protocol.item_size_max + self.protocol.max_line + 2;
-        if self.buffers.read_max < largest_request {
+        if self.core.buffers.read_max < largest_request {
             return Err(ValueError::new(
                 "buffers",
                 "read_max",
@@ -108,12 +92,8 @@ impl Validate for MemcacheConfig {
 }
 
 impl ServerConfig for MemcacheConfig {
-    fn logging(&self) -> &LoggingConfig {
-        &self.logging
-    }
-
-    fn listener(&self) -> &ListenerConfig {
-        &self.listener
+    fn core(&self) -> &CoreConfig {
+        &self.core
     }
 }
 
@@ -139,7 +119,7 @@ fn checkpoint(storage: &RocksStorage, directory: &str) -> String {
 /// What `stats settings` lists: memcached's settings that apply, by
 /// memcached's names.
 fn settings(info: ServerInfo, config: &MemcacheConfig) -> ServerInfo {
-    let listener = &config.listener;
+    let listener = &config.core.listener;
     info.with_setting("maxbytes", config.storage.capacity)
         .with_setting("maxconns", listener.max_connections)
         .with_setting("tcpport", listener.address.port())
@@ -147,7 +127,7 @@ fn settings(info: ServerInfo, config: &MemcacheConfig) -> ServerInfo {
         .with_setting("inter", listener.address.ip())
         .with_setting("evictions", "on")
         .with_setting("detail_enabled", "no")
-        .with_setting("reqs_per_event", config.workers.requests_per_turn)
+        .with_setting("reqs_per_event", config.core.workers.requests_per_turn)
         .with_setting("cas_enabled", "yes")
         .with_setting("binding_protocol", "ascii")
         .with_setting("auth_enabled_sasl", "no")
@@ -161,21 +141,16 @@ fn settings(info: ServerInfo, config: &MemcacheConfig) -> ServerInfo {
 /// cleanly once the server has stopped and its threads are gone.
 pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
     let storage = Arc::new(RocksStorage::open(&config.storage)?);
-    let core = CoreConfig {
-        listener: config.listener.clone(),
-        workers: config.workers.clone(),
-        admin: config.admin.clone(),
-        buffers: config.buffers.clone(),
-    };
     let limits = Limits { item_size_max: config.protocol.item_size_max, max_line: config.protocol.max_line };
-    let server_info = Arc::new(settings(ServerInfo::new(VERSION, config.workers.thread_count()), config));
+    let server_info =
+        Arc::new(settings(ServerInfo::new(VERSION, config.core.workers.thread_count()), config));
     let refresh_storage = storage.clone();
     let checkpoint_storage = storage.clone();
     let admin = AdminService::new(server_info.clone())
         .with_refresh(Arc::new(move || refresh_storage.stats().report()))
         .with_command("checkpoint", Arc::new(move |directory| checkpoint(&checkpoint_storage, directory)));
     let server = petrel_server::start(
-        &core,
+        &config.core,
         Memcache { limits },
         |_| MemcacheService::new(storage.clone(), limits, server_info.clone()),
         admin,

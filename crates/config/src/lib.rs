@@ -4,7 +4,8 @@
 //! [`WorkersConfig`], [`AdminConfig`], [`BuffersConfig`], [`LoggingConfig`];
 //! later crates add their own, such as storage). A binary gathers the sections
 //! it uses into one struct that implements [`Default`] with its own defaults
-//! (each binary listens on its own port) and [`Validate`].
+//! (each binary listens on its own port) and [`Validate`]. The sections the
+//! server core reads come together as [`CoreConfig`], which a binary embeds.
 //!
 //! [`load`] reads a TOML file over those defaults: a key the file leaves out
 //! keeps its default, an unknown key or a bad value is an error that names the
@@ -33,6 +34,7 @@
 //! ```
 
 mod cli;
+mod core;
 mod sections;
 
 use std::path::Path;
@@ -41,6 +43,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use cli::Cli;
+pub use core::CoreConfig;
 pub use sections::{AdminConfig, BuffersConfig, ListenerConfig, LogLevel, LoggingConfig, WorkersConfig};
 
 /// A configuration that can check its own values beyond what their types say.
@@ -129,14 +132,16 @@ where
     let mut merged =
         toml::Table::try_from(T::default()).expect("a default configuration always serializes to a table");
     merge(&mut merged, overrides);
-    let config: T = serde_path_to_error::deserialize(merged).map_err(|error| {
-        let key = error.path().to_string();
-        ConfigError::Invalid {
+    let config: T = serde_path_to_error::deserialize(merged.clone()).map_err(|error| {
+        let (key, problem) = locate(&merged, error);
+        ConfigError::Invalid { origin: origin.to_string(), key, problem }
+    })?;
+    reject_unknown_keys(&merged, &toml::Table::try_from(&config).expect("a configuration always serializes"))
+        .map_err(|key| ConfigError::Invalid {
             origin: origin.to_string(),
             key,
-            problem: error.into_inner().message().to_string(),
-        }
-    })?;
+            problem: "unknown key".to_string(),
+        })?;
     config.validate().map_err(|error| ConfigError::Invalid {
         origin: origin.to_string(),
         key: error.key,
@@ -145,13 +150,55 @@ where
     Ok(config)
 }
 
+/// The dotted key at fault and what is wrong with it. serde loses the path
+/// inside a flattened field, which in a binary's file is its embedded
+/// [`CoreConfig`]: then the core's sections are read again alone to find it.
+fn locate(merged: &toml::Table, error: serde_path_to_error::Error<toml::de::Error>) -> (String, String) {
+    let key = error.path().to_string();
+    if key != "." {
+        return (key, error.into_inner().message().to_string());
+    }
+    let core_keys = toml::Table::try_from(CoreConfig::default()).expect("the core's defaults serialize");
+    let core: toml::Table = merged
+        .iter()
+        .filter(|(key, _)| core_keys.contains_key(*key))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    match serde_path_to_error::deserialize::<_, CoreConfig>(core) {
+        Err(inner) => (inner.path().to_string(), inner.into_inner().message().to_string()),
+        Ok(_) => (key, error.into_inner().message().to_string()),
+    }
+}
+
+/// Finds a key of `given` that the configuration did not take: serde
+/// ignores the unknown keys of a struct with a flattened field (such as a
+/// binary's embedded [`CoreConfig`]), so every binary gets the check here,
+/// by comparing what was given with what the configuration serializes back.
+fn reject_unknown_keys(given: &toml::Table, taken: &toml::Table) -> Result<(), String> {
+    for (key, value) in given {
+        match (value, taken.get(key)) {
+            (_, None) => return Err(key.clone()),
+            (toml::Value::Table(given), Some(toml::Value::Table(taken))) => {
+                reject_unknown_keys(given, taken).map_err(|inner| format!("{key}.{inner}"))?
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// A binary's configuration file: its sections, defaults and checks.
 pub trait ServerConfig: Default + Serialize + DeserializeOwned + Validate {
-    /// The `[logging]` section, needed before anything else starts.
-    fn logging(&self) -> &LoggingConfig;
+    /// The sections the server core reads.
+    fn core(&self) -> &CoreConfig;
+}
 
-    /// The `[listener]` section, for the process-wide connection limit.
-    fn listener(&self) -> &ListenerConfig;
+/// A binary that needs nothing beyond the core's sections uses
+/// [`CoreConfig`] as its whole file.
+impl ServerConfig for CoreConfig {
+    fn core(&self) -> &CoreConfig {
+        self
+    }
 }
 
 /// Loads a configuration: `T`'s defaults, then the file at `path` (if any),
@@ -212,21 +259,24 @@ mod tests {
     use super::*;
     use serde::Deserialize;
 
+    /// The shape of a binary's file: the core's sections, flattened, and
+    /// one section of its own.
     #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
-    #[serde(deny_unknown_fields)]
     struct Sample {
-        #[serde(default)]
-        listener: ListenerConfig,
-        #[serde(default)]
-        workers: WorkersConfig,
-        #[serde(default)]
-        logging: LoggingConfig,
+        #[serde(flatten)]
+        core: CoreConfig,
+        storage: Storage,
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    struct Storage {
+        path: String,
     }
 
     impl Validate for Sample {
         fn validate(&self) -> Result<(), ValueError> {
-            self.listener.validate("listener")?;
-            self.workers.validate("workers")
+            self.core.validate()
         }
     }
 
@@ -242,9 +292,9 @@ mod tests {
     #[test]
     fn keys_left_out_keep_their_defaults() {
         let config: Sample = load_str("[workers]\nthreads = 3\n", "x").unwrap();
-        assert_eq!(config.workers.threads, 3);
-        assert_eq!(config.workers.queue_depth, WorkersConfig::default().queue_depth);
-        assert_eq!(config.listener, ListenerConfig::default());
+        assert_eq!(config.core.workers.threads, 3);
+        assert_eq!(config.core.workers.queue_depth, WorkersConfig::default().queue_depth);
+        assert_eq!(config.core.listener, ListenerConfig::default());
     }
 
     #[test]
@@ -253,7 +303,11 @@ mod tests {
         assert!(message.contains("sample.toml"), "{message}");
         assert!(message.contains("workers.thread"), "{message}");
         let message = error("[storage]\nx = 1\n");
-        assert!(message.contains("storage"), "{message}");
+        assert!(message.contains("key `storage.x`"), "{message}");
+        let message = error("[storag]\npath = \"/x\"\n");
+        assert!(message.contains("key `storag`: unknown key"), "{message}");
+        let message = error("threads = 3\n");
+        assert!(message.contains("key `threads`"), "{message}");
     }
 
     #[test]
@@ -285,6 +339,7 @@ mod tests {
     fn printed_config_loads_back_identically() {
         let config: Sample = load_str("[workers]\nthreads = 2\n", "x").unwrap();
         let again: Sample = load_str(&to_toml(&config), "x").unwrap();
+        assert_eq!(again.core.workers.threads, 2);
         assert_eq!(config, again);
     }
 }

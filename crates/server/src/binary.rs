@@ -47,7 +47,7 @@ pub fn run<C: ServerConfig>(
         return ExitCode::SUCCESS;
     }
 
-    let logger = match petrel_logger::init(config.logging()) {
+    let logger = match petrel_logger::init(&config.core().logging) {
         Ok(logger) => logger,
         Err(error) => return fail(&error),
     };
@@ -56,7 +56,7 @@ pub fn run<C: ServerConfig>(
         Err(error) => return fail(&error),
     };
     exit_on_panic();
-    let max_connections = config.listener().max_connections;
+    let max_connections = config.core().listener.max_connections;
     match raise_open_files_limit(max_connections) {
         Ok(limit) if limit < max_connections as u64 => log::warn!(
             "at most {limit} files may be open (the hard limit), fewer than listener.max_connections = {max_connections}"

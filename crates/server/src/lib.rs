@@ -30,28 +30,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use petrel_config::{AdminConfig, BuffersConfig, ListenerConfig, WorkersConfig};
 use petrel_net::Listener;
 use petrel_protocol::{Protocol, Service};
 use petrel_protocol_admin::{Admin, AdminService};
 use petrel_session::{Limits, MemoryBudget};
 
 pub use binary::{Binary, run};
+pub use petrel_config::CoreConfig;
 pub use process::{StopSignals, exit_on_panic, raise_open_files_limit};
 pub use shutdown::Shutdown;
-
-/// The configuration sections the core reads.
-#[derive(Debug, Clone, Default)]
-pub struct CoreConfig {
-    /// The data port.
-    pub listener: ListenerConfig,
-    /// The worker threads.
-    pub workers: WorkersConfig,
-    /// The admin port.
-    pub admin: AdminConfig,
-    /// Per-connection buffers.
-    pub buffers: BuffersConfig,
-}
 
 /// What the admin port's connection buffers may hold above their initial
 /// size: its requests and answers are small.

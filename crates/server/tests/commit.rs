@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use petrel_config::{AdminConfig, BuffersConfig, ListenerConfig, WorkersConfig};
+use petrel_config::{AdminConfig, ListenerConfig, WorkersConfig};
 use petrel_metrics::ServerInfo;
 use petrel_protocol::{Protocol, Service};
 use petrel_protocol_admin::AdminService;
@@ -43,7 +43,7 @@ fn a_failed_commit_closes_the_connections_without_a_reply() {
         listener: ListenerConfig::on(free()),
         workers: WorkersConfig { threads: 1, ..WorkersConfig::default() },
         admin: AdminConfig { address: free() },
-        buffers: BuffersConfig::default(),
+        ..CoreConfig::default()
     };
     let failing = Arc::new(AtomicBool::new(false));
     let services = failing.clone();
