@@ -60,8 +60,9 @@ pub use request::{ITEM_OVERHEAD, Limits, Request, StoreCommand};
 pub use response::{Hit, MetaCode, Reply, Response, ReturnFlag, parse_reply};
 pub use service::MemcacheService;
 pub use store::{
-    Arithmetic, Counted, Delete, Deleted, EVICTIONS, Expiry, Fetch, Fetched, Found, ItemInfo,
-    MAX_RELATIVE_EXPTIME, Storage, StorageStats, Store, StoreError, StoreMode, Stored, unix_now,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, EVICTIONS, Expiry, FetchRequest, Fetched, Found,
+    ItemInfo, MAX_RELATIVE_EXPTIME, Storage, StorageError, StorageStats, StoreMode, StoreRequest, Stored,
+    unix_now,
 };
 
 #[metric(

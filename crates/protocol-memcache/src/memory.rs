@@ -13,7 +13,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::rules::{self, ArithmeticDecision, DeleteDecision, ItemMeta, Liveness, NewValue, StoreDecision};
 use crate::store::{
-    Arithmetic, Counted, Delete, Deleted, Fetch, Fetched, Storage, StorageStats, Store, StoreError, Stored,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StorageError,
+    StorageStats, StoreRequest, Stored,
 };
 
 const SHARDS: usize = 16;
@@ -87,10 +88,10 @@ impl Storage for MemoryStorage {
         &self,
         _: &mut (),
         key: &[u8],
-        fetch: Fetch,
+        fetch: FetchRequest,
         value: Option<&mut Vec<u8>>,
         now: u64,
-    ) -> Result<Fetched, StoreError> {
+    ) -> Result<Fetched, StorageError> {
         let mut shard = self.shard(key);
         let (item, expired) = self.live(&mut shard, key, now);
         let Some(item) = item else {
@@ -112,9 +113,9 @@ impl Storage for MemoryStorage {
         _: &mut (),
         key: &[u8],
         data: &[u8],
-        request: Store,
+        request: StoreRequest,
         now: u64,
-    ) -> Result<Stored, StoreError> {
+    ) -> Result<Stored, StorageError> {
         let mut shard = self.shard(key);
         let (item, _) = self.live(&mut shard, key, now);
         let existing = item.as_ref().map(|item| (&item.meta, item.value.len()));
@@ -134,7 +135,13 @@ impl Storage for MemoryStorage {
         Ok(Stored::Stored { cas: meta.cas, size })
     }
 
-    fn delete(&self, _: &mut (), key: &[u8], request: Delete, now: u64) -> Result<Deleted, StoreError> {
+    fn delete(
+        &self,
+        _: &mut (),
+        key: &[u8],
+        request: DeleteRequest,
+        now: u64,
+    ) -> Result<Deleted, StorageError> {
         let mut shard = self.shard(key);
         let (item, _) = self.live(&mut shard, key, now);
         let Some(item) = item else { return Ok(Deleted::NotFound) };
@@ -158,9 +165,9 @@ impl Storage for MemoryStorage {
         &self,
         _: &mut (),
         key: &[u8],
-        request: Arithmetic,
+        request: ArithmeticRequest,
         now: u64,
-    ) -> Result<Counted, StoreError> {
+    ) -> Result<Counted, StorageError> {
         let mut shard = self.shard(key);
         let (item, _) = self.live(&mut shard, key, now);
         let existing = item.as_ref().map(|item| (&item.meta, &item.value[..]));
@@ -175,7 +182,7 @@ impl Storage for MemoryStorage {
         Ok(Counted::Value(counter.value, meta.info(counter.stored_len())))
     }
 
-    fn flush_all(&self, _: &mut (), at: u64, now: u64) -> Result<(), StoreError> {
+    fn flush_all(&self, _: &mut (), at: u64, now: u64) -> Result<(), StorageError> {
         if at <= now {
             for shard in &self.shards {
                 shard.lock().unwrap_or_else(|e| e.into_inner()).clear();

@@ -13,7 +13,8 @@
 
 use crate::number::{Counter, next_counter};
 use crate::store::{
-    Arithmetic, Counted, Delete, Deleted, Expiry, Fetch, Found, ItemInfo, Store, StoreMode, Stored,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, Expiry, FetchRequest, Found, ItemInfo, StoreMode,
+    StoreRequest, Stored,
 };
 
 /// A fetch rewrites an item's access time at most this often (memcached's
@@ -109,7 +110,13 @@ pub struct FetchOutcome {
 
 /// A fetch of a live item with a value of `size` bytes. `track_access`
 /// says whether the backend records reads (`h`, `l`, `me`'s `fetch`).
-pub fn fetch(read: &ItemMeta, size: usize, fetch: &Fetch, now: u64, track_access: bool) -> FetchOutcome {
+pub fn fetch(
+    read: &ItemMeta,
+    size: usize,
+    fetch: &FetchRequest,
+    now: u64,
+    track_access: bool,
+) -> FetchOutcome {
     let mut meta = *read;
     if let Some(expiry) = fetch.touch {
         meta.expiry = expiry;
@@ -173,7 +180,7 @@ pub enum StoreDecision {
 
 /// Whether [`store`] needs the item that is there: a plain `set` does not,
 /// so a backend may skip reading it.
-pub fn store_reads_existing(request: &Store) -> bool {
+pub fn store_reads_existing(request: &StoreRequest) -> bool {
     request.mode != StoreMode::Set || request.compare_cas.is_some()
 }
 
@@ -181,7 +188,7 @@ pub fn store_reads_existing(request: &Store) -> bool {
 /// value's length, if any).
 pub fn store(
     existing: Option<(&ItemMeta, usize)>,
-    request: &Store,
+    request: &StoreRequest,
     data_len: usize,
     now: u64,
 ) -> StoreDecision {
@@ -238,7 +245,7 @@ pub enum DeleteDecision {
 }
 
 /// A delete of the live item `meta`.
-pub fn delete(meta: &ItemMeta, request: &Delete) -> DeleteDecision {
+pub fn delete(meta: &ItemMeta, request: &DeleteRequest) -> DeleteDecision {
     if matches!(request.compare_cas, Some(cas) if cas != meta.cas) {
         return DeleteDecision::Refuse(Deleted::Exists);
     }
@@ -272,7 +279,11 @@ pub enum ArithmeticDecision {
 
 /// Arithmetic on the live item `meta` whose value is `value`, or on a miss
 /// (`None`), which creates the counter if the request says so (meta `N`).
-pub fn arithmetic(item: Option<(&ItemMeta, &[u8])>, request: &Arithmetic, now: u64) -> ArithmeticDecision {
+pub fn arithmetic(
+    item: Option<(&ItemMeta, &[u8])>,
+    request: &ArithmeticRequest,
+    now: u64,
+) -> ArithmeticDecision {
     let Some((meta, value)) = item else {
         return match request.vivify {
             Some((initial, expiry)) => ArithmeticDecision::Write {
@@ -314,58 +325,58 @@ mod tests {
 
     #[test]
     fn stores_decide_as_memcached() {
-        let set = Store::set(1, Expiry::Never, 100);
+        let set = StoreRequest::set(1, Expiry::Never, 100);
         let old = item(7);
         assert!(!store_reads_existing(&set));
         let (meta, value, size) = write(store(Some((&old, 3)), &set, 4, NOW));
         assert_eq!((meta.flags, meta.cas, meta.stored_at, value, size), (1, 0, NOW, NewValue::Data, 4));
-        let add = Store { mode: StoreMode::Add, ..set };
+        let add = StoreRequest { mode: StoreMode::Add, ..set };
         assert_eq!(store(Some((&old, 3)), &add, 4, NOW), StoreDecision::Refuse(Stored::NotStored));
-        let append = Store { mode: StoreMode::Append, ..set };
+        let append = StoreRequest { mode: StoreMode::Append, ..set };
         let (meta, value, size) = write(store(Some((&old, 3)), &append, 4, NOW));
         assert_eq!((meta.flags, value, size), (5, NewValue::Append, 7), "append keeps the old flags");
         assert_eq!(store(Some((&old, 98)), &append, 4, NOW), StoreDecision::Refuse(Stored::TooLarge));
         assert_eq!(store(None, &append, 4, NOW), StoreDecision::Refuse(Stored::NotStored));
-        let cas = Store { compare_cas: Some(6), ..set };
+        let cas = StoreRequest { compare_cas: Some(6), ..set };
         assert_eq!(store(Some((&old, 3)), &cas, 4, NOW), StoreDecision::Refuse(Stored::Exists));
         assert_eq!(store(None, &cas, 4, NOW), StoreDecision::Refuse(Stored::NotFound));
         // An invalidating set with an older CAS stores, marked stale.
-        let invalidate = Store { invalidate: true, ..cas };
+        let invalidate = StoreRequest { invalidate: true, ..cas };
         assert!(write(store(Some((&old, 3)), &invalidate, 4, NOW)).0.stale);
     }
 
     #[test]
     fn the_first_fetch_of_a_stale_item_wins_the_recache_and_later_ones_see_it_won() {
         let stale = ItemMeta { stale: true, ..item(7) };
-        let first = fetch(&stale, 3, &Fetch::default(), NOW, false);
+        let first = fetch(&stale, 3, &FetchRequest::default(), NOW, false);
         assert!(first.found.won && !first.found.already_won && first.meta.win_sent);
-        let second = fetch(&first.meta, 3, &Fetch::default(), NOW, false);
+        let second = fetch(&first.meta, 3, &FetchRequest::default(), NOW, false);
         assert!(!second.found.won && second.found.already_won);
         assert_eq!(second.meta, first.meta, "nothing left to write");
     }
 
     #[test]
     fn reads_are_recorded_at_most_once_a_minute() {
-        let read = fetch(&item(7), 3, &Fetch::default(), NOW, true);
+        let read = fetch(&item(7), 3, &FetchRequest::default(), NOW, true);
         assert!(read.meta.fetched && read.meta.last_access == NOW && !read.found.fetched_before);
-        let again = fetch(&read.meta, 3, &Fetch::default(), NOW + 59, true);
+        let again = fetch(&read.meta, 3, &FetchRequest::default(), NOW + 59, true);
         assert_eq!(again.meta, read.meta, "no write within the interval");
         assert!(again.found.fetched_before);
-        assert_eq!(fetch(&read.meta, 3, &Fetch::default(), NOW + 60, true).meta.last_access, NOW + 60);
-        assert_eq!(fetch(&item(7), 3, &Fetch::default(), NOW, false).meta, item(7), "unless off");
+        assert_eq!(fetch(&read.meta, 3, &FetchRequest::default(), NOW + 60, true).meta.last_access, NOW + 60);
+        assert_eq!(fetch(&item(7), 3, &FetchRequest::default(), NOW, false).meta, item(7), "unless off");
     }
 
     #[test]
     fn deletes_and_arithmetic_decide_as_memcached() {
         let old = item(7);
-        assert_eq!(delete(&old, &Delete::default()), DeleteDecision::Remove);
-        let wrong = Delete { compare_cas: Some(6), ..Delete::default() };
+        assert_eq!(delete(&old, &DeleteRequest::default()), DeleteDecision::Remove);
+        let wrong = DeleteRequest { compare_cas: Some(6), ..DeleteRequest::default() };
         assert_eq!(delete(&old, &wrong), DeleteDecision::Refuse(Deleted::Exists));
-        let invalidate = Delete { invalidate: true, ..Delete::default() };
+        let invalidate = DeleteRequest { invalidate: true, ..DeleteRequest::default() };
         let DeleteDecision::Rewrite { meta, keep_value: true } = delete(&old, &invalidate) else { panic!() };
         assert!(meta.stale && !meta.win_sent);
 
-        let incr = Arithmetic {
+        let incr = ArithmeticRequest {
             increment: true,
             delta: 5,
             compare_cas: None,
@@ -382,7 +393,7 @@ mod tests {
             ArithmeticDecision::Refuse(Counted::NonNumeric)
         );
         assert_eq!(arithmetic(None, &incr, NOW), ArithmeticDecision::Refuse(Counted::NotFound));
-        let vivify = Arithmetic { vivify: Some((3, Expiry::Never)), ..incr };
+        let vivify = ArithmeticRequest { vivify: Some((3, Expiry::Never)), ..incr };
         let ArithmeticDecision::Write { counter, .. } = arithmetic(None, &vivify, NOW) else { panic!() };
         assert_eq!(counter.value, 3);
     }

@@ -16,7 +16,7 @@ use petrel_protocol::Service;
 
 use crate::request::{Limits, Request};
 use crate::response::{Hit, MetaCode, Response, ReturnFlag};
-use crate::store::{Storage, StoreError};
+use crate::store::{Storage, StorageError};
 use crate::{Error, Memcache};
 
 mod meta;
@@ -207,7 +207,7 @@ pub(super) fn quiet_if(noreply: bool, response: Response<'_>) -> Response<'_> {
     if noreply { Response::Silent } else { response }
 }
 
-pub(super) fn store_failed(error: StoreError) -> Response<'static> {
+pub(super) fn store_failed(error: StorageError) -> Response<'static> {
     STORE_ERRORS.increment();
     log::warn!("store failed: {error}");
     Response::Error(Error::Server(error.reply))

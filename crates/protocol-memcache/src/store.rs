@@ -6,6 +6,12 @@
 //! cases of these operations (`gat` is a fetch with touch, `cas` a store
 //! with a CAS to compare), as in memcached itself.
 //!
+//! Each operation takes a request ([`FetchRequest`], [`StoreRequest`],
+//! [`DeleteRequest`], [`ArithmeticRequest`]) and says what happened
+//! ([`Fetched`], [`Stored`], [`Deleted`], [`Counted`]); any of them can fail
+//! with a [`StorageError`]. What to decide for an item lives in
+//! [`crate::rules`], so a backend only reads, locks, writes and deletes.
+//!
 //! Time is passed in (`now`, seconds since the Unix epoch), so that a
 //! backend is deterministic and can be tested without waiting.
 
@@ -103,7 +109,7 @@ pub struct ItemInfo {
 
 /// A fetch, with the item changes the meta get flags ask for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Fetch {
+pub struct FetchRequest {
     /// Set the expiry on a hit (`gat`, `touch`, meta `T`).
     pub touch: Option<Expiry>,
     /// On a miss, create an empty item with this expiry, and win (meta `N`).
@@ -163,7 +169,7 @@ pub enum StoreMode {
 
 /// A store request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Store {
+pub struct StoreRequest {
     /// How to treat an existing item.
     pub mode: StoreMode,
     /// Client flags.
@@ -182,10 +188,10 @@ pub struct Store {
     pub max_size: usize,
 }
 
-impl Store {
+impl StoreRequest {
     /// A plain `set`: store whatever is there, with these flags and expiry.
     pub fn set(flags: u32, expiry: Expiry, max_size: usize) -> Self {
-        Store {
+        StoreRequest {
             mode: StoreMode::Set,
             flags,
             expiry,
@@ -220,7 +226,7 @@ pub enum Stored {
 
 /// A delete request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Delete {
+pub struct DeleteRequest {
     /// Delete only if the item's CAS equals this (meta `C`).
     pub compare_cas: Option<u64>,
     /// Instead of deleting, mark stale and give a new CAS (meta `I`).
@@ -246,7 +252,7 @@ pub enum Deleted {
 
 /// An `incr`/`decr` request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Arithmetic {
+pub struct ArithmeticRequest {
     /// Add (wrapping at 2^64) or subtract (stopping at 0).
     pub increment: bool,
     /// The amount.
@@ -274,22 +280,23 @@ pub enum Counted {
     NonNumeric,
 }
 
-/// A store failure: the reply says `SERVER_ERROR <reply>`; `detail` is for the log.
+/// Any storage operation's failure (a read's too): the reply says
+/// `SERVER_ERROR <reply>`; `detail` is for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError {
+pub struct StorageError {
     /// The text after `SERVER_ERROR `.
     pub reply: &'static str,
     /// What happened, for the log.
     pub detail: String,
 }
 
-impl std::fmt::Display for StoreError {
+impl std::fmt::Display for StorageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.reply, self.detail)
     }
 }
 
-impl std::error::Error for StoreError {}
+impl std::error::Error for StorageError {}
 
 /// A memcache backend. Shared by all workers; each operation is atomic per key.
 ///
@@ -310,10 +317,10 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         worker: &mut Self::Worker,
         key: &[u8],
-        fetch: Fetch,
+        fetch: FetchRequest,
         value: Option<&mut Vec<u8>>,
         now: u64,
-    ) -> Result<Fetched, StoreError>;
+    ) -> Result<Fetched, StorageError>;
 
     /// Stores `value` under `key` as `request` says.
     fn store(
@@ -321,31 +328,31 @@ pub trait Storage: Send + Sync + 'static {
         worker: &mut Self::Worker,
         key: &[u8],
         value: &[u8],
-        request: Store,
+        request: StoreRequest,
         now: u64,
-    ) -> Result<Stored, StoreError>;
+    ) -> Result<Stored, StorageError>;
 
     /// Deletes (or invalidates) `key`.
     fn delete(
         &self,
         worker: &mut Self::Worker,
         key: &[u8],
-        request: Delete,
+        request: DeleteRequest,
         now: u64,
-    ) -> Result<Deleted, StoreError>;
+    ) -> Result<Deleted, StorageError>;
 
     /// Increments or decrements the number stored under `key`.
     fn arithmetic(
         &self,
         worker: &mut Self::Worker,
         key: &[u8],
-        request: Arithmetic,
+        request: ArithmeticRequest,
         now: u64,
-    ) -> Result<Counted, StoreError>;
+    ) -> Result<Counted, StorageError>;
 
     /// Invalidates every item stored before `at` (a Unix time; `at <= now`
     /// means at once), keeping what is stored afterwards.
-    fn flush_all(&self, worker: &mut Self::Worker, at: u64, now: u64) -> Result<(), StoreError>;
+    fn flush_all(&self, worker: &mut Self::Worker, at: u64, now: u64) -> Result<(), StorageError>;
 
     /// The store's figures now. Called before stats are read, so a backend
     /// may also bring its own metrics up to date here.
@@ -354,7 +361,7 @@ pub trait Storage: Send + Sync + 'static {
     /// Makes durable the writes `worker` made since its last commit, before
     /// their replies leave (see `petrel_protocol::Service::commit`). A store
     /// that makes each write durable as it happens has nothing to do.
-    fn commit(&self, worker: &mut Self::Worker) -> Result<(), StoreError> {
+    fn commit(&self, worker: &mut Self::Worker) -> Result<(), StorageError> {
         let _ = worker;
         Ok(())
     }

@@ -10,7 +10,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use petrel_net::Listener;
 use petrel_protocol::{Protocol, Service};
-use petrel_session::{Limits, Progress, Readiness, Session, Traffic};
+use petrel_session::{Committed, Limits, Progress, Readiness, Session, Traffic};
 use slab::Slab;
 
 use crate::shutdown::Shutdown;
@@ -237,18 +237,23 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             return;
         }
         let mut unsent = std::mem::take(&mut self.unsent);
-        if let Err(error) = self.service.commit() {
-            log::error!(
-                "closing {} connections whose requests could not be committed: {error}",
-                unsent.len()
-            );
-            for (key, _) in unsent.drain(..) {
-                self.close(key);
+        let committed = match Committed::by::<P, V>(&mut self.service) {
+            Ok(committed) => committed,
+            Err(error) => {
+                log::error!(
+                    "closing {} connections whose requests could not be committed: {error}",
+                    unsent.len()
+                );
+                for (key, _) in unsent.drain(..) {
+                    self.close(key);
+                }
+                self.unsent = unsent;
+                return;
             }
-        }
+        };
         for (key, progress) in unsent.drain(..) {
             let Some(connection) = self.sessions.get_mut(key) else { continue };
-            match connection.session.send_output(progress) {
+            match connection.session.send_output(progress, &committed) {
                 Ok(Progress::Idle) => {}
                 Ok(Progress::Yield) => self.pending.push(key),
                 Ok(Progress::Done) => {

@@ -19,6 +19,7 @@
 
 mod budget;
 mod buffer;
+mod round;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use petrel_protocol::{Flow, ParseError, Protocol, Recovery, Service};
 
 pub use budget::MemoryBudget;
 pub use buffer::{Fill, ReadBuffer, WriteBuffer};
+pub use round::{Committed, Progress, Readiness};
 
 #[metric(name = "bytes_read", description = "bytes read from client connections")]
 static BYTES_READ: Counter = Counter::new();
@@ -74,35 +76,6 @@ pub enum Traffic {
     /// An operator's (the admin port): not counted, so that scraping the
     /// metrics does not move them.
     Admin,
-}
-
-/// What the caller does with a session after [`Session::drive`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// Nothing to do until the socket is ready again.
-    Idle,
-    /// `max_requests` were served with requests still buffered: drive again
-    /// after giving other connections a turn.
-    Yield,
-    /// The connection is finished: everything owed was sent. Close it.
-    Done,
-}
-
-/// What the event loop saw on the socket.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Readiness {
-    /// New input may be waiting.
-    pub readable: bool,
-    /// The peer closed its side (input ends after what is waiting).
-    pub read_closed: bool,
-}
-
-impl Readiness {
-    /// Input may be waiting.
-    pub const READABLE: Self = Self { readable: true, read_closed: false };
-    /// No new readiness: resuming after a yield, or after the socket became
-    /// writable.
-    pub const RESUME: Self = Self { readable: false, read_closed: false };
 }
 
 /// What became of the request at the front of the read buffer.
@@ -203,8 +176,8 @@ impl<S: Read + Write, T: Default> Session<S, T> {
         readiness: Readiness,
     ) -> io::Result<Progress> {
         let progress = self.serve_input(protocol, service, max_requests, readiness)?;
-        service.commit()?;
-        self.send_output(progress)
+        let committed = Committed::by::<P, V>(service)?;
+        self.send_output(progress, &committed)
     }
 
     /// The first half of [`drive`](Self::drive): serves what the socket has,
@@ -222,9 +195,9 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             self.drained = false;
         }
         self.peer_closed |= readiness.read_closed;
-        // Nothing is sent here: responses still buffered may be from
-        // requests served earlier in this round and not yet committed. A
-        // full write buffer is committed and flushed below.
+        // Nothing is sent here unless the write buffer fills (then after a
+        // commit): responses still buffered may be from requests served
+        // earlier in this round and not yet committed.
         let mut served = 0;
         let progress = loop {
             if self.closing {
@@ -234,8 +207,8 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                 Stop::RequestLimit => break Progress::Yield,
                 Stop::Close => self.closing = true,
                 Stop::WriteFull => {
-                    service.commit()?;
-                    self.flush()?;
+                    let committed = Committed::by::<P, V>(service)?;
+                    self.flush(&committed)?;
                     if self.write.is_full() {
                         // Wait for the client to read before taking more.
                         break Progress::Idle;
@@ -253,8 +226,8 @@ impl<S: Read + Write, T: Default> Session<S, T> {
     /// committed: sends the responses `progress` (from
     /// [`serve_input`](Self::serve_input)) left, and reports `Done` when the
     /// connection has finished.
-    pub fn send_output(&mut self, progress: Progress) -> io::Result<Progress> {
-        self.flush()?;
+    pub fn send_output(&mut self, progress: Progress, committed: &Committed) -> io::Result<Progress> {
+        self.flush(committed)?;
         let finished = self.closing || (self.input_ended && progress == Progress::Idle);
         if finished && self.write.is_empty() {
             return Ok(Progress::Done);
@@ -366,7 +339,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
     }
 
     /// Writes what is pending, until done or the socket would block.
-    fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self, _committed: &Committed) -> io::Result<()> {
         while !self.write.is_empty() {
             match self.write.write_to(&mut self.stream) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

@@ -249,7 +249,10 @@ fn serve_input_holds_responses_until_send_output() {
     let progress = session.serve_input(&Ping, &mut PingService, usize::MAX, Readiness::READABLE).unwrap();
     assert_eq!(received(&mut client), b"");
     assert!(session.has_pending_output());
-    assert_eq!(session.send_output(progress).unwrap(), Progress::Idle);
+    assert_eq!(
+        session.send_output(progress, &Committed::by::<Ping, _>(&mut PingService).unwrap()).unwrap(),
+        Progress::Idle
+    );
     assert_eq!(received(&mut client), b"PONG\r\n");
 }
 
@@ -263,6 +266,9 @@ fn a_second_serve_input_sends_nothing_uncommitted() {
     client.write_all(b"PING\r\n").unwrap();
     let progress = session.serve_input(&Ping, &mut PingService, usize::MAX, Readiness::READABLE).unwrap();
     assert_eq!(received(&mut client), b"", "a response left before the commit");
-    assert_eq!(session.send_output(progress).unwrap(), Progress::Idle);
+    assert_eq!(
+        session.send_output(progress, &Committed::by::<Ping, _>(&mut PingService).unwrap()).unwrap(),
+        Progress::Idle
+    );
     assert_eq!(received(&mut client), b"PONG\r\nPONG\r\n");
 }

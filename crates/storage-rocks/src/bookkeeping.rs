@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use petrel_protocol_memcache::StoreError;
+use petrel_protocol_memcache::StorageError;
 use rocksdb::WriteOptions;
 
 use crate::{RocksStorage, failure, write_failure};
@@ -43,7 +43,7 @@ impl RocksStorage {
 
     /// Persists `value` under a meta key, synced: bookkeeping must never
     /// go backwards after a crash.
-    pub(crate) fn write_meta(&self, key: &[u8], value: u64) -> Result<(), StoreError> {
+    pub(crate) fn write_meta(&self, key: &[u8], value: u64) -> Result<(), StorageError> {
         let meta = self.db.cf_handle(META).ok_or_else(|| failure("no meta column family".into()))?;
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
@@ -53,7 +53,7 @@ impl RocksStorage {
     /// A new CAS value: unique, increasing, and never reused after a
     /// restart. One atomic increment, plus a synced write of the next
     /// reservation once per [`CAS_RESERVATION`] values.
-    pub(crate) fn new_cas(&self, given: Option<u64>) -> Result<u64, StoreError> {
+    pub(crate) fn new_cas(&self, given: Option<u64>) -> Result<u64, StorageError> {
         if let Some(cas) = given {
             return Ok(cas);
         }

@@ -50,7 +50,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 
-use petrel_protocol_memcache::StoreError;
+use petrel_protocol_memcache::StorageError;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompactionStyle, DBCompressionType,
     DataBlockIndexType, FifoCompactOptions, Options, WriteOptions, statistics::StatsLevel,
@@ -278,7 +278,7 @@ impl RocksStorage {
     }
 
     /// Writes memtables to SST files (for tests and orderly shutdown).
-    pub fn flush_memtables(&self) -> Result<(), StoreError> {
+    pub fn flush_memtables(&self) -> Result<(), StorageError> {
         self.db.flush().map_err(write_failure)
     }
 }
@@ -303,16 +303,16 @@ fn meta_options() -> Options {
 
 const META_WRITE_BUFFER_SIZE: usize = 256 << 10;
 
-fn failure(detail: String) -> StoreError {
-    StoreError { reply: "storage failure", detail }
+fn failure(detail: String) -> StorageError {
+    StorageError { reply: "storage failure", detail }
 }
 
-fn read_failure(error: rocksdb::Error) -> StoreError {
-    StoreError { reply: "storage read failed", detail: error.to_string() }
+fn read_failure(error: rocksdb::Error) -> StorageError {
+    StorageError { reply: "storage read failed", detail: error.to_string() }
 }
 
-fn write_failure(error: rocksdb::Error) -> StoreError {
-    StoreError { reply: "storage write failed", detail: error.to_string() }
+fn write_failure(error: rocksdb::Error) -> StorageError {
+    StorageError { reply: "storage write failed", detail: error.to_string() }
 }
 
 #[cfg(test)]

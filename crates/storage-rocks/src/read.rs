@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use petrel_protocol_memcache::rules::{self, ItemMeta, Liveness};
-use petrel_protocol_memcache::{Fetch, Fetched, StoreError};
+use petrel_protocol_memcache::{FetchRequest, Fetched, StorageError};
 
 use crate::item::{self, HEADER_LEN};
 use crate::{RocksStorage, read_failure};
@@ -36,7 +36,7 @@ impl RocksStorage {
     }
 
     /// Reads `key`'s item from RocksDB as the protocol sees it at `now`.
-    pub(crate) fn read(&self, key: &[u8], now: u64) -> Result<Lookup<'_>, StoreError> {
+    pub(crate) fn read(&self, key: &[u8], now: u64) -> Result<Lookup<'_>, StorageError> {
         let Some(stored) = self.db.get_pinned(key).map_err(read_failure)? else { return Ok(Lookup::Missing) };
         Ok(match self.liveness(key, &stored, now) {
             Ok(meta) => Lookup::Live(meta, stored),
@@ -52,7 +52,7 @@ impl RocksStorage {
         &self,
         key: &[u8],
         stored: &[u8],
-        fetch: &Fetch,
+        fetch: &FetchRequest,
         value: Option<&mut Vec<u8>>,
         now: u64,
     ) -> Option<Fetched> {
@@ -75,10 +75,10 @@ impl RocksStorage {
         &self,
         key: &[u8],
         hash: u64,
-        fetch: &Fetch,
+        fetch: &FetchRequest,
         mut value: Option<&mut Vec<u8>>,
         now: u64,
-    ) -> Result<Option<Fetched>, StoreError> {
+    ) -> Result<Option<Fetched>, StorageError> {
         let cached = self
             .items
             .get(hash, key, |stored| self.fetch_read_only(key, stored, fetch, value.as_deref_mut(), now));

@@ -8,7 +8,8 @@ use petrel_protocol_memcache::rules::{
     self, ArithmeticDecision, DeleteDecision, ItemMeta, NewValue, StoreDecision,
 };
 use petrel_protocol_memcache::{
-    Arithmetic, Counted, Delete, Deleted, Fetch, Fetched, Storage, StorageStats, Store, StoreError, Stored,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StorageError,
+    StorageStats, StoreRequest, Stored,
 };
 use rocksdb::WriteBatch;
 
@@ -41,10 +42,10 @@ impl Storage for RocksStorage {
         &self,
         worker: &mut RocksWorker,
         key: &[u8],
-        fetch: Fetch,
+        fetch: FetchRequest,
         value: Option<&mut Vec<u8>>,
         now: u64,
-    ) -> Result<Fetched, StoreError> {
+    ) -> Result<Fetched, StorageError> {
         let mut value = value;
         let hash = self.hash(key);
         let changes_item = fetch.touch.is_some() || fetch.vivify.is_some() || fetch.recache_below.is_some();
@@ -83,9 +84,9 @@ impl Storage for RocksStorage {
         worker: &mut RocksWorker,
         key: &[u8],
         data: &[u8],
-        request: Store,
+        request: StoreRequest,
         now: u64,
-    ) -> Result<Stored, StoreError> {
+    ) -> Result<Stored, StorageError> {
         let hash = self.hash(key);
         let _guard = self.lock(hash);
         let existing = match rules::store_reads_existing(&request) {
@@ -115,9 +116,9 @@ impl Storage for RocksStorage {
         &self,
         worker: &mut RocksWorker,
         key: &[u8],
-        request: Delete,
+        request: DeleteRequest,
         now: u64,
-    ) -> Result<Deleted, StoreError> {
+    ) -> Result<Deleted, StorageError> {
         let hash = self.hash(key);
         let _guard = self.lock(hash);
         let Lookup::Live(meta, stored) = self.read(key, now)? else { return Ok(Deleted::NotFound) };
@@ -141,9 +142,9 @@ impl Storage for RocksStorage {
         &self,
         worker: &mut RocksWorker,
         key: &[u8],
-        request: Arithmetic,
+        request: ArithmeticRequest,
         now: u64,
-    ) -> Result<Counted, StoreError> {
+    ) -> Result<Counted, StorageError> {
         let hash = self.hash(key);
         let _guard = self.lock(hash);
         let lookup = self.read(key, now)?;
@@ -160,7 +161,7 @@ impl Storage for RocksStorage {
         Ok(Counted::Value(counter.value, meta.info(counter.stored_len())))
     }
 
-    fn flush_all(&self, worker: &mut RocksWorker, at: u64, now: u64) -> Result<(), StoreError> {
+    fn flush_all(&self, worker: &mut RocksWorker, at: u64, now: u64) -> Result<(), StorageError> {
         if at > now {
             // Later: remember the moment; reads and the next writes compare
             // each item's store time with it.
@@ -185,7 +186,7 @@ impl Storage for RocksStorage {
         Ok(())
     }
 
-    fn commit(&self, worker: &mut RocksWorker) -> Result<(), StoreError> {
+    fn commit(&self, worker: &mut RocksWorker) -> Result<(), StorageError> {
         if std::mem::take(&mut worker.uncommitted) {
             // The log was written with each write; this fsyncs it.
             self.db.flush_wal(true).map_err(write_failure)?;

@@ -1,7 +1,7 @@
 //! The write path: items encoded once into the worker's buffer, written to
 //! RocksDB and then to the item cache, and noted for the round's commit.
 
-use petrel_protocol_memcache::StoreError;
+use petrel_protocol_memcache::StorageError;
 use petrel_protocol_memcache::rules::ItemMeta;
 
 use crate::{RocksStorage, item, write_failure};
@@ -35,7 +35,7 @@ impl RocksStorage {
         hash: u64,
         meta: &ItemMeta,
         parts: &[&[u8]],
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         self.put_with(worker, key, hash, meta, |out| {
             parts.iter().for_each(|part| out.extend_from_slice(part))
         })
@@ -51,7 +51,7 @@ impl RocksStorage {
         hash: u64,
         meta: &ItemMeta,
         value: impl FnOnce(&mut Vec<u8>),
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         let buffer = &mut worker.encoded;
         item::encode_with(meta, &[], buffer);
         value(buffer);

@@ -2,7 +2,8 @@
 
 use super::{Harness, cas_of};
 use crate::store::{
-    Arithmetic, Counted, Expiry, Fetch, Fetched, Storage, Store, StoreMode, Stored, unix_now,
+    ArithmeticRequest, Counted, Expiry, FetchRequest, Fetched, Storage, StoreMode, StoreRequest, Stored,
+    unix_now,
 };
 
 pub(super) fn set_get_gets<S: Storage>(h: &mut Harness<S>) {
@@ -102,14 +103,14 @@ pub(super) fn expiry<S: Storage>(h: &mut Harness<S>) {
     // Below the protocol, with time passed in: an item is gone from its
     // expiry time on, and only then.
     h.storage
-        .store(&mut h.storage.worker(), b"timed", b"v", Store::set(0, Expiry::At(now + 5), 1024), now)
+        .store(&mut h.storage.worker(), b"timed", b"v", StoreRequest::set(0, Expiry::At(now + 5), 1024), now)
         .unwrap();
     assert!(matches!(
-        h.storage.fetch(&mut h.storage.worker(), b"timed", Fetch::default(), None, now + 4),
+        h.storage.fetch(&mut h.storage.worker(), b"timed", FetchRequest::default(), None, now + 4),
         Ok(Fetched::Hit(_))
     ));
     assert_eq!(
-        h.storage.fetch(&mut h.storage.worker(), b"timed", Fetch::default(), None, now + 5),
+        h.storage.fetch(&mut h.storage.worker(), b"timed", FetchRequest::default(), None, now + 5),
         Ok(Fetched::Miss { expired: true })
     );
 }
@@ -147,19 +148,19 @@ pub(super) fn flush_all<S: Storage>(h: &mut Harness<S>) {
     h.expect("flush_all 100\r\n", "OK\r\n");
     h.expect("get c\r\n", "VALUE c 0 1\r\nc\r\nEND\r\n");
     let now = unix_now();
-    let set = Store::set(0, Expiry::Never, 1024);
+    let set = StoreRequest::set(0, Expiry::Never, 1024);
     h.storage.flush_all(&mut h.storage.worker(), now + 10, now).unwrap();
     h.storage.store(&mut h.storage.worker(), b"late", b"v", set, now + 11).unwrap();
     assert!(matches!(
-        h.storage.fetch(&mut h.storage.worker(), b"c", Fetch::default(), None, now + 9),
+        h.storage.fetch(&mut h.storage.worker(), b"c", FetchRequest::default(), None, now + 9),
         Ok(Fetched::Hit(_))
     ));
     assert!(matches!(
-        h.storage.fetch(&mut h.storage.worker(), b"c", Fetch::default(), None, now + 10),
+        h.storage.fetch(&mut h.storage.worker(), b"c", FetchRequest::default(), None, now + 10),
         Ok(Fetched::Miss { .. })
     ));
     assert!(matches!(
-        h.storage.fetch(&mut h.storage.worker(), b"late", Fetch::default(), None, now + 12),
+        h.storage.fetch(&mut h.storage.worker(), b"late", FetchRequest::default(), None, now + 12),
         Ok(Fetched::Hit(_))
     ));
     // A flush now replaces a pending one, as in memcached.
@@ -167,7 +168,7 @@ pub(super) fn flush_all<S: Storage>(h: &mut Harness<S>) {
     h.storage.flush_all(&mut h.storage.worker(), now, now).unwrap();
     h.storage.store(&mut h.storage.worker(), b"kept", b"v", set, now + 1).unwrap();
     assert!(matches!(
-        h.storage.fetch(&mut h.storage.worker(), b"kept", Fetch::default(), None, now + 11),
+        h.storage.fetch(&mut h.storage.worker(), b"kept", FetchRequest::default(), None, now + 11),
         Ok(Fetched::Hit(_))
     ));
 }
@@ -238,7 +239,7 @@ pub(super) fn concurrent_incr<S: Storage>(h: &mut Harness<S>) {
         for _ in 0..8 {
             let storage = &storage;
             scope.spawn(move || {
-                let incr = Arithmetic {
+                let incr = ArithmeticRequest {
                     increment: true,
                     delta: 1,
                     compare_cas: None,
@@ -262,7 +263,8 @@ pub(super) fn concurrent_incr<S: Storage>(h: &mut Harness<S>) {
             .map(|_| {
                 let storage = &storage;
                 scope.spawn(move || {
-                    let add = Store { mode: StoreMode::Add, ..Store::set(0, Expiry::Never, 1024) };
+                    let add =
+                        StoreRequest { mode: StoreMode::Add, ..StoreRequest::set(0, Expiry::Never, 1024) };
                     let stored = storage.store(&mut storage.worker(), b"once", b"x", add, unix_now());
                     matches!(stored, Ok(Stored::Stored { .. })) as usize
                 })

@@ -13,7 +13,8 @@ use crate::key::Key;
 use crate::meta::{ArithmeticMode, MetaFlags, Return};
 use crate::response::{MetaCode, Response, ReturnFlag};
 use crate::store::{
-    Arithmetic, Counted, Delete, Deleted, Expiry, Fetch, Fetched, Found, Storage, Store, Stored, unix_now,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, Expiry, FetchRequest, Fetched, Found, Storage,
+    StoreRequest, Stored, unix_now,
 };
 
 impl<S: Storage> MemcacheService<S> {
@@ -21,7 +22,7 @@ impl<S: Storage> MemcacheService<S> {
         let _timer = Timer::start(&GET_LATENCY);
         CMD_GET.increment();
         let now = unix_now();
-        let fetch = Fetch {
+        let fetch = FetchRequest {
             touch: flags.ttl.map(|t| Expiry::from_exptime(t, now)),
             vivify: flags.vivify.map(|t| Expiry::from_exptime(t, now)),
             recache_below: flags.recache,
@@ -77,7 +78,7 @@ impl<S: Storage> MemcacheService<S> {
         let _timer = Timer::start(&SET_LATENCY);
         CMD_SET.increment();
         let now = unix_now();
-        let request = Store {
+        let request = StoreRequest {
             mode: flags.set_mode,
             flags: flags.client_flags.unwrap_or(0),
             expiry: Expiry::from_exptime(flags.ttl.unwrap_or(0), now),
@@ -116,7 +117,7 @@ impl<S: Storage> MemcacheService<S> {
     pub(super) fn meta_delete<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
         let _timer = Timer::start(&DELETE_LATENCY);
         let now = unix_now();
-        let request = Delete {
+        let request = DeleteRequest {
             compare_cas: flags.compare_cas,
             invalidate: flags.invalidate,
             touch: flags.ttl.map(|t| Expiry::from_exptime(t, now)),
@@ -143,7 +144,7 @@ impl<S: Storage> MemcacheService<S> {
         let _timer = Timer::start(&ARITHMETIC_LATENCY);
         let now = unix_now();
         let increment = flags.arithmetic_mode == ArithmeticMode::Increment;
-        let request = Arithmetic {
+        let request = ArithmeticRequest {
             increment,
             delta: flags.delta.unwrap_or(1),
             compare_cas: flags.compare_cas,
@@ -198,7 +199,7 @@ impl<S: Storage> MemcacheService<S> {
 
     pub(super) fn meta_debug<'s>(&'s mut self, key: Key<'_>) -> Response<'s> {
         let now = unix_now();
-        let fetch = Fetch { no_bump: true, ..Fetch::default() };
+        let fetch = FetchRequest { no_bump: true, ..FetchRequest::default() };
         match self.storage.fetch(&mut self.worker, &key, fetch, None, now) {
             Ok(Fetched::Hit(found)) => {
                 let out = &mut self.scratch.bytes;

@@ -14,7 +14,8 @@ use crate::key::Key;
 use crate::request::StoreCommand;
 use crate::response::{Hit, Response};
 use crate::store::{
-    Arithmetic, Counted, Delete, Deleted, Expiry, Fetch, Fetched, Storage, Store, StoreMode, Stored, unix_now,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, Expiry, FetchRequest, Fetched, Storage, StoreMode,
+    StoreRequest, Stored, unix_now,
 };
 
 impl<S: Storage> MemcacheService<S> {
@@ -27,8 +28,10 @@ impl<S: Storage> MemcacheService<S> {
     ) -> Response<'s> {
         let _timer = Timer::start(&GET_LATENCY);
         let now = unix_now();
-        let fetch =
-            Fetch { touch: touch.map(|exptime| Expiry::from_exptime(exptime, now)), ..Fetch::default() };
+        let fetch = FetchRequest {
+            touch: touch.map(|exptime| Expiry::from_exptime(exptime, now)),
+            ..FetchRequest::default()
+        };
         for key in keys {
             CMD_GET.increment();
             if touch.is_some() {
@@ -81,7 +84,7 @@ impl<S: Storage> MemcacheService<S> {
             StoreCommand::Append => StoreMode::Append,
             StoreCommand::Prepend => StoreMode::Prepend,
         };
-        let request = Store {
+        let request = StoreRequest {
             mode,
             flags,
             expiry: Expiry::from_exptime(exptime, now),
@@ -138,14 +141,15 @@ impl<S: Storage> MemcacheService<S> {
     }
 
     pub(super) fn unlink_after_failed_set(&mut self, key: &[u8]) {
-        if let Err(error) = self.storage.delete(&mut self.worker, key, Delete::default(), unix_now()) {
+        if let Err(error) = self.storage.delete(&mut self.worker, key, DeleteRequest::default(), unix_now()) {
             log::warn!("a failed set could not remove the old value either: {error}");
         }
     }
 
     pub(super) fn delete(&mut self, key: &[u8], noreply: bool) -> Response<'static> {
         let _timer = Timer::start(&DELETE_LATENCY);
-        let response = match self.storage.delete(&mut self.worker, key, Delete::default(), unix_now()) {
+        let response = match self.storage.delete(&mut self.worker, key, DeleteRequest::default(), unix_now())
+        {
             Ok(Deleted::Deleted) => {
                 DELETE_HITS.increment();
                 Response::Deleted
@@ -167,8 +171,14 @@ impl<S: Storage> MemcacheService<S> {
         noreply: bool,
     ) -> Response<'static> {
         let _timer = Timer::start(&ARITHMETIC_LATENCY);
-        let request =
-            Arithmetic { increment, delta, compare_cas: None, new_cas: None, vivify: None, touch: None };
+        let request = ArithmeticRequest {
+            increment,
+            delta,
+            compare_cas: None,
+            new_cas: None,
+            vivify: None,
+            touch: None,
+        };
         let response = match self.storage.arithmetic(&mut self.worker, key, request, unix_now()) {
             Ok(Counted::Value(value, _)) => {
                 count_arithmetic(increment, true);
@@ -188,7 +198,8 @@ impl<S: Storage> MemcacheService<S> {
         let _timer = Timer::start(&TOUCH_LATENCY);
         CMD_TOUCH.increment();
         let now = unix_now();
-        let fetch = Fetch { touch: Some(Expiry::from_exptime(exptime, now)), ..Fetch::default() };
+        let fetch =
+            FetchRequest { touch: Some(Expiry::from_exptime(exptime, now)), ..FetchRequest::default() };
         let response = match self.storage.fetch(&mut self.worker, key, fetch, None, now) {
             Ok(Fetched::Hit(_)) => {
                 TOUCH_HITS.increment();

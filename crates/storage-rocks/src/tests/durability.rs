@@ -1,6 +1,6 @@
 //! What survives reopening, and when writes are made durable.
 
-use petrel_protocol_memcache::{Fetch, Fetched, Storage, unix_now};
+use petrel_protocol_memcache::{FetchRequest, Fetched, Storage, unix_now};
 
 use super::*;
 
@@ -27,7 +27,7 @@ fn items_survive_reopening() {
     }
     let mut value = Vec::new();
     let Fetched::Hit(found) = storage
-        .fetch(&mut storage.worker(), b"key-1", Fetch::default(), Some(&mut value), unix_now())
+        .fetch(&mut storage.worker(), b"key-1", FetchRequest::default(), Some(&mut value), unix_now())
         .unwrap()
     else {
         panic!("missing")
@@ -66,15 +66,15 @@ fn delayed_flush_holds_across_reopening() {
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
     storage.store(&mut storage.worker(), b"new", b"v", set(0), now + 101).unwrap();
     assert!(matches!(
-        storage.fetch(&mut storage.worker(), b"old", Fetch::default(), None, now + 99).unwrap(),
+        storage.fetch(&mut storage.worker(), b"old", FetchRequest::default(), None, now + 99).unwrap(),
         Fetched::Hit(_)
     ));
     assert!(matches!(
-        storage.fetch(&mut storage.worker(), b"old", Fetch::default(), None, now + 100).unwrap(),
+        storage.fetch(&mut storage.worker(), b"old", FetchRequest::default(), None, now + 100).unwrap(),
         Fetched::Miss { .. }
     ));
     assert!(matches!(
-        storage.fetch(&mut storage.worker(), b"new", Fetch::default(), None, now + 102).unwrap(),
+        storage.fetch(&mut storage.worker(), b"new", FetchRequest::default(), None, now + 102).unwrap(),
         Fetched::Hit(_)
     ));
 }

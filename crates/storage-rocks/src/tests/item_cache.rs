@@ -24,7 +24,7 @@ fn gets_are_served_by_the_item_cache_once_filled() {
     // Writes go through; deletes and flushes empty it.
     storage.store(&mut storage.worker(), b"written", b"2", set(0), unix_now()).unwrap();
     assert_eq!(cached(b"written"), Some(b"2".to_vec()));
-    storage.delete(&mut storage.worker(), b"written", Delete::default(), unix_now()).unwrap();
+    storage.delete(&mut storage.worker(), b"written", DeleteRequest::default(), unix_now()).unwrap();
     assert_eq!(cached(b"written"), None);
     assert_eq!(get(&storage, b"written"), None);
     storage.store(&mut storage.worker(), b"flushed", b"3", set(0), unix_now()).unwrap();
@@ -97,7 +97,12 @@ fn concurrent_reads_never_see_an_older_value_than_one_already_seen() {
                     if n % 2 == 1 {
                         // Deletes send readers to RocksDB and to the fill path.
                         storage
-                            .delete(&mut storage.worker(), key.as_bytes(), Delete::default(), unix_now())
+                            .delete(
+                                &mut storage.worker(),
+                                key.as_bytes(),
+                                DeleteRequest::default(),
+                                unix_now(),
+                            )
                             .unwrap();
                     }
                 }

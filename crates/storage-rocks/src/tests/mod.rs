@@ -6,7 +6,7 @@ pub(crate) mod item_cache;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use petrel_protocol_memcache::{
-    Delete, Expiry, Fetch, Fetched, Storage, Store, Stored, conformance, unix_now,
+    DeleteRequest, Expiry, FetchRequest, Fetched, Storage, StoreRequest, Stored, conformance, unix_now,
 };
 
 use super::*;
@@ -23,13 +23,16 @@ fn config(dir: &Path) -> StorageConfig {
     }
 }
 
-fn set(value_len: usize) -> Store {
-    Store::set(7, Expiry::Never, value_len.max(1 << 20))
+fn set(value_len: usize) -> StoreRequest {
+    StoreRequest::set(7, Expiry::Never, value_len.max(1 << 20))
 }
 
 fn get(storage: &RocksStorage, key: &[u8]) -> Option<Vec<u8>> {
     let mut value = Vec::new();
-    match storage.fetch(&mut storage.worker(), key, Fetch::default(), Some(&mut value), unix_now()).unwrap() {
+    match storage
+        .fetch(&mut storage.worker(), key, FetchRequest::default(), Some(&mut value), unix_now())
+        .unwrap()
+    {
         Fetched::Hit(_) => Some(value),
         Fetched::Miss { .. } => None,
     }
@@ -108,7 +111,7 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
     let reclaimed_before = RECLAIMED.value();
-    let expired = Store::set(0, Expiry::At(1), 1 << 20);
+    let expired = StoreRequest::set(0, Expiry::At(1), 1 << 20);
     // Four memtable flushes, four files: RocksDB merges them. Each holds a
     // new version of the same 500 live keys and 500 keys already expired.
     for round in 0..4 {
