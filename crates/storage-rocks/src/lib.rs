@@ -130,6 +130,9 @@ pub struct RocksStorage {
     evictions: Arc<EvictionCounter>,
     /// Stops the eviction watcher when dropped.
     watcher: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    /// Tests run this between a miss's RocksDB read and its cache fill.
+    #[cfg(test)]
+    before_fill: Mutex<Option<Box<dyn FnMut() + Send>>>,
 }
 
 impl RocksStorage {
@@ -236,6 +239,8 @@ impl RocksStorage {
             filter_state: filter_state.clone(),
             evictions: Arc::new(EvictionCounter::new(filter_state, db_options)),
             watcher: None,
+            #[cfg(test)]
+            before_fill: Mutex::new(None),
         };
         let mut storage = storage;
         storage.recover().map_err(|detail| OpenError::Meta { path: path.clone(), detail })?;

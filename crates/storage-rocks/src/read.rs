@@ -93,7 +93,9 @@ impl RocksStorage {
             return Ok(Some(Fetched::Miss { expired: false }));
         };
         #[cfg(test)]
-        crate::tests::item_cache::BEFORE_FILL.with_borrow_mut(|hook| hook.as_mut().map(|hook| hook()));
+        if let Some(hook) = self.before_fill.lock().expect("only tests set the hook").as_mut() {
+            hook()
+        }
         let answer = self.fetch_read_only(key, &stored, fetch, value, now);
         if !matches!(answer, Some(Fetched::Miss { .. })) {
             self.items.insert(epoch, hash, key, &stored);

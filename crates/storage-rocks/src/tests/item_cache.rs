@@ -33,12 +33,6 @@ fn gets_are_served_by_the_item_cache_once_filled() {
     assert_eq!(get(&storage, b"flushed"), None);
 }
 
-thread_local! {
-    /// Called between a miss's RocksDB read and its cache fill.
-    pub(crate) static BEFORE_FILL: std::cell::RefCell<Option<Box<dyn FnMut()>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
 /// A write that arrives while a miss is being filled must win: the fill
 /// holds the key's lock, so the write waits and replaces the filled item.
 #[test]
@@ -49,7 +43,7 @@ fn a_write_during_a_fill_is_not_hidden_by_the_older_item() {
     storage.items.clear();
     let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
     let writer_storage = storage.clone();
-    BEFORE_FILL.set(Some(Box::new(move || {
+    *storage.before_fill.lock().unwrap() = Some(Box::new(move || {
         let (storage, wrote_tx) = (writer_storage.clone(), wrote_tx.clone());
         std::thread::spawn(move || {
             storage.store(&mut storage.worker(), b"k", b"new", set(0), unix_now()).unwrap();
@@ -57,9 +51,10 @@ fn a_write_during_a_fill_is_not_hidden_by_the_older_item() {
         });
         // Give the write every chance to land before the fill.
         let _ = wrote_rx.recv_timeout(std::time::Duration::from_millis(200));
-    })));
+    }));
     assert_eq!(get(&storage, b"k"), Some(b"old".to_vec()));
-    BEFORE_FILL.set(None);
+    // The hook holds the store: drop it, or the store is never closed.
+    *storage.before_fill.lock().unwrap() = None;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while get(&storage, b"k") != Some(b"new".to_vec()) {
         assert!(std::time::Instant::now() < deadline, "the write was hidden by the filled item");
