@@ -6,7 +6,7 @@ use std::io;
 
 use petrel_protocol::{Protocol, Service};
 
-/// What the caller does with a session after [`Session::drive`].
+/// What the caller does with a session after [`Session::drive`](crate::Session::drive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
     /// Nothing to do until the socket is ready again.
