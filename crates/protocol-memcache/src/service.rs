@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use metriken::{AtomicCounterHistogram, Counter, metric};
 use petrel_metrics::{ServerInfo, latency_histogram};
-use petrel_protocol::Service;
+use petrel_protocol::{IfCommitFails, Service};
 
 use crate::request::{Limits, Request};
 use crate::response::{Hit, MetaCode, Response, ReturnFlag};
@@ -96,12 +96,24 @@ pub struct MemcacheService<S: Storage> {
     limits: Limits,
     server: Arc<ServerInfo>,
     scratch: Scratch,
+    /// The store's write count when the last request began, and whether
+    /// that request's reply acknowledges a change: for `if_commit_fails`.
+    writes_before: u64,
+    acknowledges_change: bool,
 }
 
 impl<S: Storage> MemcacheService<S> {
     /// A service over `storage`, reporting `server` in `stats`.
     pub fn new(storage: Arc<S>, limits: Limits, server: Arc<ServerInfo>) -> Self {
-        Self { worker: storage.worker(), storage, limits, server, scratch: Scratch::default() }
+        Self {
+            worker: storage.worker(),
+            storage,
+            limits,
+            server,
+            scratch: Scratch::default(),
+            writes_before: 0,
+            acknowledges_change: false,
+        }
     }
 
     fn stats(&mut self, group: Option<&[u8]>, argument: Option<&[u8]>) -> Response<'_> {
@@ -140,6 +152,8 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
         // The command log, sampled: every command passes here, so a log of
         // one in N shows which keys are hot, reads and writes alike.
         petrel_logger::klog!("{request}");
+        self.writes_before = self.storage.writes(&self.worker);
+        self.acknowledges_change = acknowledges_change(&request);
         match request {
             Request::Get { keys, cas, last } => self.get(keys.iter(), None, cas, last),
             Request::GetAndTouch { exptime, keys, cas, last } => {
@@ -173,6 +187,36 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
             STORE_ERRORS.increment();
             std::io::Error::other(error.to_string())
         })
+    }
+
+    /// A reply that acknowledged a write becomes `SERVER_ERROR` if the
+    /// commit fails, as when the write itself fails; every other reply
+    /// (retrievals, refusals, errors, silenced replies) stands.
+    fn if_commit_fails(&mut self) -> IfCommitFails<Response<'_>> {
+        match self.acknowledges_change && self.storage.writes(&self.worker) != self.writes_before {
+            true => IfCommitFails::Reply(Response::Error(Error::Server(COMMIT_FAILED))),
+            false => IfCommitFails::ReplyStands,
+        }
+    }
+}
+
+/// The reply to a write whose commit failed.
+const COMMIT_FAILED: &str = "storage write failed";
+
+/// Whether `request`'s reply tells the client that something changed:
+/// storage commands and deletes, arithmetic, touch and flush, unless
+/// `noreply` silences them. A retrieval's reply stands even when it wrote
+/// (an access time, a touch by `gat`): it carries data, not an
+/// acknowledgement.
+fn acknowledges_change(request: &Request<'_>) -> bool {
+    match request {
+        Request::Store { noreply, .. }
+        | Request::Delete { noreply, .. }
+        | Request::Arithmetic { noreply, .. }
+        | Request::Touch { noreply, .. }
+        | Request::FlushAll { noreply, .. } => !noreply,
+        Request::MetaSet { .. } | Request::MetaDelete { .. } | Request::MetaArithmetic { .. } => true,
+        _ => false,
     }
 }
 

@@ -365,6 +365,15 @@ pub trait Storage: Send + Sync + 'static {
         let _ = worker;
         Ok(())
     }
+
+    /// How many writes `worker` has made so far. The service compares it
+    /// before and after a request to tell whether the request wrote, and so
+    /// whether a failed commit must withdraw its reply. A store whose
+    /// commit cannot fail may leave it at 0.
+    fn writes(&self, worker: &Self::Worker) -> u64 {
+        let _ = worker;
+        0
+    }
 }
 
 #[cfg(test)]

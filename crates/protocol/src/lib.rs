@@ -63,6 +63,19 @@ pub enum Flow {
     Close,
 }
 
+/// What becomes of a request's reply if the commit that follows it fails
+/// (see [`Service::commit`]).
+#[derive(Debug)]
+pub enum IfCommitFails<R> {
+    /// The reply acknowledges nothing the commit makes durable: it stands.
+    ReplyStands,
+    /// Send this reply instead (for memcache, `SERVER_ERROR`).
+    Reply(R),
+    /// The reply cannot be replaced: close the connection without sending
+    /// it. The safe default for a service that does not say.
+    Close,
+}
+
 /// A wire protocol: parsing requests and composing responses, without I/O.
 ///
 /// One value is shared (by reference) among all worker threads, so it holds
@@ -113,5 +126,14 @@ pub trait Service<P: Protocol>: Send + 'static {
     /// sent. Nothing to do by default.
     fn commit(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+
+    /// Asked right after each request is executed and its reply composed:
+    /// what the client is to be told instead if the next commit fails, so
+    /// that a failed commit costs the requests that wrote an error reply
+    /// each, not the connection. A service whose commit can fail and that
+    /// does not say gets the default, [`IfCommitFails::Close`].
+    fn if_commit_fails(&mut self) -> IfCommitFails<P::Response<'_>> {
+        IfCommitFails::Close
     }
 }

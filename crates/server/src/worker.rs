@@ -231,29 +231,27 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
     /// Commits the round's requests once (petrel-memcache with
     /// `sync_writes`: one fsync for all their writes), then sends their
     /// responses. If the commit fails, nothing it would have acknowledged
-    /// is sent: those connections close.
+    /// is sent: each reply that acknowledged a write is replaced by the
+    /// service's error reply, or the connection closes if the service
+    /// cannot say (see `Service::if_commit_fails`).
     fn send_responses(&mut self) {
         if self.unsent.is_empty() {
             return;
         }
         let mut unsent = std::mem::take(&mut self.unsent);
-        let committed = match Committed::by::<P, V>(&mut self.service) {
-            Ok(committed) => committed,
-            Err(error) => {
-                log::error!(
-                    "closing {} connections whose requests could not be committed: {error}",
-                    unsent.len()
-                );
-                for (key, _) in unsent.drain(..) {
-                    self.close(key);
-                }
-                self.unsent = unsent;
-                return;
-            }
-        };
+        let committed = Committed::by::<P, V>(&mut self.service);
+        if let Err(error) = &committed {
+            log::error!("the commit of {} connections' requests failed: {error}", unsent.len());
+        }
         for (key, progress) in unsent.drain(..) {
             let Some(connection) = self.sessions.get_mut(key) else { continue };
-            match connection.session.send_output(progress, &committed) {
+            let sent = match &committed {
+                Ok(committed) => connection.session.send_output(progress, committed),
+                Err(error) => connection
+                    .session
+                    .send_after_failed_commit(progress, io::Error::new(error.kind(), error.to_string())),
+            };
+            match sent {
                 Ok(Progress::Idle) => {}
                 Ok(Progress::Yield) => self.pending.push(key),
                 Ok(Progress::Done) => {

@@ -223,6 +223,14 @@ impl WriteBuffer {
         &mut self.data
     }
 
+    /// Replaces the bytes not yet sent (replies withdrawn after a failed
+    /// commit).
+    pub(crate) fn replace_unsent(&mut self, unsent: Vec<u8>) {
+        self.data = unsent;
+        self.start = 0;
+        self.settle();
+    }
+
     /// Writes once from the front of the buffer to `sink`, consuming what
     /// was written.
     pub fn write_to(&mut self, sink: &mut impl Write) -> io::Result<usize> {

@@ -20,12 +20,14 @@
 mod budget;
 mod buffer;
 mod round;
+mod uncommitted;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use metriken::{Counter, metric};
 use petrel_protocol::{Flow, ParseError, Protocol, Recovery, Service};
+use uncommitted::Uncommitted;
 
 pub use budget::MemoryBudget;
 pub use buffer::{Fill, ReadBuffer, WriteBuffer};
@@ -102,6 +104,8 @@ pub struct Session<S, T = ()> {
     state: T,
     read: ReadBuffer,
     write: WriteBuffer,
+    /// What the replies composed since the last commit become if it fails.
+    uncommitted: Uncommitted,
     /// Bytes of a rejected request still to be dropped as they arrive.
     discard: u64,
     /// No more reads: the peer closed its side, or the server is stopping.
@@ -127,6 +131,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             state: T::default(),
             read: ReadBuffer::new(limits.initial, limits.read_max, limits.memory.clone()),
             write: WriteBuffer::new(limits.initial, limits.write_max, limits.memory.clone()),
+            uncommitted: Uncommitted::default(),
             discard: 0,
             input_ended: false,
             closing: false,
@@ -176,8 +181,10 @@ impl<S: Read + Write, T: Default> Session<S, T> {
         readiness: Readiness,
     ) -> io::Result<Progress> {
         let progress = self.serve_input(protocol, service, max_requests, readiness)?;
-        let committed = Committed::by::<P, V>(service)?;
-        self.send_output(progress, &committed)
+        match Committed::by::<P, V>(service) {
+            Ok(committed) => self.send_output(progress, &committed),
+            Err(error) => self.send_after_failed_commit(progress, error),
+        }
     }
 
     /// The first half of [`drive`](Self::drive): serves what the socket has,
@@ -207,7 +214,10 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                 Stop::RequestLimit => break Progress::Yield,
                 Stop::Close => self.closing = true,
                 Stop::WriteFull => {
-                    let committed = Committed::by::<P, V>(service)?;
+                    let committed = match Committed::by::<P, V>(service) {
+                        Ok(committed) => committed,
+                        Err(error) => self.withdraw_uncommitted(error)?,
+                    };
                     self.flush(&committed)?;
                     if self.write.is_full() {
                         // Wait for the client to read before taking more.
@@ -233,6 +243,23 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             return Ok(Progress::Done);
         }
         Ok(progress)
+    }
+
+    /// The other second half of [`drive`](Self::drive), when the commit
+    /// failed: replaces the replies that acknowledged writes with the
+    /// service's error replies (see [`Service::if_commit_fails`]) and sends
+    /// as [`send_output`](Self::send_output) does. Gives back `error` when a
+    /// reply cannot be replaced: the caller closes the connection.
+    pub fn send_after_failed_commit(&mut self, progress: Progress, error: io::Error) -> io::Result<Progress> {
+        let nothing_uncommitted = self.withdraw_uncommitted(error)?;
+        self.send_output(progress, &nothing_uncommitted)
+    }
+
+    fn withdraw_uncommitted(&mut self, error: io::Error) -> io::Result<Committed> {
+        match self.uncommitted.withdraw(&mut self.write) {
+            true => Ok(Committed::nothing_left_uncommitted()),
+            false => Err(error),
+        }
     }
 
     /// Serves buffered requests until input runs out, `max_requests` are served,
@@ -263,8 +290,15 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             // only once the borrow has ended.
             let outcome = match protocol.parse(&mut self.state, self.read.bytes()) {
                 Ok(parsed) => {
-                    let response = service.execute(parsed.message);
-                    let flow = protocol.compose(&response, self.write.tail());
+                    let composed_from = self.write.len();
+                    let flow = {
+                        let response = service.execute(parsed.message);
+                        protocol.compose(&response, self.write.tail())
+                    };
+                    let reply = composed_from..self.write.len();
+                    self.uncommitted.note(reply, service.if_commit_fails(), |instead, out| {
+                        protocol.compose(instead, out);
+                    });
                     Outcome::Served { consumed: parsed.consumed, flow }
                 }
                 Err(ParseError::Incomplete) => Outcome::Incomplete,
@@ -340,6 +374,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
 
     /// Writes what is pending, until done or the socket would block.
     fn flush(&mut self, _committed: &Committed) -> io::Result<()> {
+        self.uncommitted.committed();
         while !self.write.is_empty() {
             match self.write.write_to(&mut self.stream) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

@@ -50,4 +50,11 @@ impl Committed {
         service.commit()?;
         Ok(Self(()))
     }
+
+    /// After a failed commit, once the replies that acknowledged what it
+    /// was to make durable have been replaced: what is left to send
+    /// acknowledges nothing uncommitted.
+    pub(crate) fn nothing_left_uncommitted() -> Self {
+        Self(())
+    }
 }

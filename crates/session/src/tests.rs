@@ -272,3 +272,52 @@ fn a_second_serve_input_sends_nothing_uncommitted() {
     );
     assert_eq!(received(&mut client), b"PONG\r\nPONG\r\n");
 }
+
+/// Echo over `Skipper`, with a commit that always fails: a `write` line's
+/// reply becomes `failed: <line>`, an `opaque` line's cannot be replaced,
+/// any other reply stands.
+struct FailingStore {
+    last: Vec<u8>,
+}
+
+impl Service<Skipper> for FailingStore {
+    fn execute(&mut self, request: &[u8]) -> Vec<u8> {
+        self.last = request.to_vec();
+        request.to_vec()
+    }
+
+    fn commit(&mut self) -> io::Result<()> {
+        Err(io::Error::other("the log cannot be written"))
+    }
+
+    fn if_commit_fails(&mut self) -> petrel_protocol::IfCommitFails<Vec<u8>> {
+        use petrel_protocol::IfCommitFails;
+        match &self.last {
+            line if line.starts_with(b"write") => IfCommitFails::Reply([b"failed: ", &line[..]].concat()),
+            line if line.starts_with(b"opaque") => IfCommitFails::Close,
+            _ => IfCommitFails::ReplyStands,
+        }
+    }
+}
+
+#[test]
+fn a_failed_commit_replaces_the_replies_that_acknowledged_writes() {
+    let (mut session, mut client) = pair();
+    let mut service = FailingStore { last: Vec::new() };
+    client.write_all(b"read a\nwrite b\nread c\nwrite d\n").unwrap();
+    let progress = session.drive(&Skipper, &mut service, usize::MAX, Readiness::READABLE).unwrap();
+    assert_eq!(progress, Progress::Idle, "the connection stays open");
+    assert_eq!(received(&mut client), b"read a\nfailed: write b\nread c\nfailed: write d\n");
+    client.write_all(b"read e\n").unwrap();
+    session.drive(&Skipper, &mut service, usize::MAX, Readiness::READABLE).unwrap();
+    assert_eq!(received(&mut client), b"read e\n", "replacements do not outlive their round");
+}
+
+#[test]
+fn a_failed_commit_closes_a_connection_whose_reply_cannot_be_replaced() {
+    let (mut session, mut client) = pair();
+    let mut service = FailingStore { last: Vec::new() };
+    client.write_all(b"write a\nopaque b\n").unwrap();
+    assert!(session.drive(&Skipper, &mut service, usize::MAX, Readiness::READABLE).is_err());
+    assert_eq!(received(&mut client), b"", "nothing leaves");
+}

@@ -194,6 +194,10 @@ impl Storage for RocksStorage {
         Ok(())
     }
 
+    fn writes(&self, worker: &RocksWorker) -> u64 {
+        worker.writes
+    }
+
     fn stats(&self) -> StorageStats {
         let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
         let memtables = property("rocksdb.cur-size-all-mem-tables");

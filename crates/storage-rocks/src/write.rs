@@ -17,12 +17,15 @@ pub struct RocksWorker {
     /// This worker wrote since its last commit, which with `sync_writes`
     /// fsyncs the log.
     pub(crate) uncommitted: bool,
+    /// Writes made, for `Storage::writes`.
+    pub(crate) writes: u64,
 }
 
 impl RocksStorage {
-    /// Notes a write for the worker's next commit, which fsyncs the log
-    /// only with `sync_writes`.
+    /// Counts a write, and notes it for the worker's next commit, which
+    /// fsyncs the log only with `sync_writes`.
     pub(crate) fn wrote(&self, worker: &mut RocksWorker) {
+        worker.writes += 1;
         worker.uncommitted |= self.sync_writes;
     }
 
