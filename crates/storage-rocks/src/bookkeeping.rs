@@ -47,6 +47,7 @@ impl RocksStorage {
         let meta = self.db.cf_handle(META).ok_or_else(|| failure("no meta column family".into()))?;
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
+        sync.set_no_slowdown(self.busy_on_stall);
         self.db.put_cf_opt(&meta, key, value.to_le_bytes(), &sync).map_err(write_failure)
     }
 

@@ -38,6 +38,23 @@ pub struct StorageConfig {
     /// process. One disk flush per round of the worker's event loop, for
     /// all the writes served in it.
     pub sync_writes: bool,
+    /// What a write meets when RocksDB stalls writes (memtables or level-0
+    /// files waiting for flushes and merges): "wait" until the stall ends,
+    /// or "busy": refused at once with `SERVER_ERROR 307 busy`, which
+    /// mcrouter reads as busy and fails over, while reads go on.
+    pub write_stall: WriteStall,
+}
+
+/// What a write meets when RocksDB stalls writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteStall {
+    /// The worker waits for the stall to end. On a core shared with
+    /// RocksDB's background threads, that wait is what lets them run.
+    Wait,
+    /// The write is refused with `SERVER_ERROR 307 busy`; the worker goes
+    /// on. For servers whose background threads have cores of their own.
+    Busy,
 }
 
 impl Default for StorageConfig {
@@ -53,6 +70,7 @@ impl Default for StorageConfig {
             background_jobs: 2,
             track_access: false,
             sync_writes: false,
+            write_stall: WriteStall::Wait,
         }
     }
 }

@@ -50,6 +50,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 
+use metriken::{Counter, metric};
+
 use petrel_protocol_memcache::StorageError;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompactionStyle, DBCompressionType,
@@ -59,7 +61,7 @@ use rocksdb::{
 use bookkeeping::META;
 pub use compaction::RECLAIMED;
 use compaction::{EvictionCounter, FilterState};
-pub use config::{Compression, StorageConfig};
+pub use config::{Compression, StorageConfig, WriteStall};
 use item_cache::ItemCache;
 pub use write::RocksWorker;
 
@@ -114,6 +116,8 @@ pub struct RocksStorage {
     path: PathBuf,
     write_options: WriteOptions,
     sync_writes: bool,
+    /// `write_stall = "busy"`: writes fail rather than wait out a stall.
+    busy_on_stall: bool,
     track_access: bool,
     block_cache: Cache,
     items: ItemCache,
@@ -221,13 +225,16 @@ impl RocksStorage {
         .map_err(open_error)?;
 
         // Each write goes to the log; with `sync_writes`, `commit` fsyncs it
-        // once for the writes of a round.
-        let write_options = WriteOptions::default();
+        // once for the writes of a round. With `write_stall = "busy"`, a
+        // write RocksDB would stall fails at once (see `write_failure`).
+        let mut write_options = WriteOptions::default();
+        write_options.set_no_slowdown(config.write_stall == WriteStall::Busy);
         let storage = Self {
             db,
             path: path.clone(),
             write_options,
             sync_writes: config.sync_writes,
+            busy_on_stall: config.write_stall == WriteStall::Busy,
             track_access: config.track_access,
             block_cache,
             items: ItemCache::new(config.item_cache_size),
@@ -316,8 +323,25 @@ fn read_failure(error: rocksdb::Error) -> StorageError {
     StorageError { reply: "storage read failed", detail: error.to_string() }
 }
 
+#[metric(
+    name = "write_stalls",
+    description = "writes refused with SERVER_ERROR 307 busy because RocksDB stalled writes (flushes or merges behind)"
+)]
+static WRITE_STALLS: Counter = Counter::new();
+
+/// A failed write. One refused because RocksDB is stalling writes (its
+/// memtables or files wait for flushes and merges; only with
+/// `write_stall = "busy"`) is answered the way mcrouter reads as busy, so
+/// that a router can fail over.
 fn write_failure(error: rocksdb::Error) -> StorageError {
-    StorageError { reply: "storage write failed", detail: error.to_string() }
+    let reply = match error.kind() {
+        rocksdb::ErrorKind::Incomplete => {
+            WRITE_STALLS.increment();
+            "307 busy"
+        }
+        _ => "storage write failed",
+    };
+    StorageError { reply, detail: error.to_string() }
 }
 
 #[cfg(test)]

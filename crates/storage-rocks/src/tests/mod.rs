@@ -2,6 +2,7 @@
 
 mod durability;
 pub(crate) mod item_cache;
+mod stall;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
