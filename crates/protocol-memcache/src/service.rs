@@ -9,6 +9,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use metriken::{AtomicCounterHistogram, Counter, metric};
 use petrel_metrics::{ServerInfo, latency_histogram};
@@ -253,6 +254,26 @@ pub(super) fn quiet_if(noreply: bool, response: Response<'_>) -> Response<'_> {
 
 pub(super) fn store_failed(error: StorageError) -> Response<'static> {
     STORE_ERRORS.increment();
-    log::warn!("store failed: {error}");
+    log_store_failure(&error);
     Response::Error(Error::Server(error.reply))
+}
+
+/// The second of the last logged store failure, and failures since.
+static LAST_LOGGED_FAILURE: AtomicU64 = AtomicU64::new(0);
+static FAILURES_SINCE_LOGGED: AtomicU64 = AtomicU64::new(0);
+
+/// Logs a store failure, at most once a second with the count since the
+/// last line: a full disk or a stall fails every write, and a line per
+/// write would cost more than the writes.
+pub(super) fn log_store_failure(error: &StorageError) {
+    let now = crate::unix_now();
+    let last = LAST_LOGGED_FAILURE.load(Ordering::Relaxed);
+    if now == last
+        || LAST_LOGGED_FAILURE.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+    {
+        FAILURES_SINCE_LOGGED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let others = FAILURES_SINCE_LOGGED.swap(0, Ordering::Relaxed);
+    log::warn!("store failed: {error} ({others} more since the last line)");
 }

@@ -141,8 +141,9 @@ impl<S: Storage> MemcacheService<S> {
     }
 
     pub(super) fn unlink_after_failed_set(&mut self, key: &[u8]) {
+        // When this fails too (a full disk, a stall), the old value stays.
         if let Err(error) = self.storage.delete(&mut self.worker, key, DeleteRequest::default(), unix_now()) {
-            log::warn!("a failed set could not remove the old value either: {error}");
+            super::log_store_failure(&error);
         }
     }
 
