@@ -1,6 +1,5 @@
-//! A worker sends a round's responses only once the service has committed
-//! them: a real server on a free port, a ping service whose commit can be
-//! made to fail, and plain TCP clients.
+//! Ping, whose service says nothing about its replies: a failed commit
+//! closes the round's connections.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -8,12 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use petrel_config::{AdminConfig, ListenerConfig, WorkersConfig};
 use petrel_metrics::ServerInfo;
 use petrel_protocol::{Protocol, Service};
 use petrel_protocol_admin::AdminService;
 use petrel_protocol_ping::{Ping, PingService};
-use petrel_server::CoreConfig;
+
+use crate::one_worker_on_free_ports;
 
 /// Ping, whose commit fails while `failing` is set.
 struct Committing {
@@ -38,13 +37,7 @@ impl Service<Ping> for Committing {
 
 #[test]
 fn a_failed_commit_closes_the_connections_without_a_reply() {
-    let free = || "127.0.0.1:0".parse().unwrap();
-    let core = CoreConfig {
-        listener: ListenerConfig::on(free()),
-        workers: WorkersConfig { threads: 1, ..WorkersConfig::default() },
-        admin: AdminConfig { address: free() },
-        ..CoreConfig::default()
-    };
+    let core = one_worker_on_free_ports();
     let failing = Arc::new(AtomicBool::new(false));
     let services = failing.clone();
     let admin = AdminService::new(Arc::new(ServerInfo::new("commit test", 1)));

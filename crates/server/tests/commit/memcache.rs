@@ -1,22 +1,19 @@
-//! A failed commit costs each write it would have made durable a
-//! `SERVER_ERROR`, not the connection: a real server on a free port, the
-//! memcache service over the in-memory store wrapped so that its commit can
-//! be made to fail, and a plain TCP client.
+//! Memcache, over the in-memory store wrapped so that its commit can be made
+//! to fail: a failed commit costs each write it would have made durable a
+//! `SERVER_ERROR`, not the connection.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
-use petrel_config::{AdminConfig, ListenerConfig, WorkersConfig};
 use petrel_metrics::ServerInfo;
 use petrel_protocol_admin::AdminService;
 use petrel_protocol_memcache::{
     ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Limits, Memcache,
     MemcacheService, MemoryStorage, Storage, StorageError, StorageStats, StoreRequest, Stored,
 };
-use petrel_server::CoreConfig;
+use petrel_testkit::Client;
+
+use crate::one_worker_on_free_ports;
 
 /// The in-memory store, counting each worker's writes, with a commit that
 /// fails while `failing` is set.
@@ -101,30 +98,9 @@ impl Storage for FailingCommit {
     }
 }
 
-/// Sends `request` and reads until the reply ends with `end`.
-fn exchange(client: &mut TcpStream, request: &[u8], end: &[u8]) -> String {
-    client.write_all(request).unwrap();
-    let mut reply = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !reply.ends_with(end) {
-        assert!(Instant::now() < deadline, "no complete reply: {:?}", String::from_utf8_lossy(&reply));
-        let mut chunk = [0u8; 4096];
-        let read = client.read(&mut chunk).unwrap();
-        assert!(read > 0, "the server closed the connection after {:?}", String::from_utf8_lossy(&reply));
-        reply.extend_from_slice(&chunk[..read]);
-    }
-    String::from_utf8(reply).unwrap()
-}
-
 #[test]
 fn a_failed_commit_answers_each_write_with_server_error_and_keeps_the_connection() {
-    let free = || "127.0.0.1:0".parse().unwrap();
-    let core = CoreConfig {
-        listener: ListenerConfig::on(free()),
-        workers: WorkersConfig { threads: 1, ..WorkersConfig::default() },
-        admin: AdminConfig { address: free() },
-        ..CoreConfig::default()
-    };
+    let core = one_worker_on_free_ports();
     let failing = Arc::new(AtomicBool::new(false));
     let storage = Arc::new(FailingCommit { store: MemoryStorage::new(), failing: failing.clone() });
     let info = Arc::new(ServerInfo::new("failed commit test", 1));
@@ -136,16 +112,17 @@ fn a_failed_commit_answers_each_write_with_server_error_and_keeps_the_connection
         AdminService::new(info.clone()),
     )
     .unwrap();
-    let mut client = TcpStream::connect(server.local_addr()).unwrap();
-    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    assert_eq!(exchange(&mut client, b"set old 0 0 1\r\no\r\n", b"\r\n"), "STORED\r\n");
+    let mut client = Client::connect(server.local_addr());
+    client.send(b"set old 0 0 1\r\no\r\n");
+    assert_eq!(client.read_line(), "STORED\r\n");
 
     failing.store(true, Ordering::Release);
     // One round: writes that acknowledge a change, a refused add, a read,
     // a silenced write, a quiet meta set, then a no-op to end the batch.
     let round = b"set a 0 0 1\r\nx\r\nadd old 0 0 1\r\ny\r\nget old\r\nset b 0 0 1 noreply\r\nz\r\n\
         ms c 1 q\r\nw\r\nincr nothing 1\r\ndelete old\r\nmn\r\n";
-    let replies = exchange(&mut client, round, b"MN\r\n");
+    client.send(round);
+    let replies = client.read_until_line("MN\r\n");
     assert_eq!(
         replies,
         "SERVER_ERROR storage write failed\r\n\
@@ -159,7 +136,8 @@ fn a_failed_commit_answers_each_write_with_server_error_and_keeps_the_connection
 
     // The connection goes on once commits succeed again.
     failing.store(false, Ordering::Release);
-    assert_eq!(exchange(&mut client, b"set d 0 0 1\r\nv\r\n", b"\r\n"), "STORED\r\n");
+    client.send(b"set d 0 0 1\r\nv\r\n");
+    assert_eq!(client.read_line(), "STORED\r\n", "the connection is still open");
     server.shutdown();
     server.wait();
 }
