@@ -366,10 +366,11 @@ pub trait Storage: Send + Sync + 'static {
         Ok(())
     }
 
-    /// How many writes `worker` has made so far. The service compares it
-    /// before and after a request to tell whether the request wrote, and so
-    /// whether a failed commit must withdraw its reply. A store whose
-    /// commit cannot fail may leave it at 0.
+    /// How many of `worker`'s writes so far were left for a commit to make
+    /// durable. The service compares it before and after a request to tell
+    /// whether a failed commit must withdraw the request's reply. A store
+    /// whose writes are durable as they happen (its commit has nothing to
+    /// do, so cannot fail) counts none.
     fn writes(&self, worker: &Self::Worker) -> u64 {
         let _ = worker;
         0

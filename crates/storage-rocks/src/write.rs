@@ -17,16 +17,18 @@ pub struct RocksWorker {
     /// This worker wrote since its last commit, which with `sync_writes`
     /// fsyncs the log.
     pub(crate) uncommitted: bool,
-    /// Writes made, for `Storage::writes`.
+    /// Writes left for a commit to make durable, ever: `Storage::writes`.
     pub(crate) writes: u64,
 }
 
 impl RocksStorage {
-    /// Counts a write, and notes it for the worker's next commit, which
-    /// fsyncs the log only with `sync_writes`.
+    /// Notes a write for the worker's next commit, which has something to
+    /// do (fsync the log) only with `sync_writes`.
     pub(crate) fn wrote(&self, worker: &mut RocksWorker) {
-        worker.writes += 1;
-        worker.uncommitted |= self.sync_writes;
+        if self.sync_writes {
+            worker.writes += 1;
+            worker.uncommitted = true;
+        }
     }
 
     /// Writes an item whose value is the concatenation of `parts`, encoding
