@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use metriken::{AtomicCounterHistogram, Counter, metric};
+use metriken::{AtomicCounterHistogram, metric};
 use petrel_metrics::{ServerInfo, latency_histogram};
 use petrel_protocol::{IfCommitFails, Service};
 
@@ -20,40 +20,11 @@ use crate::response::{Hit, MetaCode, Response, ReturnFlag};
 use crate::store::{Storage, StorageError};
 use crate::{Error, Memcache};
 
+mod counts;
 mod meta;
 mod text;
 
-macro_rules! counters {
-    ($($name:ident = $text:literal, $description:literal;)*) => {
-        $(
-            #[metric(name = $text, description = $description)]
-            static $name: Counter = Counter::new();
-        )*
-    };
-}
-
-counters! {
-    CMD_GET = "cmd_get", "keys looked up by get, gets, gat, gats and mg";
-    CMD_SET = "cmd_set", "storage requests (set, add, replace, append, prepend, cas, ms)";
-    CMD_FLUSH = "cmd_flush", "flush_all requests";
-    CMD_TOUCH = "cmd_touch", "touch, gat and gats requests";
-    GET_HITS = "get_hits", "keys found";
-    GET_MISSES = "get_misses", "keys not found";
-    GET_EXPIRED = "get_expired", "keys not found because they had expired";
-    DELETE_HITS = "delete_hits", "deletes of keys that were there";
-    DELETE_MISSES = "delete_misses", "deletes of keys that were not there";
-    INCR_HITS = "incr_hits", "increments of keys that were there";
-    INCR_MISSES = "incr_misses", "increments of keys that were not there";
-    DECR_HITS = "decr_hits", "decrements of keys that were there";
-    DECR_MISSES = "decr_misses", "decrements of keys that were not there";
-    CAS_HITS = "cas_hits", "cas requests that stored";
-    CAS_MISSES = "cas_misses", "cas requests for keys that were not there";
-    CAS_BADVAL = "cas_badval", "cas requests whose CAS value did not match";
-    TOUCH_HITS = "touch_hits", "touches of keys that were there";
-    TOUCH_MISSES = "touch_misses", "touches of keys that were not there";
-    STORE_TOO_LARGE = "store_too_large", "appends and prepends refused for exceeding the item size limit";
-    STORE_ERRORS = "store_errors", "requests answered SERVER_ERROR because the store failed";
-}
+use counts::{Counts, STORE_ERRORS};
 
 #[metric(name = "get_latency", description = "nanoseconds to serve a retrieval (get, gets, gat, gats, mg)")]
 static GET_LATENCY: AtomicCounterHistogram = latency_histogram();
@@ -101,6 +72,8 @@ pub struct MemcacheService<S: Storage> {
     /// that request's reply acknowledges a change: for `if_commit_fails`.
     writes_before: u64,
     acknowledges_change: bool,
+    /// This worker's counts, published once per round.
+    counts: Counts,
 }
 
 impl<S: Storage> MemcacheService<S> {
@@ -114,10 +87,13 @@ impl<S: Storage> MemcacheService<S> {
             scratch: Scratch::default(),
             writes_before: 0,
             acknowledges_change: false,
+            counts: Counts::default(),
         }
     }
 
     fn stats(&mut self, group: Option<&[u8]>, argument: Option<&[u8]>) -> Response<'_> {
+        // This round's counts so far, so that stats include them.
+        self.counts.publish();
         let out = &mut self.scratch.bytes;
         match (group, argument) {
             (None, _) => {
@@ -184,6 +160,8 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
     }
 
     fn commit(&mut self) -> std::io::Result<()> {
+        // Once per round: the round's counts reach the shared counters.
+        self.counts.publish();
         self.storage.commit(&mut self.worker).map_err(|error| {
             STORE_ERRORS.increment();
             std::io::Error::other(error.to_string())
@@ -219,30 +197,6 @@ fn acknowledges_change(request: &Request<'_>) -> bool {
         Request::MetaSet { .. } | Request::MetaDelete { .. } | Request::MetaArithmetic { .. } => true,
         _ => false,
     }
-}
-
-pub(super) fn count_hit(hit: bool, touch: bool) {
-    match (hit, touch) {
-        (true, false) => GET_HITS.increment(),
-        (false, false) => GET_MISSES.increment(),
-        (true, true) => {
-            GET_HITS.increment();
-            TOUCH_HITS.increment()
-        }
-        (false, true) => {
-            GET_MISSES.increment();
-            TOUCH_MISSES.increment()
-        }
-    };
-}
-
-pub(super) fn count_arithmetic(increment: bool, hit: bool) {
-    match (increment, hit) {
-        (true, true) => INCR_HITS.increment(),
-        (true, false) => INCR_MISSES.increment(),
-        (false, true) => DECR_HITS.increment(),
-        (false, false) => DECR_MISSES.increment(),
-    };
 }
 
 /// `noreply` silences every reply of a text command, errors included, as in

@@ -4,9 +4,7 @@
 use petrel_metrics::Timer;
 
 use super::{
-    ARITHMETIC_LATENCY, CMD_GET, CMD_SET, CMD_TOUCH, DELETE_HITS, DELETE_LATENCY, DELETE_MISSES, GET_EXPIRED,
-    GET_LATENCY, MemcacheService, SET_LATENCY, STORE_TOO_LARGE, count_arithmetic, count_hit, quiet_if,
-    store_failed,
+    ARITHMETIC_LATENCY, DELETE_LATENCY, GET_LATENCY, MemcacheService, SET_LATENCY, quiet_if, store_failed,
 };
 use crate::Error;
 use crate::key::Key;
@@ -20,7 +18,7 @@ use crate::store::{
 impl<S: Storage> MemcacheService<S> {
     pub(super) fn meta_get<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
         let _timer = Timer::start(&GET_LATENCY);
-        CMD_GET.increment();
+        self.counts.cmd_get += 1;
         let now = unix_now();
         let fetch = FetchRequest {
             touch: flags.ttl.map(|t| Expiry::from_exptime(t, now)),
@@ -30,7 +28,7 @@ impl<S: Storage> MemcacheService<S> {
             no_bump: flags.no_bump,
         };
         if fetch.touch.is_some() {
-            CMD_TOUCH.increment();
+            self.counts.cmd_touch += 1;
         }
         let value_start = self.scratch.bytes.len();
         let fetched = self.storage.fetch(
@@ -42,13 +40,13 @@ impl<S: Storage> MemcacheService<S> {
         );
         let found = match fetched {
             Ok(Fetched::Hit(found)) => {
-                count_hit(true, fetch.touch.is_some());
+                self.counts.hit(true, fetch.touch.is_some());
                 found
             }
             Ok(Fetched::Miss { expired }) => {
-                count_hit(false, fetch.touch.is_some());
+                self.counts.hit(false, fetch.touch.is_some());
                 if expired {
-                    GET_EXPIRED.increment();
+                    self.counts.get_expired += 1;
                 }
                 return quiet_if(
                     flags.quiet,
@@ -76,7 +74,7 @@ impl<S: Storage> MemcacheService<S> {
         value: &[u8],
     ) -> Response<'s> {
         let _timer = Timer::start(&SET_LATENCY);
-        CMD_SET.increment();
+        self.counts.cmd_set += 1;
         let now = unix_now();
         let request = StoreRequest {
             mode: flags.set_mode,
@@ -94,7 +92,7 @@ impl<S: Storage> MemcacheService<S> {
             Ok(Stored::Exists) => (MetaCode::Exists, 0, 0),
             Ok(Stored::NotFound) => (MetaCode::NotFound, 0, 0),
             Ok(Stored::TooLarge) => {
-                STORE_TOO_LARGE.increment();
+                self.counts.store_too_large += 1;
                 return Response::Error(Error::Server("out of memory storing object"));
             }
             Err(error) => {
@@ -126,11 +124,11 @@ impl<S: Storage> MemcacheService<S> {
         };
         let code = match self.storage.delete(&mut self.worker, &key, request, now) {
             Ok(Deleted::Deleted) => {
-                DELETE_HITS.increment();
+                self.counts.delete_hits += 1;
                 MetaCode::Done
             }
             Ok(Deleted::NotFound) => {
-                DELETE_MISSES.increment();
+                self.counts.delete_misses += 1;
                 MetaCode::NotFound
             }
             Ok(Deleted::Exists) => MetaCode::Exists,
@@ -154,11 +152,11 @@ impl<S: Storage> MemcacheService<S> {
         };
         let (code, number, info) = match self.storage.arithmetic(&mut self.worker, &key, request, now) {
             Ok(Counted::Value(number, info)) => {
-                count_arithmetic(increment, true);
+                self.counts.arithmetic(increment, true);
                 (MetaCode::Done, number, Some(info))
             }
             Ok(Counted::NotFound) => {
-                count_arithmetic(increment, false);
+                self.counts.arithmetic(increment, false);
                 (MetaCode::NotFound, 0, None)
             }
             Ok(Counted::Exists) => (MetaCode::Exists, 0, None),

@@ -4,9 +4,7 @@
 use petrel_metrics::Timer;
 
 use super::{
-    ARITHMETIC_LATENCY, CAS_BADVAL, CAS_HITS, CAS_MISSES, CMD_FLUSH, CMD_GET, CMD_SET, CMD_TOUCH,
-    DELETE_HITS, DELETE_LATENCY, DELETE_MISSES, GET_EXPIRED, GET_LATENCY, MemcacheService, SET_LATENCY,
-    STORE_TOO_LARGE, TOUCH_HITS, TOUCH_LATENCY, TOUCH_MISSES, count_arithmetic, count_hit, quiet_if,
+    ARITHMETIC_LATENCY, DELETE_LATENCY, GET_LATENCY, MemcacheService, SET_LATENCY, TOUCH_LATENCY, quiet_if,
     store_failed,
 };
 use crate::Error;
@@ -33,15 +31,15 @@ impl<S: Storage> MemcacheService<S> {
             ..FetchRequest::default()
         };
         for key in keys {
-            CMD_GET.increment();
+            self.counts.cmd_get += 1;
             if touch.is_some() {
-                CMD_TOUCH.increment();
+                self.counts.cmd_touch += 1;
             }
             let key_range = self.scratch.push(key);
             let value_start = self.scratch.bytes.len();
             match self.storage.fetch(&mut self.worker, key, fetch, Some(&mut self.scratch.bytes), now) {
                 Ok(Fetched::Hit(found)) => {
-                    count_hit(true, touch.is_some());
+                    self.counts.hit(true, touch.is_some());
                     let value = value_start..self.scratch.bytes.len();
                     self.scratch.hits.push(Hit {
                         key: key_range,
@@ -51,9 +49,9 @@ impl<S: Storage> MemcacheService<S> {
                     });
                 }
                 Ok(Fetched::Miss { expired }) => {
-                    count_hit(false, touch.is_some());
+                    self.counts.hit(false, touch.is_some());
                     if expired {
-                        GET_EXPIRED.increment();
+                        self.counts.get_expired += 1;
                     }
                     self.scratch.bytes.truncate(key_range.start);
                 }
@@ -75,7 +73,7 @@ impl<S: Storage> MemcacheService<S> {
         noreply: bool,
     ) -> Response<'static> {
         let _timer = Timer::start(&SET_LATENCY);
-        CMD_SET.increment();
+        self.counts.cmd_set += 1;
         let now = unix_now();
         let mode = match command {
             StoreCommand::Set | StoreCommand::Cas => StoreMode::Set,
@@ -97,21 +95,21 @@ impl<S: Storage> MemcacheService<S> {
         let response = match self.storage.store(&mut self.worker, key, value, request, now) {
             Ok(Stored::Stored { .. }) => {
                 if command == StoreCommand::Cas {
-                    CAS_HITS.increment();
+                    self.counts.cas_hits += 1;
                 }
                 Response::Stored
             }
             Ok(Stored::NotStored) => Response::NotStored,
             Ok(Stored::Exists) => {
-                CAS_BADVAL.increment();
+                self.counts.cas_badval += 1;
                 Response::Exists
             }
             Ok(Stored::NotFound) => {
-                CAS_MISSES.increment();
+                self.counts.cas_misses += 1;
                 Response::NotFound
             }
             Ok(Stored::TooLarge) => {
-                STORE_TOO_LARGE.increment();
+                self.counts.store_too_large += 1;
                 Response::Error(Error::Server("out of memory storing object"))
             }
             Err(error) => {
@@ -133,7 +131,7 @@ impl<S: Storage> MemcacheService<S> {
         command: Option<StoreCommand>,
         noreply: bool,
     ) -> Response<'static> {
-        STORE_TOO_LARGE.increment();
+        self.counts.store_too_large += 1;
         if matches!(command, None | Some(StoreCommand::Set)) {
             self.unlink_after_failed_set(&key);
         }
@@ -152,11 +150,11 @@ impl<S: Storage> MemcacheService<S> {
         let response = match self.storage.delete(&mut self.worker, key, DeleteRequest::default(), unix_now())
         {
             Ok(Deleted::Deleted) => {
-                DELETE_HITS.increment();
+                self.counts.delete_hits += 1;
                 Response::Deleted
             }
             Ok(_) => {
-                DELETE_MISSES.increment();
+                self.counts.delete_misses += 1;
                 Response::NotFound
             }
             Err(error) => store_failed(error),
@@ -182,11 +180,11 @@ impl<S: Storage> MemcacheService<S> {
         };
         let response = match self.storage.arithmetic(&mut self.worker, key, request, unix_now()) {
             Ok(Counted::Value(value, _)) => {
-                count_arithmetic(increment, true);
+                self.counts.arithmetic(increment, true);
                 Response::Number(value)
             }
             Ok(Counted::NotFound | Counted::Exists) => {
-                count_arithmetic(increment, false);
+                self.counts.arithmetic(increment, false);
                 Response::NotFound
             }
             Ok(Counted::NonNumeric) => Response::Error(Error::NonNumeric),
@@ -197,17 +195,17 @@ impl<S: Storage> MemcacheService<S> {
 
     pub(super) fn touch(&mut self, key: &[u8], exptime: i64, noreply: bool) -> Response<'static> {
         let _timer = Timer::start(&TOUCH_LATENCY);
-        CMD_TOUCH.increment();
+        self.counts.cmd_touch += 1;
         let now = unix_now();
         let fetch =
             FetchRequest { touch: Some(Expiry::from_exptime(exptime, now)), ..FetchRequest::default() };
         let response = match self.storage.fetch(&mut self.worker, key, fetch, None, now) {
             Ok(Fetched::Hit(_)) => {
-                TOUCH_HITS.increment();
+                self.counts.touch_hits += 1;
                 Response::Touched
             }
             Ok(Fetched::Miss { .. }) => {
-                TOUCH_MISSES.increment();
+                self.counts.touch_misses += 1;
                 Response::NotFound
             }
             Err(error) => store_failed(error),
@@ -216,7 +214,7 @@ impl<S: Storage> MemcacheService<S> {
     }
 
     pub(super) fn flush_all(&mut self, delay: i64, noreply: bool) -> Response<'static> {
-        CMD_FLUSH.increment();
+        self.counts.cmd_flush += 1;
         let now = unix_now();
         // memcached's `oldest_live` is the flush time less a second, and
         // takes effect once reached: a delay of 1 is now, one of 2 a second
