@@ -36,6 +36,7 @@
 
 pub mod conformance;
 mod error;
+mod expiry;
 mod key;
 mod memory;
 mod meta;
@@ -52,6 +53,7 @@ use metriken::{Counter, metric};
 use petrel_protocol::{Flow, ParseError, Parsed, Protocol};
 
 pub use error::Error;
+pub use expiry::{Expiry, MAX_RELATIVE_EXPTIME, unix_now};
 pub use key::{Key, Keys, MAX_KEY_LEN};
 pub use memory::MemoryStorage;
 pub use meta::{ArithmeticMode, MAX_OPAQUE_LEN, MetaCommand, MetaFlags, Return, Returns};
@@ -60,9 +62,8 @@ pub use request::{ITEM_OVERHEAD, Limits, Request, StoreCommand};
 pub use response::{Hit, MetaCode, Reply, Response, ReturnFlag, parse_reply};
 pub use service::MemcacheService;
 pub use store::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, EVICTIONS, Expiry, FetchRequest, Fetched, Found,
-    ItemInfo, MAX_RELATIVE_EXPTIME, Storage, StorageError, StorageStats, StoreMode, StoreRequest, Stored,
-    unix_now,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, EVICTIONS, FetchRequest, Fetched, Found, ItemInfo,
+    Storage, StorageError, StorageStats, StoreMode, StoreRequest, Stored,
 };
 
 #[metric(

@@ -11,9 +11,10 @@
 //! ([`ItemMeta::cas`] is then 0): CAS values are handed out only for writes
 //! that happen.
 
+use crate::expiry::Expiry;
 use crate::number::{Counter, next_counter};
 use crate::store::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, Expiry, FetchRequest, Found, ItemInfo, StoreMode,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Found, ItemInfo, StoreMode,
     StoreRequest, Stored,
 };
 

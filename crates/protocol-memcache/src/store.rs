@@ -15,9 +15,9 @@
 //! Time is passed in (`now`, seconds since the Unix epoch), so that a
 //! backend is deterministic and can be tested without waiting.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use metriken::{Counter, Gauge, metric};
+
+use crate::expiry::Expiry;
 
 #[metric(name = "curr_items", description = "items stored now (an estimate for some backends)")]
 static CURR_ITEMS: Gauge = Gauge::new();
@@ -45,54 +45,6 @@ impl StorageStats {
 /// Items evicted to stay within capacity; a backend adds to it.
 #[metric(name = "evictions", description = "items evicted to stay within the configured capacity")]
 pub static EVICTIONS: Counter = Counter::new();
-
-/// Relative expiration times up to this many seconds (30 days); larger ones
-/// are absolute Unix times, as in memcached.
-pub const MAX_RELATIVE_EXPTIME: i64 = 60 * 60 * 24 * 30;
-
-/// Seconds since the Unix epoch, now.
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-/// When an item expires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Expiry {
-    /// Never.
-    Never,
-    /// At this Unix time; from then on the item is gone.
-    At(u64),
-}
-
-impl Expiry {
-    /// memcached's rules for an exptime sent at `now`: 0 never expires; a
-    /// negative value has already expired; up to 30 days is relative; more is
-    /// an absolute Unix time.
-    pub fn from_exptime(exptime: i64, now: u64) -> Self {
-        match exptime {
-            0 => Expiry::Never,
-            e if e < 0 => Expiry::At(0),
-            e if e <= MAX_RELATIVE_EXPTIME => Expiry::At(now + e as u64),
-            e => Expiry::At(e as u64),
-        }
-    }
-
-    /// Whether the item is gone at `now`.
-    pub fn is_expired(self, now: u64) -> bool {
-        match self {
-            Expiry::Never => false,
-            Expiry::At(at) => at <= now,
-        }
-    }
-
-    /// Seconds left at `now`, or -1 for never (the meta `t` flag).
-    pub fn ttl(self, now: u64) -> i64 {
-        match self {
-            Expiry::Never => -1,
-            Expiry::At(at) => at.saturating_sub(now) as i64,
-        }
-    }
-}
 
 /// What a store keeps about an item besides its key and value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,32 +326,5 @@ pub trait Storage: Send + Sync + 'static {
     fn writes(&self, worker: &Self::Worker) -> u64 {
         let _ = worker;
         0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exptime_follows_memcached() {
-        let now = 1_700_000_000;
-        assert_eq!(Expiry::from_exptime(0, now), Expiry::Never);
-        assert_eq!(Expiry::from_exptime(10, now), Expiry::At(now + 10));
-        assert_eq!(
-            Expiry::from_exptime(MAX_RELATIVE_EXPTIME, now),
-            Expiry::At(now + MAX_RELATIVE_EXPTIME as u64)
-        );
-        assert_eq!(
-            Expiry::from_exptime(MAX_RELATIVE_EXPTIME + 1, now),
-            Expiry::At(MAX_RELATIVE_EXPTIME as u64 + 1)
-        );
-        assert!(
-            Expiry::from_exptime(MAX_RELATIVE_EXPTIME + 1, now).is_expired(now),
-            "an absolute time in the past"
-        );
-        assert!(Expiry::from_exptime(-1, now).is_expired(now));
-        assert_eq!(Expiry::from_exptime(now as i64 + 100, now).ttl(now), 100);
-        assert_eq!(Expiry::Never.ttl(now), -1);
     }
 }

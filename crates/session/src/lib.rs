@@ -21,6 +21,7 @@ mod budget;
 mod buffer;
 mod round;
 mod uncommitted;
+mod write_buffer;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -30,8 +31,9 @@ use petrel_protocol::{Flow, ParseError, Protocol, Recovery, Service};
 use uncommitted::Uncommitted;
 
 pub use budget::MemoryBudget;
-pub use buffer::{Fill, ReadBuffer, WriteBuffer};
+pub use buffer::{Fill, ReadBuffer};
 pub use round::{Committed, Progress, Readiness};
+pub use write_buffer::WriteBuffer;
 
 #[metric(name = "bytes_read", description = "bytes read from client connections")]
 static BYTES_READ: Counter = Counter::new();

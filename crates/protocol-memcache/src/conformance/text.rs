@@ -1,9 +1,9 @@
 //! Conformance cases of the classic text commands, stats and concurrency.
 
 use super::{Harness, cas_of};
+use crate::expiry::{Expiry, unix_now};
 use crate::store::{
-    ArithmeticRequest, Counted, Expiry, FetchRequest, Fetched, Storage, StoreMode, StoreRequest, Stored,
-    unix_now,
+    ArithmeticRequest, Counted, FetchRequest, Fetched, Storage, StoreMode, StoreRequest, Stored,
 };
 
 pub(super) fn set_get_gets<S: Storage>(h: &mut Harness<S>) {

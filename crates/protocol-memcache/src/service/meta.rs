@@ -7,12 +7,13 @@ use super::{
     ARITHMETIC_LATENCY, DELETE_LATENCY, GET_LATENCY, MemcacheService, SET_LATENCY, quiet_if, store_failed,
 };
 use crate::Error;
+use crate::expiry::{Expiry, unix_now};
 use crate::key::Key;
 use crate::meta::{ArithmeticMode, MetaFlags, Return};
 use crate::response::{MetaCode, Response, ReturnFlag};
 use crate::store::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, Expiry, FetchRequest, Fetched, Found, Storage,
-    StoreRequest, Stored, unix_now,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Found, Storage, StoreRequest,
+    Stored,
 };
 
 impl<S: Storage> MemcacheService<S> {

@@ -8,12 +8,13 @@ use super::{
     store_failed,
 };
 use crate::Error;
+use crate::expiry::{Expiry, unix_now};
 use crate::key::Key;
 use crate::request::StoreCommand;
 use crate::response::{Hit, Response};
 use crate::store::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, Expiry, FetchRequest, Fetched, Storage, StoreMode,
-    StoreRequest, Stored, unix_now,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StoreMode,
+    StoreRequest, Stored,
 };
 
 impl<S: Storage> MemcacheService<S> {
