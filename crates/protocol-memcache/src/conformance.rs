@@ -45,7 +45,8 @@ impl<S: Storage> Harness<S> {
         Self { storage, service, protocol: Memcache { limits }, state: TextState::default() }
     }
 
-    /// Serves every request in `input` and returns what the client receives.
+    /// Serves every request in `input` as one round, committed at its end,
+    /// and returns what the client receives.
     pub fn send(&mut self, input: &[u8]) -> String {
         let mut out = Vec::new();
         let mut rest = input;
@@ -68,6 +69,8 @@ impl<S: Storage> Harness<S> {
                 }
             }
         }
+        // The end of a round, as in the server.
+        self.service.commit().expect("the store commits");
         String::from_utf8_lossy(&out).into_owned()
     }
 

@@ -256,12 +256,32 @@ impl std::error::Error for StorageError {}
 /// yet made durable) lives in a [`Storage::Worker`], which the worker's
 /// service creates once and passes to every operation: per-worker state is
 /// owned, never hidden in thread-locals.
+///
+/// A store may hold a worker's writes until its [`commit`](Storage::commit):
+/// the worker's own operations see them at once, other workers may see them
+/// only from the commit on, and a worker dropped before its commit may lose
+/// them (they were never acknowledged).
 pub trait Storage: Send + Sync + 'static {
     /// One worker's state in its use of the store.
     type Worker: Send + 'static;
 
     /// A worker's state, created once per worker.
     fn worker(&self) -> Self::Worker;
+
+    /// Runs `op` as a round of its own: with a new worker, committed before
+    /// it returns. For callers outside a worker's loop: tools and tests.
+    fn one_off<R>(
+        &self,
+        op: impl FnOnce(&Self, &mut Self::Worker) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError>
+    where
+        Self: Sized,
+    {
+        let mut worker = self.worker();
+        let outcome = op(self, &mut worker);
+        self.commit(&mut worker)?;
+        outcome
+    }
 
     /// Looks up `key`; on a hit appends the value to `value` (if given) and
     /// applies the fetch's changes.

@@ -60,12 +60,12 @@ fn encode_into(meta: &ItemMeta, out: &mut [u8]) {
     out[37] = (meta.stale as u8 * STALE) | (meta.win_sent as u8 * WIN_SENT) | (meta.fetched as u8 * FETCHED);
 }
 
-/// Encodes the header followed by the value, given as `parts` to be
-/// joined, into `out` (cleared first).
+/// Appends to `out` the header followed by the value, given as `parts` to
+/// be joined.
 pub fn encode_with(meta: &ItemMeta, parts: &[&[u8]], out: &mut Vec<u8>) {
-    out.clear();
-    out.resize(HEADER_LEN, 0);
-    encode_into(meta, out);
+    let start = out.len();
+    out.resize(start + HEADER_LEN, 0);
+    encode_into(meta, &mut out[start..]);
     for part in parts {
         out.extend_from_slice(part);
     }
@@ -94,6 +94,7 @@ mod tests {
         assert_eq!(decode(&out), Some(meta));
         assert_eq!(value(&out), b"value");
         assert_eq!(decode(&out[..10]), None);
+        out.clear();
         encode_with(&ItemMeta::new(0, Expiry::Never, 1), &[], &mut out);
         assert_eq!(decode(&out).unwrap().expiry, Expiry::Never);
     }

@@ -7,14 +7,17 @@
 //! - **Layout.** Items live in the default column family, key → header and
 //!   value (see `item.rs`); bookkeeping (the CAS high-water mark, a pending
 //!   `flush_all`) lives in the `meta` column family.
-//! - **Atomic per key.** Every operation that writes takes the lock of the
-//!   key's stripe (one of [`LOCK_STRIPES`] mutexes chosen by hashing the
-//!   key), reads, decides and writes; two workers never interleave on one key,
-//!   and workers on different keys rarely meet. Reads take no lock.
-//! - **Hot items in memory.** Every write goes through to the item cache
-//!   (`item_cache.rs`) after RocksDB, and a read that misses it fills it
-//!   from RocksDB, under the key's stripe lock so that no write slips in
-//!   between; a hit costs one hash lookup and a copy.
+//! - **Atomic per key.** Every operation that writes takes the key's
+//!   stripe (one of [`STRIPES`] locks chosen by hashing the key), reads,
+//!   decides and writes; two workers never interleave on one key, and
+//!   workers on different keys rarely meet. Reads take no lock.
+//! - **One log write per round.** A worker's writes wait in its batch and
+//!   reach RocksDB together when its round commits, keeping their stripes
+//!   until then (`write.rs`).
+//! - **Hot items in memory.** Every committed write goes through to the
+//!   item cache (`item_cache.rs`), and a read that misses it fills it from
+//!   RocksDB, under the key's stripe so that no write slips in between; a
+//!   hit costs one hash lookup and a copy.
 //! - **Background work yields.** RocksDB's flush and merge threads are in
 //!   the idle scheduling class (`background.rs`), so a request preempts them.
 //! - **Expiry** is checked on every read, so an expired item is never
@@ -25,11 +28,11 @@
 //!   `capacity`, RocksDB drops the oldest file, so the oldest writes are
 //!   evicted first; a watcher thread counts the entries of dropped files in
 //!   `evictions`.
-//! - **Durability.** Every write goes to the write-ahead log before it is
-//!   acknowledged, so it survives the process being killed; with
-//!   `sync_writes` the log is fsynced too, so it survives power loss: once
-//!   per round of requests, by `Storage::commit`, which a worker calls with
-//!   its [`RocksWorker`] before any reply of the round leaves.
+//! - **Durability.** A round's writes reach the write-ahead log in one
+//!   write, by `Storage::commit`, which a worker calls with its
+//!   [`RocksWorker`] before any reply of the round leaves, so an
+//!   acknowledged write survives the process being killed; with
+//!   `sync_writes` that write is fsynced too, so it survives power loss.
 //! - **CAS** values come from a counter whose high-water mark is persisted
 //!   ahead of use, so they stay unique and increasing across restarts,
 //!   crashes included.
@@ -40,14 +43,16 @@ mod compaction;
 mod config;
 mod item;
 mod item_cache;
+mod pending;
 mod read;
 mod storage;
+mod stripes;
 mod write;
 
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use metriken::{Counter, metric};
@@ -63,10 +68,9 @@ pub use compaction::RECLAIMED;
 use compaction::{EvictionCounter, FilterState};
 pub use config::{Compression, StorageConfig, WriteStall};
 use item_cache::ItemCache;
+pub use stripes::STRIPES;
+use stripes::Stripes;
 pub use write::RocksWorker;
-
-/// Number of per-key lock stripes.
-pub const LOCK_STRIPES: usize = 1024;
 
 /// RocksDB's text log (`LOG`) rotates at this size ...
 const ROCKSDB_LOG_FILE_SIZE: usize = 1 << 20;
@@ -115,13 +119,12 @@ pub struct RocksStorage {
     db: Arc<DB>,
     path: PathBuf,
     write_options: WriteOptions,
-    sync_writes: bool,
     /// `write_stall = "busy"`: writes fail rather than wait out a stall.
     busy_on_stall: bool,
     track_access: bool,
     block_cache: Cache,
     items: ItemCache,
-    locks: Box<[Mutex<()>]>,
+    stripes: Stripes,
     hasher: std::collections::hash_map::RandomState,
     next_cas: AtomicU64,
     /// CAS values below this are reserved on disk.
@@ -224,21 +227,21 @@ impl RocksStorage {
         )])
         .map_err(open_error)?;
 
-        // Each write goes to the log; with `sync_writes`, `commit` fsyncs it
-        // once for the writes of a round. With `write_stall = "busy"`, a
-        // write RocksDB would stall fails at once (see `write_failure`).
+        // A round's writes go to the log in one batch; with `sync_writes`,
+        // that write fsyncs it. With `write_stall = "busy"`, a write RocksDB
+        // would stall fails at once (see `write_failure`).
         let mut write_options = WriteOptions::default();
+        write_options.set_sync(config.sync_writes);
         write_options.set_no_slowdown(config.write_stall == WriteStall::Busy);
         let storage = Self {
             db,
             path: path.clone(),
             write_options,
-            sync_writes: config.sync_writes,
             busy_on_stall: config.write_stall == WriteStall::Busy,
             track_access: config.track_access,
             block_cache,
             items: ItemCache::new(config.item_cache_size),
-            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            stripes: Stripes::new(),
             hasher: std::collections::hash_map::RandomState::new(),
             next_cas: AtomicU64::new(0),
             cas_reserved: AtomicU64::new(0),
@@ -267,10 +270,6 @@ impl RocksStorage {
     /// The key's hash: it picks the lock stripe and the item cache shard.
     fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
-    }
-
-    fn lock(&self, hash: u64) -> MutexGuard<'_, ()> {
-        self.locks[hash as usize % LOCK_STRIPES].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes a consistent copy of the store into `directory`, which must
@@ -334,14 +333,16 @@ static WRITE_STALLS: Counter = Counter::new();
 /// `write_stall = "busy"`) is answered the way mcrouter reads as busy, so
 /// that a router can fail over.
 fn write_failure(error: rocksdb::Error) -> StorageError {
-    let reply = match error.kind() {
-        rocksdb::ErrorKind::Incomplete => {
-            WRITE_STALLS.increment();
-            "307 busy"
-        }
-        _ => "storage write failed",
-    };
-    StorageError { reply, detail: error.to_string() }
+    match error.kind() {
+        rocksdb::ErrorKind::Incomplete => busy(),
+        _ => StorageError { reply: "storage write failed", detail: error.to_string() },
+    }
+}
+
+/// A write refused because RocksDB stalls writes.
+fn busy() -> StorageError {
+    WRITE_STALLS.increment();
+    StorageError { reply: "307 busy", detail: "RocksDB is stalling writes".into() }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use petrel_protocol_memcache::rules::{self, ItemMeta, Liveness};
 use petrel_protocol_memcache::{FetchRequest, Fetched, StorageError};
 
 use crate::item::{self, HEADER_LEN};
+use crate::stripes::Stripes;
 use crate::{RocksStorage, read_failure};
 
 /// An item as a read finds it.
@@ -85,9 +86,11 @@ impl RocksStorage {
         if let Some(answer) = cached {
             return Ok(answer);
         }
-        // Filled under the key's lock, so that no write lands between the
-        // read and the fill and is then hidden by the older item.
-        let _guard = self.items.is_on().then(|| self.lock(hash));
+        // Filled under the key's stripe, so that no write lands between the
+        // read and the fill and is then hidden by the older item. Not at all
+        // when another worker holds the stripe: its round has a write to
+        // commit there.
+        let fill = self.items.is_on().then(|| self.stripes.try_fill(Stripes::of(hash))).flatten();
         let epoch = self.items.epoch();
         let Some(stored) = self.db.get_pinned(key).map_err(read_failure)? else {
             return Ok(Some(Fetched::Miss { expired: false }));
@@ -97,7 +100,7 @@ impl RocksStorage {
             hook()
         }
         let answer = self.fetch_read_only(key, &stored, fetch, value, now);
-        if !matches!(answer, Some(Fetched::Miss { .. })) {
+        if fill.is_some() && !matches!(answer, Some(Fetched::Miss { .. })) {
             self.items.insert(epoch, hash, key, &stored);
         }
         Ok(answer)

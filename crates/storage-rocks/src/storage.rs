@@ -35,7 +35,7 @@ impl Storage for RocksStorage {
     type Worker = RocksWorker;
 
     fn worker(&self) -> RocksWorker {
-        RocksWorker::default()
+        RocksWorker::new(self.stripes.clone())
     }
 
     fn fetch(
@@ -48,6 +48,7 @@ impl Storage for RocksStorage {
     ) -> Result<Fetched, StorageError> {
         let mut value = value;
         let hash = self.hash(key);
+        self.before_read(worker, hash);
         let changes_item = fetch.touch.is_some() || fetch.vivify.is_some() || fetch.recache_below.is_some();
         if !changes_item {
             // The common case: a plain read, without a lock when the item
@@ -57,7 +58,7 @@ impl Storage for RocksStorage {
             }
         }
         // The item changes: read, decide and write under the key's lock.
-        let _guard = self.lock(hash);
+        self.lock_for_write(worker, hash, true);
         let (read, stored) = match (self.read(key, now)?, fetch.vivify) {
             (Lookup::Live(meta, stored), _) => (meta, stored),
             (Lookup::Missing, None) => return Ok(Fetched::Miss { expired: false }),
@@ -88,8 +89,9 @@ impl Storage for RocksStorage {
         now: u64,
     ) -> Result<Stored, StorageError> {
         let hash = self.hash(key);
-        let _guard = self.lock(hash);
-        let existing = match rules::store_reads_existing(&request) {
+        let reads_existing = rules::store_reads_existing(&request);
+        self.lock_for_write(worker, hash, reads_existing);
+        let existing = match reads_existing {
             false => None,
             true => match self.read(key, now)? {
                 Lookup::Live(meta, stored) => Some((meta, stored)),
@@ -120,15 +122,11 @@ impl Storage for RocksStorage {
         now: u64,
     ) -> Result<Deleted, StorageError> {
         let hash = self.hash(key);
-        let _guard = self.lock(hash);
+        self.lock_for_write(worker, hash, true);
         let Lookup::Live(meta, stored) = self.read(key, now)? else { return Ok(Deleted::NotFound) };
         match rules::delete(&meta, &request) {
             DeleteDecision::Refuse(answer) => return Ok(answer),
-            DeleteDecision::Remove => {
-                self.db.delete_opt(key, &self.write_options).map_err(write_failure)?;
-                self.wrote(worker);
-                self.items.remove(hash, key);
-            }
+            DeleteDecision::Remove => self.remove(worker, key, hash)?,
             DeleteDecision::Rewrite { mut meta, keep_value } => {
                 meta.cas = self.new_cas(request.new_cas)?;
                 let value = if keep_value { item::value(&stored) } else { &[][..] };
@@ -146,7 +144,7 @@ impl Storage for RocksStorage {
         now: u64,
     ) -> Result<Counted, StorageError> {
         let hash = self.hash(key);
-        let _guard = self.lock(hash);
+        self.lock_for_write(worker, hash, true);
         let lookup = self.read(key, now)?;
         let existing = match &lookup {
             Lookup::Live(meta, stored) => Some((meta, item::value(stored))),
@@ -162,6 +160,8 @@ impl Storage for RocksStorage {
     }
 
     fn flush_all(&self, worker: &mut RocksWorker, at: u64, now: u64) -> Result<(), StorageError> {
+        // The worker's earlier writes first, so that the flush covers them.
+        self.write_batch(worker);
         if at > now {
             // Later: remember the moment; reads and the next writes compare
             // each item's store time with it.
@@ -176,7 +176,6 @@ impl Storage for RocksStorage {
         let mut batch = WriteBatch::default();
         batch.delete_range(&[][..], &[0xffu8; 251][..]);
         self.db.write_opt(batch, &self.write_options).map_err(write_failure)?;
-        self.wrote(worker);
         self.items.clear();
         // As in memcached, a flush now replaces one still pending.
         if self.filter_state.flushed_before.load(Ordering::Acquire) > now {
@@ -187,11 +186,7 @@ impl Storage for RocksStorage {
     }
 
     fn commit(&self, worker: &mut RocksWorker) -> Result<(), StorageError> {
-        if std::mem::take(&mut worker.uncommitted) {
-            // The log was written with each write; this fsyncs it.
-            self.db.flush_wal(true).map_err(write_failure)?;
-        }
-        Ok(())
+        self.commit_round(worker)
     }
 
     fn writes(&self, worker: &RocksWorker) -> u64 {

@@ -103,14 +103,14 @@ pub(super) fn expiry<S: Storage>(h: &mut Harness<S>) {
     // Below the protocol, with time passed in: an item is gone from its
     // expiry time on, and only then.
     h.storage
-        .store(&mut h.storage.worker(), b"timed", b"v", StoreRequest::set(0, Expiry::At(now + 5), 1024), now)
+        .one_off(|s, w| s.store(w, b"timed", b"v", StoreRequest::set(0, Expiry::At(now + 5), 1024), now))
         .unwrap();
     assert!(matches!(
-        h.storage.fetch(&mut h.storage.worker(), b"timed", FetchRequest::default(), None, now + 4),
+        h.storage.one_off(|s, w| s.fetch(w, b"timed", FetchRequest::default(), None, now + 4)),
         Ok(Fetched::Hit(_))
     ));
     assert_eq!(
-        h.storage.fetch(&mut h.storage.worker(), b"timed", FetchRequest::default(), None, now + 5),
+        h.storage.one_off(|s, w| s.fetch(w, b"timed", FetchRequest::default(), None, now + 5)),
         Ok(Fetched::Miss { expired: true })
     );
 }
@@ -149,26 +149,26 @@ pub(super) fn flush_all<S: Storage>(h: &mut Harness<S>) {
     h.expect("get c\r\n", "VALUE c 0 1\r\nc\r\nEND\r\n");
     let now = unix_now();
     let set = StoreRequest::set(0, Expiry::Never, 1024);
-    h.storage.flush_all(&mut h.storage.worker(), now + 10, now).unwrap();
-    h.storage.store(&mut h.storage.worker(), b"late", b"v", set, now + 11).unwrap();
+    h.storage.one_off(|s, w| s.flush_all(w, now + 10, now)).unwrap();
+    h.storage.one_off(|s, w| s.store(w, b"late", b"v", set, now + 11)).unwrap();
     assert!(matches!(
-        h.storage.fetch(&mut h.storage.worker(), b"c", FetchRequest::default(), None, now + 9),
+        h.storage.one_off(|s, w| s.fetch(w, b"c", FetchRequest::default(), None, now + 9)),
         Ok(Fetched::Hit(_))
     ));
     assert!(matches!(
-        h.storage.fetch(&mut h.storage.worker(), b"c", FetchRequest::default(), None, now + 10),
+        h.storage.one_off(|s, w| s.fetch(w, b"c", FetchRequest::default(), None, now + 10)),
         Ok(Fetched::Miss { .. })
     ));
     assert!(matches!(
-        h.storage.fetch(&mut h.storage.worker(), b"late", FetchRequest::default(), None, now + 12),
+        h.storage.one_off(|s, w| s.fetch(w, b"late", FetchRequest::default(), None, now + 12)),
         Ok(Fetched::Hit(_))
     ));
     // A flush now replaces a pending one, as in memcached.
-    h.storage.flush_all(&mut h.storage.worker(), now + 10, now).unwrap();
-    h.storage.flush_all(&mut h.storage.worker(), now, now).unwrap();
-    h.storage.store(&mut h.storage.worker(), b"kept", b"v", set, now + 1).unwrap();
+    h.storage.one_off(|s, w| s.flush_all(w, now + 10, now)).unwrap();
+    h.storage.one_off(|s, w| s.flush_all(w, now, now)).unwrap();
+    h.storage.one_off(|s, w| s.store(w, b"kept", b"v", set, now + 1)).unwrap();
     assert!(matches!(
-        h.storage.fetch(&mut h.storage.worker(), b"kept", FetchRequest::default(), None, now + 11),
+        h.storage.one_off(|s, w| s.fetch(w, b"kept", FetchRequest::default(), None, now + 11)),
         Ok(Fetched::Hit(_))
     ));
 }
@@ -253,6 +253,7 @@ pub(super) fn concurrent_incr<S: Storage>(h: &mut Harness<S>) {
                     let counted = storage.arithmetic(&mut worker, b"n", incr, unix_now());
                     assert!(matches!(counted, Ok(Counted::Value(..))));
                 }
+                storage.commit(&mut worker).unwrap();
             });
         }
     });
@@ -265,7 +266,7 @@ pub(super) fn concurrent_incr<S: Storage>(h: &mut Harness<S>) {
                 scope.spawn(move || {
                     let add =
                         StoreRequest { mode: StoreMode::Add, ..StoreRequest::set(0, Expiry::Never, 1024) };
-                    let stored = storage.store(&mut storage.worker(), b"once", b"x", add, unix_now());
+                    let stored = storage.one_off(|s, w| s.store(w, b"once", b"x", add, unix_now()));
                     matches!(stored, Ok(Stored::Stored { .. })) as usize
                 })
             })

@@ -11,13 +11,15 @@ fn items_survive_reopening() {
         let storage = RocksStorage::open(&config(dir.path())).unwrap();
         for i in 0..1000 {
             storage
-                .store(
-                    &mut storage.worker(),
-                    format!("key-{i}").as_bytes(),
-                    format!("value-{i}").as_bytes(),
-                    set(0),
-                    unix_now(),
-                )
+                .one_off(|s, w| {
+                    s.store(
+                        w,
+                        format!("key-{i}").as_bytes(),
+                        format!("value-{i}").as_bytes(),
+                        set(0),
+                        unix_now(),
+                    )
+                })
                 .unwrap();
         }
     }
@@ -27,7 +29,7 @@ fn items_survive_reopening() {
     }
     let mut value = Vec::new();
     let Fetched::Hit(found) = storage
-        .fetch(&mut storage.worker(), b"key-1", FetchRequest::default(), Some(&mut value), unix_now())
+        .one_off(|s, w| s.fetch(w, b"key-1", FetchRequest::default(), Some(&mut value), unix_now()))
         .unwrap()
     else {
         panic!("missing")
@@ -45,12 +47,12 @@ fn cas_values_keep_increasing_across_reopening() {
     let before = {
         let storage = RocksStorage::open(&config(dir.path())).unwrap();
         (0..10)
-            .map(|_| cas_of(storage.store(&mut storage.worker(), b"k", b"v", set(0), unix_now()).unwrap()))
+            .map(|_| cas_of(storage.one_off(|s, w| s.store(w, b"k", b"v", set(0), unix_now())).unwrap()))
             .max()
             .unwrap()
     };
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    let after = cas_of(storage.store(&mut storage.worker(), b"k", b"v", set(0), unix_now()).unwrap());
+    let after = cas_of(storage.one_off(|s, w| s.store(w, b"k", b"v", set(0), unix_now())).unwrap());
     assert!(after > before, "{after} after {before}");
 }
 
@@ -60,21 +62,21 @@ fn delayed_flush_holds_across_reopening() {
     let now = unix_now();
     {
         let storage = RocksStorage::open(&config(dir.path())).unwrap();
-        storage.store(&mut storage.worker(), b"old", b"v", set(0), now).unwrap();
-        storage.flush_all(&mut storage.worker(), now + 100, now).unwrap();
+        storage.one_off(|s, w| s.store(w, b"old", b"v", set(0), now)).unwrap();
+        storage.one_off(|s, w| s.flush_all(w, now + 100, now)).unwrap();
     }
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    storage.store(&mut storage.worker(), b"new", b"v", set(0), now + 101).unwrap();
+    storage.one_off(|s, w| s.store(w, b"new", b"v", set(0), now + 101)).unwrap();
     assert!(matches!(
-        storage.fetch(&mut storage.worker(), b"old", FetchRequest::default(), None, now + 99).unwrap(),
+        storage.one_off(|s, w| s.fetch(w, b"old", FetchRequest::default(), None, now + 99)).unwrap(),
         Fetched::Hit(_)
     ));
     assert!(matches!(
-        storage.fetch(&mut storage.worker(), b"old", FetchRequest::default(), None, now + 100).unwrap(),
+        storage.one_off(|s, w| s.fetch(w, b"old", FetchRequest::default(), None, now + 100)).unwrap(),
         Fetched::Miss { .. }
     ));
     assert!(matches!(
-        storage.fetch(&mut storage.worker(), b"new", FetchRequest::default(), None, now + 102).unwrap(),
+        storage.one_off(|s, w| s.fetch(w, b"new", FetchRequest::default(), None, now + 102)).unwrap(),
         Fetched::Hit(_)
     ));
 }
@@ -84,9 +86,9 @@ fn immediate_flush_holds_across_reopening() {
     let dir = tempfile::tempdir().unwrap();
     {
         let storage = RocksStorage::open(&config(dir.path())).unwrap();
-        storage.store(&mut storage.worker(), b"old", b"v", set(0), unix_now()).unwrap();
-        storage.flush_all(&mut storage.worker(), 0, unix_now()).unwrap();
-        storage.store(&mut storage.worker(), b"new", b"v", set(0), unix_now()).unwrap();
+        storage.one_off(|s, w| s.store(w, b"old", b"v", set(0), unix_now())).unwrap();
+        storage.one_off(|s, w| s.flush_all(w, 0, unix_now())).unwrap();
+        storage.one_off(|s, w| s.store(w, b"new", b"v", set(0), unix_now())).unwrap();
     }
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
     assert_eq!(get(&storage, b"old"), None);

@@ -11,7 +11,7 @@ use super::*;
 fn gets_are_served_by_the_item_cache_once_filled() {
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    storage.store(&mut storage.worker(), b"written", b"1", set(0), unix_now()).unwrap();
+    storage.one_off(|s, w| s.store(w, b"written", b"1", set(0), unix_now())).unwrap();
     storage.flush_memtables().unwrap();
     drop(storage);
     // Reopened: the cache is empty, and the first read fills it.
@@ -22,13 +22,13 @@ fn gets_are_served_by_the_item_cache_once_filled() {
     assert_eq!(get(&storage, b"written"), Some(b"1".to_vec()));
     assert_eq!(cached(b"written"), Some(b"1".to_vec()));
     // Writes go through; deletes and flushes empty it.
-    storage.store(&mut storage.worker(), b"written", b"2", set(0), unix_now()).unwrap();
+    storage.one_off(|s, w| s.store(w, b"written", b"2", set(0), unix_now())).unwrap();
     assert_eq!(cached(b"written"), Some(b"2".to_vec()));
-    storage.delete(&mut storage.worker(), b"written", DeleteRequest::default(), unix_now()).unwrap();
+    storage.one_off(|s, w| s.delete(w, b"written", DeleteRequest::default(), unix_now())).unwrap();
     assert_eq!(cached(b"written"), None);
     assert_eq!(get(&storage, b"written"), None);
-    storage.store(&mut storage.worker(), b"flushed", b"3", set(0), unix_now()).unwrap();
-    storage.flush_all(&mut storage.worker(), 0, unix_now()).unwrap();
+    storage.one_off(|s, w| s.store(w, b"flushed", b"3", set(0), unix_now())).unwrap();
+    storage.one_off(|s, w| s.flush_all(w, 0, unix_now())).unwrap();
     assert_eq!(cached(b"flushed"), None);
     assert_eq!(get(&storage, b"flushed"), None);
 }
@@ -39,14 +39,14 @@ fn gets_are_served_by_the_item_cache_once_filled() {
 fn a_write_during_a_fill_is_not_hidden_by_the_older_item() {
     let dir = tempfile::tempdir().unwrap();
     let storage = std::sync::Arc::new(RocksStorage::open(&config(dir.path())).unwrap());
-    storage.store(&mut storage.worker(), b"k", b"old", set(0), unix_now()).unwrap();
+    storage.one_off(|s, w| s.store(w, b"k", b"old", set(0), unix_now())).unwrap();
     storage.items.clear();
     let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
     let writer_storage = storage.clone();
     *storage.before_fill.lock().unwrap() = Some(Box::new(move || {
         let (storage, wrote_tx) = (writer_storage.clone(), wrote_tx.clone());
         std::thread::spawn(move || {
-            storage.store(&mut storage.worker(), b"k", b"new", set(0), unix_now()).unwrap();
+            storage.one_off(|s, w| s.store(w, b"k", b"new", set(0), unix_now())).unwrap();
             wrote_tx.send(()).unwrap();
         });
         // Give the write every chance to land before the fill.
@@ -81,23 +81,14 @@ fn concurrent_reads_never_see_an_older_value_than_one_already_seen() {
                 for n in 1..=WRITES {
                     let key = format!("key-{key}");
                     storage
-                        .store(
-                            &mut storage.worker(),
-                            key.as_bytes(),
-                            n.to_string().as_bytes(),
-                            set(0),
-                            unix_now(),
-                        )
+                        .one_off(|s, w| {
+                            s.store(w, key.as_bytes(), n.to_string().as_bytes(), set(0), unix_now())
+                        })
                         .unwrap();
                     if n % 2 == 1 {
                         // Deletes send readers to RocksDB and to the fill path.
                         storage
-                            .delete(
-                                &mut storage.worker(),
-                                key.as_bytes(),
-                                DeleteRequest::default(),
-                                unix_now(),
-                            )
+                            .one_off(|s, w| s.delete(w, key.as_bytes(), DeleteRequest::default(), unix_now()))
                             .unwrap();
                     }
                 }
@@ -145,12 +136,12 @@ fn no_read_racing_flush_all_brings_a_flushed_item_back() {
         }
         for round in 0..30 {
             for key in &keys {
-                storage.store(&mut storage.worker(), key.as_bytes(), b"before", set(0), unix_now()).unwrap();
+                storage.one_off(|s, w| s.store(w, key.as_bytes(), b"before", set(0), unix_now())).unwrap();
             }
             if round % 3 == 0 {
                 storage.flush_memtables().unwrap();
             }
-            storage.flush_all(&mut storage.worker(), 0, unix_now()).unwrap();
+            storage.one_off(|s, w| s.flush_all(w, 0, unix_now())).unwrap();
             for key in &keys {
                 assert_eq!(
                     get(&storage, key.as_bytes()),
@@ -167,7 +158,7 @@ fn no_read_racing_flush_all_brings_a_flushed_item_back() {
 fn reads_write_nothing_unless_access_is_tracked() {
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    storage.store(&mut storage.worker(), b"k", b"v", set(0), unix_now()).unwrap();
+    storage.one_off(|s, w| s.store(w, b"k", b"v", set(0), unix_now())).unwrap();
     let entries = || storage.db.property_int_value("rocksdb.num-entries-active-mem-table").unwrap().unwrap();
     let before = entries();
     for _ in 0..10 {

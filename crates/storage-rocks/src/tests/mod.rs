@@ -1,5 +1,6 @@
 //! RocksStorage on real RocksDB directories.
 
+mod batch;
 mod durability;
 pub(crate) mod item_cache;
 mod stall;
@@ -31,7 +32,7 @@ fn set(value_len: usize) -> StoreRequest {
 fn get(storage: &RocksStorage, key: &[u8]) -> Option<Vec<u8>> {
     let mut value = Vec::new();
     match storage
-        .fetch(&mut storage.worker(), key, FetchRequest::default(), Some(&mut value), unix_now())
+        .one_off(|s, w| s.fetch(w, key, FetchRequest::default(), Some(&mut value), unix_now()))
         .unwrap()
     {
         Fetched::Hit(_) => Some(value),
@@ -74,13 +75,9 @@ fn writing_past_capacity_evicts_the_oldest_and_keeps_disk_bounded() {
     let count = 3 * capacity as usize / value.len();
     for i in 0..count {
         storage
-            .store(
-                &mut storage.worker(),
-                format!("key-{i:08}").as_bytes(),
-                &value,
-                set(value.len()),
-                unix_now(),
-            )
+            .one_off(|s, w| {
+                s.store(w, format!("key-{i:08}").as_bytes(), &value, set(value.len()), unix_now())
+            })
             .unwrap();
         if i % 512 == 0 {
             storage.flush_memtables().unwrap();
@@ -119,22 +116,14 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
         for i in 0..500 {
             let value = format!("round-{round}-{i}");
             storage
-                .store(
-                    &mut storage.worker(),
-                    format!("live-{i}").as_bytes(),
-                    value.as_bytes(),
-                    set(0),
-                    unix_now(),
-                )
+                .one_off(|s, w| {
+                    s.store(w, format!("live-{i}").as_bytes(), value.as_bytes(), set(0), unix_now())
+                })
                 .unwrap();
             storage
-                .store(
-                    &mut storage.worker(),
-                    format!("dead-{round}-{i}").as_bytes(),
-                    b"gone",
-                    expired,
-                    unix_now(),
-                )
+                .one_off(|s, w| {
+                    s.store(w, format!("dead-{round}-{i}").as_bytes(), b"gone", expired, unix_now())
+                })
                 .unwrap();
         }
         storage.flush_memtables().unwrap();

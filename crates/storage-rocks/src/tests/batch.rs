@@ -1,0 +1,123 @@
+//! One RocksDB write per round: what a worker's batch holds back, who sees
+//! it when, and workers that want each other's stripes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use petrel_protocol_memcache::{ArithmeticRequest, Storage, unix_now};
+use rocksdb::statistics::Ticker;
+
+use super::*;
+
+fn log_writes(storage: &RocksStorage) -> u64 {
+    storage.evictions.statistics.get_ticker_count(Ticker::WriteWithWal)
+}
+
+fn fetch(storage: &RocksStorage, worker: &mut RocksWorker, key: &[u8]) -> Option<Vec<u8>> {
+    let mut value = Vec::new();
+    match storage.fetch(worker, key, FetchRequest::default(), Some(&mut value), unix_now()).unwrap() {
+        Fetched::Hit(_) => Some(value),
+        Fetched::Miss { .. } => None,
+    }
+}
+
+#[test]
+fn a_round_of_writes_reaches_the_log_in_one_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    // The first write reserves CAS values, a write of its own.
+    storage.one_off(|s, w| s.store(w, b"warm-up", b"v", set(0), unix_now())).unwrap();
+    let worker = &mut storage.worker();
+    let before = log_writes(&storage);
+    for i in 0..50 {
+        storage.store(worker, format!("key-{i}").as_bytes(), b"value", set(0), unix_now()).unwrap();
+    }
+    storage.delete(worker, b"warm-up", DeleteRequest::default(), unix_now()).unwrap();
+    let incr = ArithmeticRequest {
+        increment: true,
+        delta: 1,
+        compare_cas: None,
+        new_cas: None,
+        vivify: Some((0, Expiry::Never)),
+        touch: None,
+    };
+    storage.arithmetic(worker, b"counter", incr, unix_now()).unwrap();
+    assert_eq!(log_writes(&storage), before, "a write reached the log before the commit");
+    storage.commit(worker).unwrap();
+    assert_eq!(log_writes(&storage), before + 1, "the round took more than one log write");
+    assert_eq!(get(&storage, b"key-49"), Some(b"value".to_vec()));
+    assert_eq!(get(&storage, b"warm-up"), None);
+}
+
+#[test]
+fn a_worker_sees_its_writes_at_once_and_others_from_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    storage.one_off(|s, w| s.store(w, b"k", b"old", set(0), unix_now())).unwrap();
+    let (writer, other) = (&mut storage.worker(), &mut storage.worker());
+    storage.store(writer, b"k", b"new", set(0), unix_now()).unwrap();
+    assert_eq!(
+        fetch(&storage, other, b"k"),
+        Some(b"old".to_vec()),
+        "another worker saw an uncommitted write"
+    );
+    assert_eq!(fetch(&storage, writer, b"k"), Some(b"new".to_vec()), "the writer did not see its own write");
+    // Appends read what the worker wrote last, even uncommitted.
+    let append = StoreRequest { mode: petrel_protocol_memcache::StoreMode::Append, ..set(0) };
+    storage.store(writer, b"k", b"-er", append, unix_now()).unwrap();
+    storage.store(writer, b"k", b"!", append, unix_now()).unwrap();
+    storage.commit(writer).unwrap();
+    assert_eq!(fetch(&storage, other, b"k"), Some(b"new-er!".to_vec()));
+}
+
+/// Each worker holds a stripe the other then wants: the one that must wait
+/// commits first and holds nothing while it waits, so both rounds finish.
+#[test]
+fn workers_wanting_each_others_stripes_both_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(RocksStorage::open(&config(dir.path())).unwrap());
+    let (mut first, mut second) = (storage.worker(), storage.worker());
+    storage.store(&mut first, b"one", b"first", set(0), unix_now()).unwrap();
+    storage.store(&mut second, b"two", b"second", set(0), unix_now()).unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for (mut worker, key) in [(first, b"two"), (second, b"one")] {
+        let (storage, done_tx) = (storage.clone(), done_tx.clone());
+        std::thread::spawn(move || {
+            storage.store(&mut worker, key, b"crossed", set(0), unix_now()).unwrap();
+            storage.commit(&mut worker).unwrap();
+            done_tx.send(()).unwrap();
+        });
+    }
+    for _ in 0..2 {
+        done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("two workers deadlocked on each other's stripes");
+    }
+    assert_eq!(get(&storage, b"one"), Some(b"crossed".to_vec()));
+    assert_eq!(get(&storage, b"two"), Some(b"crossed".to_vec()));
+}
+
+/// A batch RocksDB refuses fails the round's commit, and none of its writes
+/// is seen.
+#[test]
+fn a_refused_batch_fails_the_commit_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = StorageConfig { write_stall: WriteStall::Busy, ..config(dir.path()) };
+    let storage = RocksStorage::open(&busy).unwrap();
+    storage.one_off(|s, w| s.store(w, b"kept", b"v", set(0), unix_now())).unwrap();
+    storage.db.flush().unwrap();
+    let worker = &mut storage.worker();
+    storage.store(worker, b"lost", b"v", set(0), unix_now()).unwrap();
+    storage.store(worker, b"kept", b"overwritten", set(0), unix_now()).unwrap();
+    // The stall begins after the round's first write.
+    storage
+        .db
+        .set_options(&[("level0_slowdown_writes_trigger", "1"), ("level0_stop_writes_trigger", "1")])
+        .unwrap();
+    let failure = storage.commit(worker).expect_err("the refused batch was taken as committed");
+    assert_eq!(failure.reply, "307 busy");
+    assert_eq!(get(&storage, b"lost"), None);
+    assert_eq!(get(&storage, b"kept"), Some(b"v".to_vec()));
+    // The next round starts clean.
+    storage.commit(worker).unwrap();
+}
