@@ -220,7 +220,18 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             self.requests_per_turn,
             readiness,
         ) {
-            Ok(progress) => self.unsent.push((key, progress)),
+            Ok(progress) => {
+                if let Some(error) = connection.session.take_failed_commit() {
+                    // It covered the requests of the connections served
+                    // before this one in the round too.
+                    log::error!(
+                        "a commit of {} connections' requests failed: {error}",
+                        self.unsent.len() + 1
+                    );
+                    self.deliver(Err(error));
+                }
+                self.unsent.push((key, progress));
+            }
             Err(error) => {
                 log::debug!("closing a connection: {error}");
                 self.close(key);
@@ -238,11 +249,17 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         if self.unsent.is_empty() {
             return;
         }
-        let mut unsent = std::mem::take(&mut self.unsent);
         let committed = Committed::by::<P, V>(&mut self.service);
         if let Err(error) = &committed {
-            log::error!("the commit of {} connections' requests failed: {error}", unsent.len());
+            log::error!("the commit of {} connections' requests failed: {error}", self.unsent.len());
         }
+        self.deliver(committed);
+    }
+
+    /// Sends the responses of the connections served since the last
+    /// commit, given how it went.
+    fn deliver(&mut self, committed: io::Result<Committed>) {
+        let mut unsent = std::mem::take(&mut self.unsent);
         for (key, progress) in unsent.drain(..) {
             let Some(connection) = self.sessions.get_mut(key) else { continue };
             let sent = match &committed {

@@ -108,6 +108,8 @@ pub struct Session<S, T = ()> {
     write: WriteBuffer,
     /// What the replies composed since the last commit become if it fails.
     uncommitted: Uncommitted,
+    /// A commit made while serving failed (see `take_failed_commit`).
+    failed_commit: Option<io::Error>,
     /// Bytes of a rejected request still to be dropped as they arrive.
     discard: u64,
     /// No more reads: the peer closed its side, or the server is stopping.
@@ -134,6 +136,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             read: ReadBuffer::new(limits.initial, limits.read_max, limits.memory.clone()),
             write: WriteBuffer::new(limits.initial, limits.write_max, limits.memory.clone()),
             uncommitted: Uncommitted::default(),
+            failed_commit: None,
             discard: 0,
             input_ended: false,
             closing: false,
@@ -218,7 +221,12 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                 Stop::WriteFull => {
                     let committed = match Committed::by::<P, V>(service) {
                         Ok(committed) => committed,
-                        Err(error) => self.withdraw_uncommitted(error)?,
+                        Err(error) => {
+                            let withdrawn =
+                                self.withdraw_uncommitted(io::Error::new(error.kind(), error.to_string()))?;
+                            self.failed_commit = Some(error);
+                            withdrawn
+                        }
                     };
                     self.flush(&committed)?;
                     if self.write.is_full() {
@@ -245,6 +253,15 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             return Ok(Progress::Done);
         }
         Ok(progress)
+    }
+
+    /// The failure of a commit made in [`serve_input`](Self::serve_input)
+    /// (when the write buffer filled), once. That commit covered every
+    /// connection's requests served since the last one, so an event loop
+    /// serving many must withdraw their replies too
+    /// ([`send_after_failed_commit`](Self::send_after_failed_commit)).
+    pub fn take_failed_commit(&mut self) -> Option<io::Error> {
+        self.failed_commit.take()
     }
 
     /// The other second half of [`drive`](Self::drive), when the commit

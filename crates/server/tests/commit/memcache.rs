@@ -2,8 +2,8 @@
 //! to fail: a failed commit costs each write it would have made durable a
 //! `SERVER_ERROR`, not the connection.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use petrel_metrics::ServerInfo;
 use petrel_protocol_admin::AdminService;
@@ -16,10 +16,34 @@ use petrel_testkit::Client;
 use crate::one_worker_on_free_ports;
 
 /// The in-memory store, counting each worker's writes, with a commit that
-/// fails while `failing` is set.
+/// fails as many times as `failures` says once `successes` more have
+/// passed, and a read of the key `gate` that waits until the gate opens.
+#[derive(Default)]
 struct FailingCommit {
     store: MemoryStorage,
-    failing: Arc<AtomicBool>,
+    successes: Arc<AtomicU64>,
+    failures: Arc<AtomicU64>,
+    gate: Arc<Gate>,
+}
+
+/// Holds the worker inside a request, so that input for several
+/// connections gathers and is served in its next round.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn pass(&self) {
+        let open = self.open.lock().unwrap();
+        drop(self.opened.wait_while(open, |open| !*open).unwrap());
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
 }
 
 impl Storage for FailingCommit {
@@ -37,6 +61,9 @@ impl Storage for FailingCommit {
         value: Option<&mut Vec<u8>>,
         now: u64,
     ) -> Result<Fetched, StorageError> {
+        if key == b"gate" {
+            self.gate.pass();
+        }
         self.store.fetch(&mut (), key, fetch, value, now)
     }
 
@@ -87,9 +114,13 @@ impl Storage for FailingCommit {
     }
 
     fn commit(&self, _: &mut u64) -> Result<(), StorageError> {
-        match self.failing.load(Ordering::Acquire) {
-            true => Err(StorageError { reply: "unused", detail: "the log cannot be written".into() }),
-            false => Ok(()),
+        let less = |left: u64| left.checked_sub(1);
+        if self.successes.fetch_update(Ordering::AcqRel, Ordering::Acquire, less).is_ok() {
+            return Ok(());
+        }
+        match self.failures.fetch_update(Ordering::AcqRel, Ordering::Acquire, less) {
+            Ok(_) => Err(StorageError { reply: "unused", detail: "the log cannot be written".into() }),
+            Err(_) => Ok(()),
         }
     }
 
@@ -100,23 +131,14 @@ impl Storage for FailingCommit {
 
 #[test]
 fn a_failed_commit_answers_each_write_with_server_error_and_keeps_the_connection() {
-    let core = one_worker_on_free_ports();
-    let failing = Arc::new(AtomicBool::new(false));
-    let storage = Arc::new(FailingCommit { store: MemoryStorage::new(), failing: failing.clone() });
-    let info = Arc::new(ServerInfo::new("failed commit test", 1));
-    let limits = Limits::default();
-    let server = petrel_server::start(
-        &core,
-        Memcache { limits },
-        |_| MemcacheService::new(storage.clone(), limits, info.clone()),
-        AdminService::new(info.clone()),
-    )
-    .unwrap();
+    let storage = Arc::new(FailingCommit::default());
+    let failures = storage.failures.clone();
+    let server = start(storage);
     let mut client = Client::connect(server.local_addr());
     client.send(b"set old 0 0 1\r\no\r\n");
     assert_eq!(client.read_line(), "STORED\r\n");
 
-    failing.store(true, Ordering::Release);
+    failures.store(u64::MAX, Ordering::Release);
     // One round: writes that acknowledge a change, a refused add, a read,
     // a silenced write, a quiet meta set, then a no-op to end the batch.
     let round = b"set a 0 0 1\r\nx\r\nadd old 0 0 1\r\ny\r\nget old\r\nset b 0 0 1 noreply\r\nz\r\n\
@@ -135,9 +157,69 @@ fn a_failed_commit_answers_each_write_with_server_error_and_keeps_the_connection
     );
 
     // The connection goes on once commits succeed again.
-    failing.store(false, Ordering::Release);
+    failures.store(0, Ordering::Release);
     client.send(b"set d 0 0 1\r\nv\r\n");
     assert_eq!(client.read_line(), "STORED\r\n", "the connection is still open");
     server.shutdown();
     server.wait();
+}
+
+/// A commit made in the middle of a round, because one connection's write
+/// buffer filled, covers the writes of the connections served before it in
+/// that round: when it fails, their acknowledgements are withdrawn too,
+/// even though the commit at the round's end succeeds.
+#[test]
+fn a_commit_failing_mid_round_withdraws_the_replies_of_every_connection_it_covered() {
+    let storage = Arc::new(FailingCommit::default());
+    let (successes, failures, gate) =
+        (storage.successes.clone(), storage.failures.clone(), storage.gate.clone());
+    let server = start(storage);
+    let mut writer = Client::connect(server.local_addr());
+    writer.send(b"version\r\n");
+    assert!(writer.read_line().starts_with("VERSION "));
+    let mut big = Client::connect(server.local_addr());
+    let value = vec![b'v'; 512 << 10];
+    big.send(format!("set big 0 0 {}\r\n", value.len()).as_bytes());
+    big.send(&value);
+    big.send(b"\r\n");
+    assert_eq!(big.read_line(), "STORED\r\n");
+
+    // Hold the worker while the two connections' input gathers.
+    let mut holder = Client::connect(server.local_addr());
+    holder.send(b"get gate\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    writer.send(b"set a 0 0 1\r\nx\r\n");
+    // Enough replies to fill the write buffer several times over.
+    big.send(&b"get big\r\n".repeat(64));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    // The holder's round commits; the next commit, in the middle of the
+    // round that serves the writer and then fills the reader's buffer, fails.
+    successes.store(1, Ordering::Release);
+    failures.store(1, Ordering::Release);
+    gate.open();
+
+    assert_eq!(holder.read_line(), "END\r\n");
+    let mut replies = 0;
+    while replies < 64 {
+        let line = big.read_line();
+        if line == "END\r\n" {
+            replies += 1;
+        }
+    }
+    assert_eq!(failures.load(Ordering::Acquire), 0, "no commit failed mid-round");
+    assert_eq!(writer.read_line(), "SERVER_ERROR storage write failed\r\n");
+    server.shutdown();
+    server.wait();
+}
+
+fn start(storage: Arc<FailingCommit>) -> petrel_server::RunningServer {
+    let info = Arc::new(ServerInfo::new("failed commit test", 1));
+    let limits = Limits::default();
+    petrel_server::start(
+        &one_worker_on_free_ports(),
+        Memcache { limits },
+        move |_| MemcacheService::new(storage.clone(), limits, info.clone()),
+        AdminService::new(ServerInfo::new("failed commit test", 1).into()),
+    )
+    .unwrap()
 }
