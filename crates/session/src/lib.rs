@@ -19,12 +19,12 @@
 
 mod budget;
 mod buffer;
+mod limits;
 mod round;
 mod uncommitted;
 mod write_buffer;
 
 use std::io::{self, Read, Write};
-use std::sync::Arc;
 
 use metriken::{Counter, metric};
 use petrel_protocol::{Flow, ParseError, Protocol, Recovery, Service};
@@ -32,6 +32,7 @@ use uncommitted::Uncommitted;
 
 pub use budget::MemoryBudget;
 pub use buffer::{Fill, ReadBuffer};
+pub use limits::{Limits, Traffic};
 pub use round::{Committed, Progress, Readiness};
 pub use write_buffer::WriteBuffer;
 
@@ -58,29 +59,6 @@ static REQUEST_OVERFLOWS: Counter = Counter::new();
     description = "connections closed because their request needed buffer memory beyond buffers.memory_limit"
 )]
 static MEMORY_LIMIT_CLOSES: Counter = Counter::new();
-
-/// Buffer sizes of a session.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Size each buffer starts at and shrinks back to.
-    pub initial: usize,
-    /// Most bytes of unparsed input.
-    pub read_max: usize,
-    /// Unsent output past which no more requests are taken.
-    pub write_max: usize,
-    /// What the buffers of all sessions sharing it may hold above `initial`.
-    pub memory: Arc<MemoryBudget>,
-}
-
-/// Whose traffic a session carries, for the metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Traffic {
-    /// A client's: counted in `bytes_read`, `bytes_written`, `requests`, ...
-    Client,
-    /// An operator's (the admin port): not counted, so that scraping the
-    /// metrics does not move them.
-    Admin,
-}
 
 /// What became of the request at the front of the read buffer.
 enum Outcome {

@@ -3,6 +3,7 @@
 use super::*;
 use petrel_protocol_ping::{Ping, PingService};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 
 const READ_MAX: usize = 4096;
 const WRITE_MAX: usize = 4096;

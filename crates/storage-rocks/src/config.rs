@@ -27,6 +27,10 @@ pub struct StorageConfig {
     pub write_buffer_count: i32,
     /// Compression of data on disk: "none", "lz4" or "zstd".
     pub compression: Compression,
+    /// Items at least this large are written to blob files beside the
+    /// table files when memtables are flushed, so that merges move only
+    /// their keys; 0 keeps every item in the table files.
+    pub blob_threshold: u64,
     /// Threads RocksDB uses for flushes and compactions.
     pub background_jobs: i32,
     /// Record reads in the item (the meta `h` and `l` flags): the first read
@@ -67,6 +71,7 @@ impl Default for StorageConfig {
             write_buffer_size: 32 << 20,
             write_buffer_count: 2,
             compression: Compression::Lz4,
+            blob_threshold: 16 << 10,
             background_jobs: 2,
             track_access: false,
             sync_writes: false,

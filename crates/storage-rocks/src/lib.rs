@@ -166,11 +166,23 @@ impl RocksStorage {
         items.set_memtable_prefix_bloom_ratio(0.1);
         items.set_write_buffer_size(config.write_buffer_size);
         items.set_max_write_buffer_number(config.write_buffer_count);
-        items.set_compression_type(match config.compression {
+        let compression = match config.compression {
             Compression::None => DBCompressionType::None,
             Compression::Lz4 => DBCompressionType::Lz4,
             Compression::Zstd => DBCompressionType::Zstd,
-        });
+        };
+        items.set_compression_type(compression);
+        if config.blob_threshold > 0 {
+            // Large items leave the memtable for blob files at the flush,
+            // and merges move only their keys. FIFO drops a blob file with
+            // the last table file that refers to it; no blob GC is needed.
+            items.set_enable_blob_files(true);
+            items.set_min_blob_size(config.blob_threshold);
+            items.set_blob_file_size(config.write_buffer_size as u64);
+            items.set_blob_compression_type(compression);
+            items.set_enable_blob_gc(false);
+            items.set_blob_cache(&block_cache);
+        }
         items.set_compaction_style(DBCompactionStyle::Fifo);
         let mut fifo = FifoCompactOptions::default();
         fifo.set_max_table_files_size(config.capacity);
@@ -223,7 +235,11 @@ impl RocksStorage {
         // option string does. See compaction.rs for what it does.
         db.set_options(&[(
             "compaction_options_fifo",
-            &format!("{{max_table_files_size={};allow_compaction=true}}", config.capacity),
+            // The capacity counts blob files too (`max_data_files_size`).
+            &format!(
+                "{{max_table_files_size={0};max_data_files_size={0};allow_compaction=true}}",
+                config.capacity
+            ),
         )])
         .map_err(open_error)?;
 

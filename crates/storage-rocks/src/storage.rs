@@ -24,7 +24,12 @@ static BLOCK_CACHE_USAGE: Gauge = Gauge::new();
 #[metric(name = "rocksdb_memtable_bytes", description = "bytes in RocksDB's memtables")]
 pub(crate) static MEMTABLE_BYTES: Gauge = Gauge::new();
 #[metric(name = "rocksdb_live_sst_bytes", description = "bytes of live RocksDB SST files")]
-pub(crate) static LIVE_SST_BYTES: Gauge = Gauge::new();
+static LIVE_SST_BYTES: Gauge = Gauge::new();
+#[metric(
+    name = "rocksdb_live_blob_bytes",
+    description = "bytes of live RocksDB blob files (items of blob_threshold bytes or more)"
+)]
+static LIVE_BLOB_BYTES: Gauge = Gauge::new();
 #[metric(
     name = "rocksdb_pending_compaction_bytes",
     description = "bytes RocksDB estimates compaction must rewrite"
@@ -197,11 +202,13 @@ impl Storage for RocksStorage {
         let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
         let memtables = property("rocksdb.cur-size-all-mem-tables");
         let sst = property("rocksdb.live-sst-files-size");
+        let blobs = property("rocksdb.live-blob-file-size");
         MEMTABLE_BYTES.set(memtables as i64);
         LIVE_SST_BYTES.set(sst as i64);
+        LIVE_BLOB_BYTES.set(blobs as i64);
         PENDING_COMPACTION_BYTES.set(property("rocksdb.estimate-pending-compaction-bytes") as i64);
         BLOCK_CACHE_USAGE.set(self.block_cache.get_usage() as i64);
         self.evictions.look(&self.db);
-        StorageStats { items: property("rocksdb.estimate-num-keys"), bytes: memtables + sst }
+        StorageStats { items: property("rocksdb.estimate-num-keys"), bytes: memtables + sst + blobs }
     }
 }

@@ -159,7 +159,7 @@ impl RocksStorage {
                 // Out of the cache while RocksDB changes: a read that missed
                 // the cache just before may find the new item in RocksDB, and
                 // a read after it must not find the old one in the cache.
-                self.items.remove(write.hash, write.key);
+                self.items.remove(write.hash);
                 match write.item {
                     Some(item) => batch.put(write.key, item),
                     None => batch.delete(write.key),
@@ -168,8 +168,10 @@ impl RocksStorage {
             match self.db.write_opt(batch, &self.write_options) {
                 Ok(()) => {
                     for write in worker.pending.iter() {
-                        if let Some(item) = write.item {
-                            self.items.insert(epoch, write.hash, write.key, item);
+                        match write.item {
+                            Some(item) => self.items.insert(epoch, write.hash, write.key, item),
+                            // A put of the key earlier in the batch went in.
+                            None => self.items.remove(write.hash),
                         }
                     }
                 }

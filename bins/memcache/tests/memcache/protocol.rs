@@ -83,6 +83,7 @@ fn data_port_stats_use_memcached_names() {
         "rocksdb_block_cache_usage",
         "rocksdb_memtable_bytes",
         "rocksdb_live_sst_bytes",
+        "rocksdb_live_blob_bytes",
         "rocksdb_pending_compaction_bytes",
         "item_cache_hits",
         "item_cache_misses",

@@ -12,7 +12,6 @@ use petrel_protocol_memcache::{
 };
 
 use super::*;
-use crate::storage::LIVE_SST_BYTES;
 
 fn config(dir: &Path) -> StorageConfig {
     StorageConfig {
@@ -63,15 +62,27 @@ fn rocks_storage_conforms_without_the_item_cache() {
 
 #[test]
 fn writing_past_capacity_evicts_the_oldest_and_keeps_disk_bounded() {
+    evicts_the_oldest_past_capacity(4096);
+}
+
+#[test]
+fn items_in_blob_files_count_against_the_capacity_too() {
+    let config = StorageConfig::default();
+    evicts_the_oldest_past_capacity(2 * config.blob_threshold as usize);
+}
+
+/// Writes three times the capacity in items of `value_len` bytes: the table
+/// and blob files stay within the capacity, the oldest items go first, and
+/// evictions are counted.
+fn evicts_the_oldest_past_capacity(value_len: usize) {
     let dir = tempfile::tempdir().unwrap();
     let capacity = 8 << 20;
     let storage =
         RocksStorage::open(&StorageConfig { capacity, compression: Compression::None, ..config(dir.path()) })
             .unwrap();
-    let value = vec![b'x'; 4096];
-    // Three times the capacity, in distinct keys. Files are flushed here
-    // far faster than under any real load, so look after each flush, as the
-    // watcher does every 200 ms, rather than race it.
+    let value = vec![b'x'; value_len];
+    // Files are flushed here far faster than under any real load, so look
+    // after each flush, as the watcher does every 200 ms, rather than race it.
     let count = 3 * capacity as usize / value.len();
     for i in 0..count {
         storage
@@ -79,7 +90,7 @@ fn writing_past_capacity_evicts_the_oldest_and_keeps_disk_bounded() {
                 s.store(w, format!("key-{i:08}").as_bytes(), &value, set(value.len()), unix_now())
             })
             .unwrap();
-        if i % 512 == 0 {
+        if i % (count / 48) == 0 {
             storage.flush_memtables().unwrap();
             storage.stats();
         }
@@ -88,11 +99,15 @@ fn writing_past_capacity_evicts_the_oldest_and_keeps_disk_bounded() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         storage.stats();
-        let sst = LIVE_SST_BYTES.value() as u64;
-        if sst <= capacity + (2 << 20) && storage.evicted() > 0 {
+        let on_disk = data_file_bytes(dir.path());
+        if on_disk <= capacity + (2 << 20) && storage.evicted() > 0 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "sst {sst}, evictions {}", storage.evicted());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{on_disk} bytes on disk, evictions {}",
+            storage.evicted()
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // The newest writes are kept; the oldest went first.
@@ -102,6 +117,17 @@ fn writing_past_capacity_evicts_the_oldest_and_keeps_disk_bounded() {
     let evicted = storage.evicted();
     assert!(evicted >= (count - capacity as usize / value.len()) as u64 / 2, "{evicted}");
     assert!(evicted <= count as u64, "{evicted} of {count}");
+}
+
+/// Bytes of the table and blob files in `dir`.
+fn data_file_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "sst" || ext == "blob"))
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|metadata| metadata.len())
+        .sum()
 }
 
 #[test]
