@@ -73,6 +73,12 @@ impl MemoryBudget {
     }
 }
 
+/// An unlimited budget to share among a test's buffers.
+#[cfg(test)]
+pub(crate) fn unlimited() -> std::sync::Arc<MemoryBudget> {
+    std::sync::Arc::new(MemoryBudget::unlimited())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -155,10 +155,7 @@ impl Drop for ReadBuffer {
 mod tests {
     use super::*;
     use crate::WriteBuffer;
-
-    fn unlimited() -> Arc<MemoryBudget> {
-        Arc::new(MemoryBudget::unlimited())
-    }
+    use crate::budget::unlimited;
 
     #[test]
     fn allocate_nothing_until_used() {

@@ -3,18 +3,12 @@
 use super::*;
 use petrel_protocol_ping::{Ping, PingService};
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 
 const READ_MAX: usize = 4096;
 const WRITE_MAX: usize = 4096;
 
 fn limits() -> Limits {
-    Limits {
-        initial: 64,
-        read_max: READ_MAX,
-        write_max: WRITE_MAX,
-        memory: Arc::new(MemoryBudget::unlimited()),
-    }
+    Limits { initial: 64, read_max: READ_MAX, write_max: WRITE_MAX, memory: crate::budget::unlimited() }
 }
 
 fn pair() -> (Session<UnixStream>, UnixStream) {

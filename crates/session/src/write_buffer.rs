@@ -122,10 +122,7 @@ impl Drop for WriteBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn unlimited() -> Arc<MemoryBudget> {
-        Arc::new(MemoryBudget::unlimited())
-    }
+    use crate::budget::unlimited;
 
     struct Trickle(Vec<u8>);
     impl Write for Trickle {
