@@ -1,9 +1,11 @@
 """Fixtures: a real petrel-memcache process on free ports, in a fresh directory."""
 
+import contextlib
 import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -71,11 +73,36 @@ class Server:
 
 def free_port():
     """A port free right now (for a server that must restart on the same one)."""
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_memcached():
+    """The real memcached (Debian's), one worker thread, on a free port:
+    yields its address."""
+    binary = shutil.which("memcached")
+    if binary is None:
+        pytest.fail("memcached is not installed: scripts/setup installs it")
+    port = free_port()
+    command = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-t", "1", "-m", "64"]
+    if os.geteuid() == 0:
+        command += ["-u", "nobody"]  # memcached refuses to run as root
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "memcached did not start"
+                time.sleep(0.05)
+        yield ("127.0.0.1", port)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.fixture

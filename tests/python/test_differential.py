@@ -8,16 +8,12 @@ for sequences the generator does not make. A difference that is known and
 explained in docs/protocol.md is listed in KNOWN_DIFFERENCES, and must still
 be there: a fixed difference fails until its entry is removed."""
 
-import os
 import re
-import shutil
 import socket
-import subprocess
-import time
 
 import pytest
 
-from conftest import free_port
+from conftest import running_memcached
 from differential_cases import PRELUDE, generate
 
 HAND_WRITTEN = [
@@ -39,12 +35,13 @@ HAND_WRITTEN = [
     ("meta arithmetic autovivify", b"ma counter N0 J13 v\r\nma counter v\r\n"),
     ("meta decrement shrinks in place", b"set n 0 0 3\r\n100\r\nma n MD D1 v\r\nget n\r\nmg n v\r\n"),
     ("stats reset", b"stats reset\r\nstats detail dump\r\n"),
+    ("stats detail on and off", b"stats detail on\r\nstats detail off\r\nstats detail\r\nstats detail x\r\n"),
+    ("stats sizes", b"stats sizes\r\n"),
     ("delayed flush replaced by one now", b"flush_all 2\r\nflush_all\r\nset k 0 0 1\r\nx\r\n"),
 ]
 
 # Case name prefix -> the reason, as docs/protocol.md gives it.
 KNOWN_DIFFERENCES = {
-    "binary magic": "the binary protocol is not served yet: Petrel closes, memcached waits for a header",
     "get line of 70000 with a long key": "a line longer than max_line is served in pieces: a bad key "
     "late in it cannot take back VALUEs already sent",
     "key of 251 bytes": "memcached drops the replies it queued from the same read before a get "
@@ -119,25 +116,8 @@ class Peer:
 
 @pytest.fixture(scope="module")
 def memcached():
-    binary = shutil.which("memcached")
-    if binary is None:
-        pytest.fail("memcached is not installed: scripts/setup installs it")
-    port = free_port()
-    command = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-t", "1", "-m", "64"]
-    if os.geteuid() == 0:
-        command += ["-u", "nobody"]  # memcached refuses to run as root
-    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "memcached did not start"
-            time.sleep(0.05)
-    yield Peer(("127.0.0.1", port))
-    process.terminate()
-    process.wait(timeout=10)
+    with running_memcached() as address:
+        yield Peer(address)
 
 
 @pytest.fixture(scope="module")

@@ -61,12 +61,15 @@ pub struct ProtocolConfig {
     pub item_size_max: usize,
     /// Longest command line, in bytes; longer closes the connection.
     pub max_line: usize,
+    /// Whether clients may speak memcached's binary protocol (chosen per
+    /// connection by its first byte); when not, such a connection is closed.
+    pub binary: bool,
 }
 
 impl Default for ProtocolConfig {
     fn default() -> Self {
         let limits = Limits::default();
-        Self { item_size_max: limits.item_size_max, max_line: limits.max_line }
+        Self { item_size_max: limits.item_size_max, max_line: limits.max_line, binary: true }
     }
 }
 
@@ -129,7 +132,7 @@ fn settings(info: ServerInfo, config: &MemcacheConfig) -> ServerInfo {
         .with_setting("detail_enabled", "no")
         .with_setting("reqs_per_event", config.core.workers.requests_per_turn)
         .with_setting("cas_enabled", "yes")
-        .with_setting("binding_protocol", "ascii")
+        .with_setting("binding_protocol", if config.protocol.binary { "auto-negotiate" } else { "ascii" })
         .with_setting("auth_enabled_sasl", "no")
         .with_setting("auth_enabled_ascii", "no")
         .with_setting("flush_enabled", "yes")
@@ -151,7 +154,7 @@ pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
         .with_command("checkpoint", Arc::new(move |directory| checkpoint(&checkpoint_storage, directory)));
     let server = petrel_server::start(
         &config.core,
-        Memcache { limits },
+        Memcache { limits, binary: config.protocol.binary },
         |_| MemcacheService::new(storage.clone(), limits, server_info.clone()),
         admin,
     )?;

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         let info = Arc::new(ServerInfo::new(binary.name, config.workers.thread_count()));
         let server = petrel_server::start(
             config,
-            Memcache { limits },
+            Memcache::new(limits),
             |_worker| MemcacheService::new(storage.clone(), limits, info.clone()),
             AdminService::new(info.clone()),
         )?;

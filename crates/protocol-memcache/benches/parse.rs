@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use petrel_protocol::Protocol;
-use petrel_protocol_memcache::{Hit, Memcache, Response, TextState};
+use petrel_protocol_memcache::{ConnectionState, Hit, Memcache, Response};
 
 fn parse(c: &mut Criterion) {
     let protocol = Memcache::default();
@@ -21,7 +21,8 @@ fn parse(c: &mut Criterion) {
         group.throughput(Throughput::Elements(1));
         group.bench_function(*name, |b| {
             b.iter(|| {
-                let parsed = protocol.parse(&mut TextState::default(), black_box(input.as_bytes())).unwrap();
+                let parsed =
+                    protocol.parse(&mut ConnectionState::default(), black_box(input.as_bytes())).unwrap();
                 black_box(parsed.consumed)
             })
         });

@@ -15,11 +15,13 @@ use petrel_metrics::ServerInfo;
 use petrel_protocol::{ParseError, Protocol, Recovery, Service};
 
 use crate::store::Storage;
-use crate::{Limits, Memcache, MemcacheService, TextState};
+use crate::{ConnectionState, Limits, Memcache, MemcacheService};
 
+mod binary;
 mod meta;
 mod text;
 
+use binary::{binary_counters, binary_stores_and_cas, binary_too_large, protocols_share_items};
 use meta::{meta_arithmetic, meta_debug, meta_delete, meta_get_set, meta_quiet, meta_set_modes, meta_vivify};
 use text::{
     add_replace, append_limit, append_prepend, binary_values, cas, concurrent_incr, delete_and_touch, expiry,
@@ -32,7 +34,10 @@ pub struct Harness<S: Storage> {
     pub storage: Arc<S>,
     service: MemcacheService<S>,
     protocol: Memcache,
-    state: TextState,
+    /// The text connection's state.
+    state: ConnectionState,
+    /// A second connection's, which speaks the binary protocol.
+    binary_state: ConnectionState,
 }
 
 impl<S: Storage> Harness<S> {
@@ -42,16 +47,38 @@ impl<S: Storage> Harness<S> {
         let limits = Limits { item_size_max: 1024, ..Limits::default() };
         let service =
             MemcacheService::new(storage.clone(), limits, Arc::new(ServerInfo::new("conformance", 1)));
-        Self { storage, service, protocol: Memcache { limits }, state: TextState::default() }
+        Self {
+            storage,
+            service,
+            protocol: Memcache::new(limits),
+            state: ConnectionState::default(),
+            binary_state: ConnectionState::default(),
+        }
     }
 
     /// Serves every request in `input` as one round, committed at its end,
     /// and returns what the client receives.
     pub fn send(&mut self, input: &[u8]) -> String {
+        let mut state = std::mem::take(&mut self.state);
+        let out = self.serve(&mut state, input);
+        self.state = state;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// [`send`](Self::send) over the binary connection: `input` is
+    /// binary requests; returns the reply bytes.
+    pub fn send_binary(&mut self, input: &[u8]) -> Vec<u8> {
+        let mut state = std::mem::take(&mut self.binary_state);
+        let out = self.serve(&mut state, input);
+        self.binary_state = state;
+        out
+    }
+
+    fn serve(&mut self, state: &mut ConnectionState, input: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         let mut rest = input;
         while !rest.is_empty() {
-            match self.protocol.parse(&mut self.state, rest) {
+            match self.protocol.parse(state, rest) {
                 Ok(parsed) => {
                     let response = self.service.execute(parsed.message);
                     self.protocol.compose(&response, &mut out);
@@ -71,7 +98,7 @@ impl<S: Storage> Harness<S> {
         }
         // The end of a round, as in the server.
         self.service.commit().expect("the store commits");
-        String::from_utf8_lossy(&out).into_owned()
+        out
     }
 
     /// Sends `input` and asserts the reply is exactly `expected`.
@@ -108,6 +135,10 @@ pub fn cases<S: Storage>() -> Vec<Case<S>> {
         ("meta_arithmetic", meta_arithmetic),
         ("meta_debug_and_base64_keys", meta_debug),
         ("stats_groups", stats),
+        ("binary_and_text_share_items", protocols_share_items),
+        ("binary_stores_quiet_and_cas", binary_stores_and_cas),
+        ("binary_counters_created_or_not", binary_counters),
+        ("binary_value_over_the_limit_is_skipped", binary_too_large),
         ("concurrent_incr_loses_no_update", concurrent_incr),
     ]
 }

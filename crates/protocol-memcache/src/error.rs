@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::binary::BinaryError;
+
 /// A request that cannot be served, with the reply memcached gives for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
@@ -17,9 +19,15 @@ pub enum Error {
     /// A line that is no command and ends in an HTTP version: the
     /// connection closes without a reply (see `docs/security.md`).
     HttpRequest,
-    /// A binary-protocol request (first byte 0x80), which is not served:
-    /// the connection closes rather than leave the client waiting.
+    /// A binary-protocol request (first byte 0x80) where the binary
+    /// protocol is turned off: the connection closes rather than leave the
+    /// client waiting.
     BinaryProtocol,
+    /// A binary request whose first byte is not the request magic: the
+    /// stream cannot be read further, and closes unanswered, as in memcached.
+    BadMagic,
+    /// A binary request refused with an error packet.
+    Binary(BinaryError),
     /// An invalid request that asked for no reply (`noreply`), or the rest
     /// of a line already answered: nothing is sent.
     NoReply,
@@ -65,6 +73,8 @@ impl Error {
             Error::LineTooLong => "line too long (closed)",
             Error::HttpRequest => "HTTP request line (closed)",
             Error::BinaryProtocol => "binary protocol request (closed)",
+            Error::BadMagic => "binary request without its magic byte (closed)",
+            Error::Binary(error) => error.status.message(),
             Error::NoReply => "invalid request with noreply (not answered)",
             Error::TooLarge => "SERVER_ERROR object too large for cache",
             Error::InvalidDelta => "CLIENT_ERROR invalid numeric delta argument",
@@ -85,13 +95,23 @@ impl Error {
 
     /// Whether the client is sent a reply line.
     pub fn answered(&self) -> bool {
-        !matches!(self, Error::LineTooLong | Error::HttpRequest | Error::BinaryProtocol | Error::NoReply)
+        !matches!(
+            self,
+            Error::LineTooLong
+                | Error::HttpRequest
+                | Error::BinaryProtocol
+                | Error::BadMagic
+                | Error::NoReply
+        )
     }
 
     /// Appends the reply line, with its CRLF, if there is one.
     pub fn compose(&self, out: &mut Vec<u8>) {
         if !self.answered() {
             return;
+        }
+        if let Error::Binary(error) = self {
+            return error.compose(out);
         }
         out.extend_from_slice(self.message().as_bytes());
         if let Error::Server(reason) = self {

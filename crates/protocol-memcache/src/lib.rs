@@ -1,12 +1,15 @@
-//! The memcached protocol, text and meta commands, for servers, proxies and
-//! clients; and the storage seam a memcache backend implements.
+//! The memcached protocols (text, meta and binary commands) for servers,
+//! proxies and clients; and the storage seam a memcache backend implements.
 //!
 //! Sans-IO: bytes in, requests out; responses in, bytes out.
 //!
 //! - [`Memcache`] is the [`Protocol`]: [`parse`](parse::parse) borrows keys
 //!   and values from the read buffer and reports [`ParseError::Incomplete`]
 //!   until a whole request (line and data block) is there, so the result
-//!   does not depend on how the bytes were split across reads.
+//!   does not depend on how the bytes were split across reads. A
+//!   connection whose first byte is 0x80 speaks the [`binary`] protocol,
+//!   as in memcached; its requests and replies are variants of the same
+//!   [`Request`] and [`Response`].
 //! - [`Storage`] is what a backend provides (fetch, store, delete,
 //!   arithmetic, flush), each atomic per key; [`rules`] holds memcached's
 //!   item rules, which every backend applies rather than restating;
@@ -18,11 +21,11 @@
 //! ```
 //! use std::sync::Arc;
 //! use petrel_protocol::{Protocol, Service};
-//! use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, TextState};
+//! use petrel_protocol_memcache::{ConnectionState, Limits, Memcache, MemcacheService, MemoryStorage};
 //! use petrel_metrics::ServerInfo;
 //!
 //! let protocol = Memcache::default();
-//! let mut state = TextState::default();
+//! let mut state = ConnectionState::default();
 //! let storage = Arc::new(MemoryStorage::new());
 //! let mut service = MemcacheService::new(storage, Limits::default(), Arc::new(ServerInfo::new("example 1.0", 1)));
 //! let mut out = Vec::new();
@@ -34,6 +37,7 @@
 //! assert_eq!(out, b"STORED\r\nVALUE greeting 5 5\r\nhello\r\nEND\r\n");
 //! ```
 
+pub mod binary;
 pub mod conformance;
 mod error;
 mod expiry;
@@ -50,7 +54,7 @@ mod service;
 mod store;
 
 use metriken::{Counter, metric};
-use petrel_protocol::{Flow, ParseError, Parsed, Protocol};
+use petrel_protocol::{Flow, ParseError, Parsed, Protocol, Recovery};
 
 pub use error::Error;
 pub use expiry::{Expiry, MAX_RELATIVE_EXPTIME, unix_now};
@@ -73,24 +77,71 @@ pub use store::{
 static HTTP_REQUEST_CLOSES: Counter = Counter::new();
 
 /// The memcache protocol, with its size limits.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Memcache {
     /// Value and line size limits.
     pub limits: Limits,
+    /// Whether a connection may speak the binary protocol; when not, one
+    /// that tries is closed.
+    pub binary: bool,
+}
+
+impl Memcache {
+    /// The protocol with these limits, text and binary.
+    pub fn new(limits: Limits) -> Self {
+        Self { limits, binary: true }
+    }
+}
+
+impl Default for Memcache {
+    fn default() -> Self {
+        Self::new(Limits::default())
+    }
+}
+
+/// What the protocol remembers about a connection: which protocol it
+/// speaks, decided by its first byte, and the text protocol's state.
+#[derive(Debug, Default)]
+pub struct ConnectionState {
+    speaks: Option<Speaks>,
+    text: TextState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Speaks {
+    Text,
+    Binary,
 }
 
 impl Protocol for Memcache {
     type Request<'a> = Request<'a>;
     type Response<'a> = Response<'a>;
     type Error = Error;
-    type State = TextState;
+    type State = ConnectionState;
 
     fn parse<'a>(
         &self,
-        state: &mut TextState,
+        state: &mut ConnectionState,
         input: &'a [u8],
     ) -> Result<Parsed<Request<'a>>, ParseError<Error>> {
-        parse::parse(state, input, &self.limits)
+        let speaks = match state.speaks {
+            Some(speaks) => speaks,
+            None => match input.first() {
+                None => return Err(ParseError::Incomplete),
+                Some(&binary::REQUEST_MAGIC) if !self.binary => {
+                    return Err(ParseError::Invalid {
+                        error: Error::BinaryProtocol,
+                        recovery: Recovery::Close,
+                    });
+                }
+                Some(&binary::REQUEST_MAGIC) => *state.speaks.insert(Speaks::Binary),
+                Some(_) => *state.speaks.insert(Speaks::Text),
+            },
+        };
+        match speaks {
+            Speaks::Text => parse::parse(&mut state.text, input, &self.limits),
+            Speaks::Binary => binary::parse(input, &self.limits),
+        }
     }
 
     fn compose(&self, response: &Response<'_>, out: &mut Vec<u8>) -> Flow {

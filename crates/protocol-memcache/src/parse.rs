@@ -16,25 +16,17 @@ use crate::request::{Limits, Request, StoreCommand};
 /// A request parsed from the front of a buffer, or why not.
 pub type ParseResult<'a> = Result<Parsed<Request<'a>>, ParseError<Error>>;
 
-/// What the text protocol remembers about a connection between requests:
-/// the [`Protocol::State`](petrel_protocol::Protocol::State) of
-/// [`Memcache`](crate::Memcache).
+/// What the text protocol remembers about a connection between requests.
 #[derive(Debug, Default)]
 pub struct TextState {
     /// A retrieval line too long to buffer whole, served as its keys arrive.
     pub(crate) multiget: Option<Multiget>,
 }
 
-/// The first byte of a binary-protocol request.
-const BINARY_MAGIC: u8 = 0x80;
-
 /// Parses one request from the front of `input`.
 pub fn parse<'a>(state: &mut TextState, input: &'a [u8], limits: &Limits) -> ParseResult<'a> {
     if let Some(multiget) = state.multiget {
         return multiget::resume(state, multiget, input, limits);
-    }
-    if input.first() == Some(&BINARY_MAGIC) {
-        return Err(ParseError::Invalid { error: Error::BinaryProtocol, recovery: Recovery::Close });
     }
     let window = &input[..input.len().min(limits.max_line)];
     let Some(newline) = memchr(b'\n', window) else {

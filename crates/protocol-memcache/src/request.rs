@@ -1,5 +1,6 @@
 //! Requests: what the server parses (`parse.rs`) and clients compose.
 
+use crate::binary::BinaryRequest;
 use crate::key::{Key, Keys, encode_base64};
 use crate::meta::{MetaCommand, MetaFlags};
 use crate::number::{write_i64, write_u64};
@@ -209,6 +210,8 @@ pub enum Request<'a> {
     },
     /// `mn`.
     MetaNoop,
+    /// A binary-protocol request.
+    Binary(BinaryRequest<'a>),
 }
 
 /// What the command log records of a request: the command, its key or
@@ -250,6 +253,10 @@ impl std::fmt::Display for Request<'_> {
             Request::MetaArithmetic { key, .. } => write!(f, "ma {}", text(key)),
             Request::MetaDebug { key, .. } => write!(f, "me {}", text(key)),
             Request::MetaNoop => f.write_str("mn"),
+            Request::Binary(request) => {
+                write!(f, "binary {:?}", request.opcode)?;
+                request.command.key().map_or(Ok(()), |key| write!(f, " {}", text(key)))
+            }
         }
     }
 }
@@ -347,6 +354,7 @@ impl Request<'_> {
             }
             Request::MetaDebug { key, flags } => compose_meta(out, MetaCommand::Debug, &key, None, &flags),
             Request::MetaNoop => out.extend_from_slice(b"mn"),
+            Request::Binary(request) => return request.compose(out),
         }
         out.extend_from_slice(b"\r\n");
     }

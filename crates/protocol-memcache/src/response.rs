@@ -6,6 +6,7 @@ use memchr::memchr;
 use petrel_protocol::{Flow, ParseError, Parsed, Recovery};
 
 use crate::Error;
+use crate::binary::BinaryResponse;
 use crate::key::encode_base64;
 use crate::number::{parse_u32, parse_u64, write_i64, write_u64};
 
@@ -142,6 +143,8 @@ pub enum Response<'a> {
     Silent,
     /// Nothing, then close (`quit`).
     Quit,
+    /// A binary-protocol reply.
+    Binary(BinaryResponse<'a>),
 }
 
 impl Response<'_> {
@@ -213,6 +216,7 @@ impl Response<'_> {
             Response::Error(error) => error.compose(out),
             Response::Silent => {}
             Response::Quit => return Flow::Close,
+            Response::Binary(response) => return response.compose(out),
         }
         Flow::Continue
     }

@@ -195,8 +195,10 @@ pub fn store(
 ) -> StoreDecision {
     let refuse = StoreDecision::Refuse;
     let mut stale = false;
+    let concatenates = matches!(request.mode, StoreMode::Append | StoreMode::Prepend);
     match (existing, request.compare_cas) {
-        (None, Some(_)) => return refuse(Stored::NotFound),
+        // An append or prepend to nothing is not stored, whatever its CAS.
+        (None, Some(_)) if !concatenates => return refuse(Stored::NotFound),
         // An invalidating set (meta `I`) with an older CAS stores, stale.
         (Some((meta, _)), Some(cas)) if meta.cas != cas => {
             if request.invalidate && cas < meta.cas {
@@ -338,6 +340,8 @@ mod tests {
         assert_eq!((meta.flags, value, size), (5, NewValue::Append, 7), "append keeps the old flags");
         assert_eq!(store(Some((&old, 98)), &append, 4, NOW), StoreDecision::Refuse(Stored::TooLarge));
         assert_eq!(store(None, &append, 4, NOW), StoreDecision::Refuse(Stored::NotStored));
+        let append_cas = StoreRequest { compare_cas: Some(6), ..append };
+        assert_eq!(store(None, &append_cas, 4, NOW), StoreDecision::Refuse(Stored::NotStored));
         let cas = StoreRequest { compare_cas: Some(6), ..set };
         assert_eq!(store(Some((&old, 3)), &cas, 4, NOW), StoreDecision::Refuse(Stored::Exists));
         assert_eq!(store(None, &cas, 4, NOW), StoreDecision::Refuse(Stored::NotFound));

@@ -1,6 +1,7 @@
 //! Executing memcache requests against a [`Storage`]: the service, its
 //! counters and its dispatch; the text commands are in `service/text.rs`,
-//! the meta commands in `service/meta.rs`.
+//! the meta commands in `service/meta.rs`, the binary ones in
+//! `service/binary.rs`.
 //!
 //! The service turns each request into one atomic storage operation and the
 //! result into a [`Response`]. Keys and values for the response are copied
@@ -15,11 +16,13 @@ use metriken::{AtomicCounterHistogram, metric};
 use petrel_metrics::{ServerInfo, latency_histogram};
 use petrel_protocol::{IfCommitFails, Service};
 
+use crate::binary::{BinaryCommand, BinaryReply, BinaryRequest, BinaryResponse, Opcode, Status};
 use crate::request::{Limits, Request};
 use crate::response::{Hit, MetaCode, Response, ReturnFlag};
 use crate::store::{Storage, StorageError};
 use crate::{Error, Memcache};
 
+mod binary;
 mod counts;
 mod meta;
 mod text;
@@ -71,7 +74,7 @@ pub struct MemcacheService<S: Storage> {
     /// The store's write count when the last request began, and whether
     /// that request's reply acknowledges a change: for `if_commit_fails`.
     writes_before: u64,
-    acknowledges_change: bool,
+    acknowledges_change: Acknowledges,
     /// This worker's counts, published once per round.
     counts: Counts,
 }
@@ -86,7 +89,7 @@ impl<S: Storage> MemcacheService<S> {
             server,
             scratch: Scratch::default(),
             writes_before: 0,
-            acknowledges_change: false,
+            acknowledges_change: Acknowledges::Nothing,
             counts: Counts::default(),
         }
     }
@@ -109,14 +112,16 @@ impl<S: Storage> MemcacheService<S> {
                 self.server.write_settings(out);
                 petrel_metrics::stat_line(out, "item_size_max", self.limits.item_size_max);
             }
-            // Per-prefix accounting is never on, so its dump is empty.
+            // Per-prefix accounting is never kept: turning it on or off is
+            // accepted, as by memcached, and its dump is empty.
             (Some(b"detail"), Some(b"dump")) => {}
-            (Some(b"detail"), argument) if argument != Some(b"on") && argument != Some(b"off") => {
-                return Response::Error(Error::DetailUsage);
-            }
+            (Some(b"detail"), Some(b"on" | b"off")) => return Response::Ok,
+            (Some(b"detail"), _) => return Response::Error(Error::DetailUsage),
+            // memcached's answer when it keeps no size histogram, as here.
+            (Some(b"sizes"), _) => petrel_metrics::stat_line(out, "sizes_status", "disabled"),
             // Slab, item-class and connection dumps describe memcached's
             // allocator; Petrel has none of that to report.
-            (Some(b"items" | b"slabs" | b"sizes" | b"conns"), _) => {}
+            (Some(b"items" | b"slabs" | b"conns"), _) => {}
             _ => return Response::Error(Error::UnknownCommand),
         }
         Response::Stats(&self.scratch.bytes)
@@ -156,6 +161,7 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
             Request::MetaArithmetic { key, flags } => self.meta_arithmetic(key, flags),
             Request::MetaDebug { key, .. } => self.meta_debug(key),
             Request::MetaNoop => Response::Meta { code: MetaCode::Noop, flags: &[], value: None, bytes: &[] },
+            Request::Binary(request) => self.binary(request),
         }
     }
 
@@ -172,9 +178,16 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
     /// commit fails, as when the write itself fails; every other reply
     /// (retrievals, refusals, errors, silenced replies) stands.
     fn if_commit_fails(&mut self) -> IfCommitFails<Response<'_>> {
-        match self.acknowledges_change && self.storage.writes(&self.worker) != self.writes_before {
-            true => IfCommitFails::Reply(Response::Error(Error::Server(COMMIT_FAILED))),
-            false => IfCommitFails::ReplyStands,
+        if self.storage.writes(&self.worker) == self.writes_before {
+            return IfCommitFails::ReplyStands;
+        }
+        match self.acknowledges_change {
+            Acknowledges::Nothing => IfCommitFails::ReplyStands,
+            Acknowledges::Text => IfCommitFails::Reply(Response::Error(Error::Server(COMMIT_FAILED))),
+            Acknowledges::Binary { opcode, opaque } => {
+                let reply = BinaryReply::Failed { status: Status::OutOfMemory, message: COMMIT_FAILED };
+                IfCommitFails::Reply(Response::Binary(BinaryResponse { opcode, opaque, reply }))
+            }
         }
     }
 }
@@ -182,20 +195,44 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
 /// The reply to a write whose commit failed.
 const COMMIT_FAILED: &str = "storage write failed";
 
+/// Whether a request's reply tells the client that something changed, and
+/// in which protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acknowledges {
+    Nothing,
+    Text,
+    Binary { opcode: u8, opaque: u32 },
+}
+
 /// Whether `request`'s reply tells the client that something changed:
 /// storage commands and deletes, arithmetic, touch and flush, unless
-/// `noreply` silences them. A retrieval's reply stands even when it wrote
-/// (an access time, a touch by `gat`): it carries data, not an
-/// acknowledgement.
-fn acknowledges_change(request: &Request<'_>) -> bool {
+/// `noreply` (or a quiet binary opcode) silences them. A retrieval's reply
+/// stands even when it wrote (an access time, a touch by `gat`): it carries
+/// data, not an acknowledgement.
+fn acknowledges_change(request: &Request<'_>) -> Acknowledges {
+    let text = |noreply: bool| if noreply { Acknowledges::Nothing } else { Acknowledges::Text };
     match request {
         Request::Store { noreply, .. }
         | Request::Delete { noreply, .. }
         | Request::Arithmetic { noreply, .. }
         | Request::Touch { noreply, .. }
-        | Request::FlushAll { noreply, .. } => !noreply,
-        Request::MetaSet { .. } | Request::MetaDelete { .. } | Request::MetaArithmetic { .. } => true,
-        _ => false,
+        | Request::FlushAll { noreply, .. } => text(*noreply),
+        Request::MetaSet { .. } | Request::MetaDelete { .. } | Request::MetaArithmetic { .. } => {
+            Acknowledges::Text
+        }
+        Request::Binary(BinaryRequest { opcode, opaque, command, .. }) => match command {
+            BinaryCommand::Store { .. }
+            | BinaryCommand::Delete { .. }
+            | BinaryCommand::Arithmetic { .. }
+            | BinaryCommand::Flush { .. }
+            | BinaryCommand::Touch { .. }
+                if !opcode.quiet() && !matches!(opcode, Opcode::Gat | Opcode::GatK) =>
+            {
+                Acknowledges::Binary { opcode: *opcode as u8, opaque: *opaque }
+            }
+            _ => Acknowledges::Nothing,
+        },
+        _ => Acknowledges::Nothing,
     }
 }
 
@@ -207,9 +244,14 @@ pub(super) fn quiet_if(noreply: bool, response: Response<'_>) -> Response<'_> {
 }
 
 pub(super) fn store_failed(error: StorageError) -> Response<'static> {
-    STORE_ERRORS.increment();
-    log_store_failure(&error);
+    note_store_failure(&error);
     Response::Error(Error::Server(error.reply))
+}
+
+/// Counts and logs a failure of the store.
+pub(super) fn note_store_failure(error: &StorageError) {
+    STORE_ERRORS.increment();
+    log_store_failure(error);
 }
 
 /// The second of the last logged store failure, and failures since.

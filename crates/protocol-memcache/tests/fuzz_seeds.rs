@@ -3,7 +3,7 @@
 //! cargo-fuzz is not installed.
 
 use petrel_protocol::{ParseError, Protocol, Recovery};
-use petrel_protocol_memcache::{Limits, Memcache, Request, TextState, parse_reply};
+use petrel_protocol_memcache::{ConnectionState, Limits, Memcache, Request, parse_reply};
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
     let dir = manifest_dir().join("fuzz/seeds").join(target);
@@ -15,11 +15,11 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
 
 #[test]
 fn request_seeds_parse_within_bounds() {
-    let protocol = Memcache { limits: Limits { item_size_max: 4096, max_line: 2048 } };
+    let protocol = Memcache::new(Limits { item_size_max: 4096, max_line: 2048 });
     let mut accepted = 0;
     for seed in seeds("parse_request") {
         let mut rest = &seed[..];
-        let mut state = TextState::default();
+        let mut state = ConnectionState::default();
         while !rest.is_empty() {
             match protocol.parse(&mut state, rest) {
                 Ok(parsed) => {

@@ -3,12 +3,12 @@
 
 use petrel_protocol::{ParseError, Parsed, Protocol, Recovery};
 use petrel_protocol_memcache::{
-    ArithmeticMode, Error, ITEM_OVERHEAD, Key, Keys, Limits, Memcache, MetaCommand, MetaFlags, Request,
-    Return, StoreCommand, StoreMode, TextState,
+    ArithmeticMode, ConnectionState, Error, ITEM_OVERHEAD, Key, Keys, Limits, Memcache, MetaCommand,
+    MetaFlags, Request, Return, StoreCommand, StoreMode,
 };
 
 fn parse(input: &[u8]) -> Result<Parsed<Request<'_>>, ParseError<Error>> {
-    Memcache::default().parse(&mut TextState::default(), input)
+    Memcache::default().parse(&mut ConnectionState::default(), input)
 }
 
 fn parsed(input: &[u8]) -> Request<'_> {
@@ -287,8 +287,8 @@ fn key_rules_are_enforced() {
 #[test]
 fn too_large_values_are_answered_from_their_line_and_swallowed() {
     // Room for 10 bytes of value under the one-byte key `k`.
-    let protocol = Memcache { limits: Limits { item_size_max: 10 + 1 + ITEM_OVERHEAD, max_line: 1024 } };
-    let parse = |input: &'static [u8]| protocol.parse(&mut TextState::default(), input);
+    let protocol = Memcache::new(Limits { item_size_max: 10 + 1 + ITEM_OVERHEAD, max_line: 1024 });
+    let parse = |input: &'static [u8]| protocol.parse(&mut ConnectionState::default(), input);
     let too_large = |command, consumed| {
         Ok(Parsed { message: Request::TooLarge { key: Key::Plain(b"k"), command, noreply: false }, consumed })
     };
@@ -304,18 +304,18 @@ fn too_large_values_are_answered_from_their_line_and_swallowed() {
 
 #[test]
 fn overlong_line_closes_silently() {
-    let protocol = Memcache { limits: Limits { item_size_max: 10, max_line: 64 } };
+    let protocol = Memcache::new(Limits { item_size_max: 10, max_line: 64 });
     assert_eq!(
-        protocol.parse(&mut TextState::default(), &[b'g'; 64]),
+        protocol.parse(&mut ConnectionState::default(), &[b'g'; 64]),
         Err(ParseError::Invalid { error: Error::LineTooLong, recovery: Recovery::Close })
     );
-    assert_eq!(protocol.parse(&mut TextState::default(), &[b'g'; 63]), Err(ParseError::Incomplete));
+    assert_eq!(protocol.parse(&mut ConnectionState::default(), &[b'g'; 63]), Err(ParseError::Incomplete));
 }
 
 #[test]
 fn long_get_lines_are_served_in_pieces() {
-    let protocol = Memcache { limits: Limits { item_size_max: 1 << 20, max_line: 16 } };
-    let mut state = TextState::default();
+    let protocol = Memcache::new(Limits { item_size_max: 1 << 20, max_line: 16 });
+    let mut state = ConnectionState::default();
     // The first 16 bytes hold no newline: the keys up to the last space
     // are served; the next window holds the line's end.
     let mut input: &[u8] = b"gets a bb ccc dddd eeeee f\r\nmn\r\n";
@@ -337,7 +337,7 @@ fn long_get_lines_are_served_in_pieces() {
     assert_eq!(protocol.parse(&mut state, input).unwrap().message, Request::MetaNoop);
 
     // A key longer than the window is refused and the rest of its line dropped.
-    let mut state = TextState::default();
+    let mut state = ConnectionState::default();
     let input = b"get aaaaaaaaaaaaaaaaaaaaaaa b\r\nmn\r\n";
     let Err(ParseError::Invalid { error: Error::BadCommandLine, recovery: Recovery::Skip(skip) }) =
         protocol.parse(&mut state, input)
@@ -354,7 +354,7 @@ fn long_get_lines_are_served_in_pieces() {
 }
 
 #[test]
-fn http_and_binary_requests_close() {
+fn http_requests_close() {
     let close = |input: &[u8], error| {
         assert_eq!(
             parse(input),
@@ -368,7 +368,6 @@ fn http_and_binary_requests_close() {
     {
         close(line, Error::HttpRequest);
     }
-    close(b"\x80\x00\x00\x00", Error::BinaryProtocol);
     // memcached's own command letters get ERROR, as there.
     for line in [&b"DELETE HTTP\r\n"[..], b"set HTTP/1.1\r\n", b"x HTTP/1.1\r\n", b"GET k\r\n"] {
         assert_eq!(rejected(line).0, Error::UnknownCommand, "{:?}", String::from_utf8_lossy(line));

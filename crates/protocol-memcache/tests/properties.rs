@@ -2,8 +2,8 @@
 
 use petrel_protocol::{ParseError, Protocol};
 use petrel_protocol_memcache::{
-    Hit, Key, Keys, Memcache, MetaCommand, MetaFlags, Reply, Request, Response, StoreCommand, TextState,
-    parse_reply,
+    ConnectionState, Hit, Key, Keys, Memcache, MetaCommand, MetaFlags, Reply, Request, Response,
+    StoreCommand, parse_reply,
 };
 use proptest::prelude::*;
 
@@ -181,7 +181,7 @@ fn compose(spec: &Spec) -> Vec<u8> {
     };
     request.compose(&mut out);
     let reparsed =
-        Memcache::default().parse(&mut TextState::default(), &out).expect("a composed request parses");
+        Memcache::default().parse(&mut ConnectionState::default(), &out).expect("a composed request parses");
     assert_eq!(reparsed.message, request, "round trip of {:?}", String::from_utf8_lossy(&out));
     assert_eq!(reparsed.consumed, out.len());
     out
@@ -207,7 +207,7 @@ fn base64_encode(bytes: &[u8], out: &mut Vec<u8>) {
 /// server's read buffer would fill; returns each request re-composed.
 fn parse_in_chunks(stream: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     let protocol = Memcache::default();
-    let mut state = TextState::default();
+    let mut state = ConnectionState::default();
     let mut buffer = Vec::new();
     let mut fed = 0;
     let mut cuts = cuts.iter().copied().chain(std::iter::repeat(usize::MAX));
@@ -280,7 +280,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic_and_never_overconsume(input in prop::collection::vec(any::<u8>(), 0..512)) {
-        match Memcache::default().parse(&mut TextState::default(), &input) {
+        match Memcache::default().parse(&mut ConnectionState::default(), &input) {
             Ok(parsed) => prop_assert!(parsed.consumed <= input.len() && parsed.consumed > 0),
             Err(ParseError::Incomplete) => {}
             Err(ParseError::Invalid { .. }) => {}

@@ -5,12 +5,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use petrel_protocol::{ParseError, Protocol, Recovery};
-use petrel_protocol_memcache::{Limits, Memcache, Request, TextState};
+use petrel_protocol_memcache::{Limits, Memcache, Request, ConnectionState};
 
 fuzz_target!(|input: &[u8]| {
-    let protocol = Memcache { limits: Limits { item_size_max: 4096, max_line: 2048 } };
+    let protocol = Memcache::new(Limits { item_size_max: 4096, max_line: 2048 });
     let mut rest = input;
-    let mut state = TextState::default();
+    let mut state = ConnectionState::default();
     while !rest.is_empty() {
         match protocol.parse(&mut state, rest) {
             Ok(parsed) => {
@@ -27,7 +27,7 @@ fuzz_target!(|input: &[u8]| {
                     let mut again = Vec::new();
                     parsed.message.compose(&mut again);
                     let reparsed =
-                        protocol.parse(&mut TextState::default(), &again).expect("a composed request parses");
+                        protocol.parse(&mut ConnectionState::default(), &again).expect("a composed request parses");
                     assert_eq!(reparsed.message, parsed.message);
                 }
                 rest = &rest[parsed.consumed.min(rest.len())..];

@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use petrel_protocol::{ParseError, Protocol, Recovery, Service};
-use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, TextState, parse_reply};
+use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, ConnectionState, parse_reply};
 
 fuzz_target!(|input: &[u8]| {
     let limits = Limits { item_size_max: 4096, max_line: 2048 };
-    let protocol = Memcache { limits };
+    let protocol = Memcache::new(limits);
     let info = Arc::new(petrel_metrics::ServerInfo::new("fuzz", 1));
     let mut service = MemcacheService::new(Arc::new(MemoryStorage::new()), limits, info);
     let mut rest = input;
-    let mut state = TextState::default();
+    let mut state = ConnectionState::default();
     let mut out = Vec::new();
     while !rest.is_empty() {
         match protocol.parse(&mut state, rest) {

@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
     let buffers = BufferLimits { initial: 64, read_max: 8192, write_max: 4096, memory: memory.clone() };
     let socket = Socket { input, piece: 0, pieces, write_size: (write_size as usize % 64) + 1, received: Vec::new() };
     let mut session = Session::new(socket, &buffers, Traffic::Client);
-    let protocol = Memcache { limits };
+    let protocol = Memcache::new(limits);
     let mut turn = 0;
     loop {
         let stream = session.stream_mut();

@@ -229,7 +229,7 @@ pub(super) fn stats<S: Storage>(h: &mut Harness<S>) {
     h.expect("stats items\r\n", "END\r\n");
     h.expect("stats bogus\r\n", "ERROR\r\n");
     h.expect("stats reset\r\nstats detail dump\r\n", "RESET\r\nEND\r\n");
-    h.expect("stats detail on\r\nstats cachedump 1 10\r\n", "ERROR\r\nERROR\r\n");
+    h.expect("stats detail on\r\nstats detail off\r\nstats cachedump 1 10\r\n", "OK\r\nOK\r\nERROR\r\n");
 }
 
 pub(super) fn concurrent_incr<S: Storage>(h: &mut Harness<S>) {

@@ -3,9 +3,7 @@
 
 use petrel_metrics::Timer;
 
-use super::{
-    ARITHMETIC_LATENCY, DELETE_LATENCY, GET_LATENCY, MemcacheService, SET_LATENCY, quiet_if, store_failed,
-};
+use super::{GET_LATENCY, MemcacheService, quiet_if, store_failed};
 use crate::Error;
 use crate::expiry::{Expiry, unix_now};
 use crate::key::Key;
@@ -74,8 +72,6 @@ impl<S: Storage> MemcacheService<S> {
         flags: MetaFlags<'_>,
         value: &[u8],
     ) -> Response<'s> {
-        let _timer = Timer::start(&SET_LATENCY);
-        self.counts.cmd_set += 1;
         let now = unix_now();
         let request = StoreRequest {
             mode: flags.set_mode,
@@ -87,19 +83,13 @@ impl<S: Storage> MemcacheService<S> {
             vivify: flags.vivify.map(|t| Expiry::from_exptime(t, now)),
             max_size: self.limits.max_value(key.len()),
         };
-        let (code, cas, size) = match self.storage.store(&mut self.worker, &key, value, request, now) {
+        let (code, cas, size) = match self.store_counted(&key, value, request, now) {
             Ok(Stored::Stored { cas, size }) => (MetaCode::Done, cas, size),
             Ok(Stored::NotStored) => (MetaCode::NotStored, 0, 0),
             Ok(Stored::Exists) => (MetaCode::Exists, 0, 0),
             Ok(Stored::NotFound) => (MetaCode::NotFound, 0, 0),
-            Ok(Stored::TooLarge) => {
-                self.counts.store_too_large += 1;
-                return Response::Error(Error::Server("out of memory storing object"));
-            }
-            Err(error) => {
-                self.unlink_after_failed_set(&key);
-                return store_failed(error);
-            }
+            Ok(Stored::TooLarge) => return Response::Error(Error::Server("out of memory storing object")),
+            Err(error) => return store_failed(error),
         };
         for returned in flags.returns.iter() {
             match returned {
@@ -114,7 +104,6 @@ impl<S: Storage> MemcacheService<S> {
     }
 
     pub(super) fn meta_delete<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
-        let _timer = Timer::start(&DELETE_LATENCY);
         let now = unix_now();
         let request = DeleteRequest {
             compare_cas: flags.compare_cas,
@@ -123,15 +112,9 @@ impl<S: Storage> MemcacheService<S> {
             remove_value: flags.remove_value,
             new_cas: flags.new_cas,
         };
-        let code = match self.storage.delete(&mut self.worker, &key, request, now) {
-            Ok(Deleted::Deleted) => {
-                self.counts.delete_hits += 1;
-                MetaCode::Done
-            }
-            Ok(Deleted::NotFound) => {
-                self.counts.delete_misses += 1;
-                MetaCode::NotFound
-            }
+        let code = match self.delete_counted(&key, request) {
+            Ok(Deleted::Deleted) => MetaCode::Done,
+            Ok(Deleted::NotFound) => MetaCode::NotFound,
             Ok(Deleted::Exists) => MetaCode::Exists,
             Err(error) => return store_failed(error),
         };
@@ -140,7 +123,6 @@ impl<S: Storage> MemcacheService<S> {
     }
 
     pub(super) fn meta_arithmetic<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
-        let _timer = Timer::start(&ARITHMETIC_LATENCY);
         let now = unix_now();
         let increment = flags.arithmetic_mode == ArithmeticMode::Increment;
         let request = ArithmeticRequest {
@@ -151,15 +133,9 @@ impl<S: Storage> MemcacheService<S> {
             vivify: flags.vivify.map(|t| (flags.initial.unwrap_or(0), Expiry::from_exptime(t, now))),
             touch: flags.ttl.map(|t| Expiry::from_exptime(t, now)),
         };
-        let (code, number, info) = match self.storage.arithmetic(&mut self.worker, &key, request, now) {
-            Ok(Counted::Value(number, info)) => {
-                self.counts.arithmetic(increment, true);
-                (MetaCode::Done, number, Some(info))
-            }
-            Ok(Counted::NotFound) => {
-                self.counts.arithmetic(increment, false);
-                (MetaCode::NotFound, 0, None)
-            }
+        let (code, number, info) = match self.arithmetic_counted(&key, request) {
+            Ok(Counted::Value(number, info)) => (MetaCode::Done, number, Some(info)),
+            Ok(Counted::NotFound) => (MetaCode::NotFound, 0, None),
             Ok(Counted::Exists) => (MetaCode::Exists, 0, None),
             Ok(Counted::NonNumeric) => return Response::Error(Error::NonNumeric),
             Err(error) => return store_failed(error),

@@ -13,8 +13,8 @@ use crate::key::Key;
 use crate::request::StoreCommand;
 use crate::response::{Hit, Response};
 use crate::store::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StoreMode,
-    StoreRequest, Stored,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StorageError,
+    StoreMode, StoreRequest, Stored,
 };
 
 impl<S: Storage> MemcacheService<S> {
@@ -73,8 +73,6 @@ impl<S: Storage> MemcacheService<S> {
         cas: u64,
         noreply: bool,
     ) -> Response<'static> {
-        let _timer = Timer::start(&SET_LATENCY);
-        self.counts.cmd_set += 1;
         let now = unix_now();
         let mode = match command {
             StoreCommand::Set | StoreCommand::Cas => StoreMode::Set,
@@ -93,34 +91,41 @@ impl<S: Storage> MemcacheService<S> {
             vivify: None,
             max_size: self.limits.max_value(key.len()),
         };
-        let response = match self.storage.store(&mut self.worker, key, value, request, now) {
-            Ok(Stored::Stored { .. }) => {
-                if command == StoreCommand::Cas {
-                    self.counts.cas_hits += 1;
-                }
-                Response::Stored
-            }
+        let response = match self.store_counted(key, value, request, now) {
+            Ok(Stored::Stored { .. }) => Response::Stored,
             Ok(Stored::NotStored) => Response::NotStored,
-            Ok(Stored::Exists) => {
-                self.counts.cas_badval += 1;
-                Response::Exists
-            }
-            Ok(Stored::NotFound) => {
-                self.counts.cas_misses += 1;
-                Response::NotFound
-            }
-            Ok(Stored::TooLarge) => {
-                self.counts.store_too_large += 1;
-                Response::Error(Error::Server("out of memory storing object"))
-            }
-            Err(error) => {
-                if command == StoreCommand::Set {
-                    self.unlink_after_failed_set(key);
-                }
-                store_failed(error)
-            }
+            Ok(Stored::Exists) => Response::Exists,
+            Ok(Stored::NotFound) => Response::NotFound,
+            Ok(Stored::TooLarge) => Response::Error(Error::Server("out of memory storing object")),
+            Err(error) => store_failed(error),
         };
         quiet_if(noreply, response)
+    }
+
+    /// Stores, counting the store as memcached does. A plain set that
+    /// fails takes the old item with it, as in memcached, so that the
+    /// application never reads the value it meant to replace.
+    pub(super) fn store_counted(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        request: StoreRequest,
+        now: u64,
+    ) -> Result<Stored, StorageError> {
+        let _timer = Timer::start(&SET_LATENCY);
+        self.counts.cmd_set += 1;
+        let stored = self.storage.store(&mut self.worker, key, value, request, now);
+        match stored {
+            Ok(Stored::Stored { .. }) if request.compare_cas.is_some() => self.counts.cas_hits += 1,
+            Ok(Stored::Exists) => self.counts.cas_badval += 1,
+            Ok(Stored::NotFound) => self.counts.cas_misses += 1,
+            Ok(Stored::TooLarge) => self.counts.store_too_large += 1,
+            Err(_) if request.mode == StoreMode::Set && request.compare_cas.is_none() => {
+                self.unlink_after_failed_set(key)
+            }
+            _ => {}
+        }
+        stored
     }
 
     /// A value over the size limit, refused unread. As memcached, a `set`
@@ -132,11 +137,17 @@ impl<S: Storage> MemcacheService<S> {
         command: Option<StoreCommand>,
         noreply: bool,
     ) -> Response<'static> {
+        self.refuse_too_large(&key, command);
+        quiet_if(noreply, Response::Error(Error::TooLarge))
+    }
+
+    /// Counts a value refused for its size; for a `set` or `ms` (`None`),
+    /// unlinks the old item.
+    pub(super) fn refuse_too_large(&mut self, key: &[u8], command: Option<StoreCommand>) {
         self.counts.store_too_large += 1;
         if matches!(command, None | Some(StoreCommand::Set)) {
-            self.unlink_after_failed_set(&key);
+            self.unlink_after_failed_set(key);
         }
-        quiet_if(noreply, Response::Error(Error::TooLarge))
     }
 
     pub(super) fn unlink_after_failed_set(&mut self, key: &[u8]) {
@@ -147,20 +158,28 @@ impl<S: Storage> MemcacheService<S> {
     }
 
     pub(super) fn delete(&mut self, key: &[u8], noreply: bool) -> Response<'static> {
-        let _timer = Timer::start(&DELETE_LATENCY);
-        let response = match self.storage.delete(&mut self.worker, key, DeleteRequest::default(), unix_now())
-        {
-            Ok(Deleted::Deleted) => {
-                self.counts.delete_hits += 1;
-                Response::Deleted
-            }
-            Ok(_) => {
-                self.counts.delete_misses += 1;
-                Response::NotFound
-            }
+        let response = match self.delete_counted(key, DeleteRequest::default()) {
+            Ok(Deleted::Deleted) => Response::Deleted,
+            Ok(_) => Response::NotFound,
             Err(error) => store_failed(error),
         };
         quiet_if(noreply, response)
+    }
+
+    /// Deletes, counting hits and misses.
+    pub(super) fn delete_counted(
+        &mut self,
+        key: &[u8],
+        request: DeleteRequest,
+    ) -> Result<Deleted, StorageError> {
+        let _timer = Timer::start(&DELETE_LATENCY);
+        let deleted = self.storage.delete(&mut self.worker, key, request, unix_now());
+        match deleted {
+            Ok(Deleted::Deleted) => self.counts.delete_hits += 1,
+            Ok(Deleted::NotFound) => self.counts.delete_misses += 1,
+            _ => {}
+        }
+        deleted
     }
 
     pub(super) fn arithmetic(
@@ -170,7 +189,6 @@ impl<S: Storage> MemcacheService<S> {
         increment: bool,
         noreply: bool,
     ) -> Response<'static> {
-        let _timer = Timer::start(&ARITHMETIC_LATENCY);
         let request = ArithmeticRequest {
             increment,
             delta,
@@ -179,39 +197,54 @@ impl<S: Storage> MemcacheService<S> {
             vivify: None,
             touch: None,
         };
-        let response = match self.storage.arithmetic(&mut self.worker, key, request, unix_now()) {
-            Ok(Counted::Value(value, _)) => {
-                self.counts.arithmetic(increment, true);
-                Response::Number(value)
-            }
-            Ok(Counted::NotFound | Counted::Exists) => {
-                self.counts.arithmetic(increment, false);
-                Response::NotFound
-            }
+        let response = match self.arithmetic_counted(key, request) {
+            Ok(Counted::Value(value, _)) => Response::Number(value),
+            Ok(Counted::NotFound | Counted::Exists) => Response::NotFound,
             Ok(Counted::NonNumeric) => Response::Error(Error::NonNumeric),
             Err(error) => store_failed(error),
         };
         quiet_if(noreply, response)
     }
 
+    /// Increments or decrements, counting hits and misses.
+    pub(super) fn arithmetic_counted(
+        &mut self,
+        key: &[u8],
+        request: ArithmeticRequest,
+    ) -> Result<Counted, StorageError> {
+        let _timer = Timer::start(&ARITHMETIC_LATENCY);
+        let counted = self.storage.arithmetic(&mut self.worker, key, request, unix_now());
+        match counted {
+            Ok(Counted::Value(..)) => self.counts.arithmetic(request.increment, true),
+            Ok(Counted::NotFound) => self.counts.arithmetic(request.increment, false),
+            _ => {}
+        }
+        counted
+    }
+
     pub(super) fn touch(&mut self, key: &[u8], exptime: i64, noreply: bool) -> Response<'static> {
+        let response = match self.touch_counted(key, exptime) {
+            Ok(Fetched::Hit(_)) => Response::Touched,
+            Ok(Fetched::Miss { .. }) => Response::NotFound,
+            Err(error) => store_failed(error),
+        };
+        quiet_if(noreply, response)
+    }
+
+    /// Sets an item's expiry, counting hits and misses.
+    pub(super) fn touch_counted(&mut self, key: &[u8], exptime: i64) -> Result<Fetched, StorageError> {
         let _timer = Timer::start(&TOUCH_LATENCY);
         self.counts.cmd_touch += 1;
         let now = unix_now();
         let fetch =
             FetchRequest { touch: Some(Expiry::from_exptime(exptime, now)), ..FetchRequest::default() };
-        let response = match self.storage.fetch(&mut self.worker, key, fetch, None, now) {
-            Ok(Fetched::Hit(_)) => {
-                self.counts.touch_hits += 1;
-                Response::Touched
-            }
-            Ok(Fetched::Miss { .. }) => {
-                self.counts.touch_misses += 1;
-                Response::NotFound
-            }
-            Err(error) => store_failed(error),
-        };
-        quiet_if(noreply, response)
+        let fetched = self.storage.fetch(&mut self.worker, key, fetch, None, now);
+        match fetched {
+            Ok(Fetched::Hit(_)) => self.counts.touch_hits += 1,
+            Ok(Fetched::Miss { .. }) => self.counts.touch_misses += 1,
+            Err(_) => {}
+        }
+        fetched
     }
 
     pub(super) fn flush_all(&mut self, delay: i64, noreply: bool) -> Response<'static> {

@@ -217,7 +217,7 @@ fn start(storage: Arc<FailingCommit>) -> petrel_server::RunningServer {
     let limits = Limits::default();
     petrel_server::start(
         &one_worker_on_free_ports(),
-        Memcache { limits },
+        Memcache::new(limits),
         move |_| MemcacheService::new(storage.clone(), limits, info.clone()),
         AdminService::new(ServerInfo::new("failed commit test", 1).into()),
     )

@@ -1,0 +1,198 @@
+//! The binary commands, served by the same counted storage operations as
+//! the text commands; only the replies differ.
+//!
+//! As in memcached: a CAS in a Set, Add or Replace makes it a `cas` (store
+//! only over that version, whatever the opcode); a quiet command is silent
+//! on success, and a quiet retrieval on a miss too, but errors always reply.
+
+use super::{MemcacheService, note_store_failure};
+use crate::binary::{BinaryCommand, BinaryReply, BinaryRequest, BinaryResponse, NO_VIVIFY, Opcode, Status};
+use crate::expiry::{Expiry, unix_now};
+use crate::request::StoreCommand;
+use crate::response::Response;
+use crate::store::{
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, Fetched, Storage, StorageError, StoreMode,
+    StoreRequest, Stored,
+};
+
+impl<S: Storage> MemcacheService<S> {
+    pub(super) fn binary<'s>(&'s mut self, request: BinaryRequest<'_>) -> Response<'s> {
+        let BinaryRequest { opcode, opaque, cas, command } = request;
+        let reply = match command {
+            BinaryCommand::Get { key } => self.binary_get(opcode, key, None),
+            BinaryCommand::Touch { key, exptime } if opcode == Opcode::Touch => {
+                self.binary_touch(key, exptime)
+            }
+            BinaryCommand::Touch { key, exptime } => self.binary_get(opcode, key, Some(exptime)),
+            BinaryCommand::Store { mode, key, flags, exptime, value } => {
+                self.binary_store(mode, key, flags, exptime, value, cas)
+            }
+            BinaryCommand::TooLarge { mode, key } => {
+                let command = match mode {
+                    StoreMode::Set => StoreCommand::Set,
+                    StoreMode::Add => StoreCommand::Add,
+                    StoreMode::Replace => StoreCommand::Replace,
+                    StoreMode::Append => StoreCommand::Append,
+                    StoreMode::Prepend => StoreCommand::Prepend,
+                };
+                self.refuse_too_large(key, Some(command));
+                BinaryReply::Error(Status::ValueTooLarge)
+            }
+            BinaryCommand::Delete { key } => {
+                let request = DeleteRequest { compare_cas: nonzero(cas), ..DeleteRequest::default() };
+                match self.delete_counted(key, request) {
+                    Ok(Deleted::Deleted) => BinaryReply::Done { cas: 0 },
+                    Ok(Deleted::NotFound) => BinaryReply::Error(Status::KeyNotFound),
+                    Ok(Deleted::Exists) => BinaryReply::Error(Status::KeyExists),
+                    Err(error) => failed(error),
+                }
+            }
+            BinaryCommand::Arithmetic { key, delta, initial, exptime } => {
+                self.binary_arithmetic(opcode, key, delta, initial, exptime, cas)
+            }
+            BinaryCommand::Flush { delay } => match self.flush_all(delay.into(), false) {
+                Response::Error(crate::Error::Server(reason)) => {
+                    BinaryReply::Failed { status: Status::OutOfMemory, message: reason }
+                }
+                _ => BinaryReply::Done { cas: 0 },
+            },
+            BinaryCommand::Noop => BinaryReply::Done { cas: 0 },
+            BinaryCommand::Version => BinaryReply::Version(&self.server.version),
+            BinaryCommand::Quit => BinaryReply::Quit,
+            BinaryCommand::Stat { group } => self.binary_stats(group),
+        };
+        let reply = match reply {
+            BinaryReply::Done { .. } | BinaryReply::Counter { .. } | BinaryReply::Miss { .. }
+                if opcode.quiet() =>
+            {
+                BinaryReply::Silent
+            }
+            reply => reply,
+        };
+        Response::Binary(BinaryResponse { opcode: opcode as u8, opaque, reply })
+    }
+
+    /// Get and GAT, with the counts of `get` and `gat`.
+    fn binary_get<'s>(&'s mut self, opcode: Opcode, key: &[u8], exptime: Option<u32>) -> BinaryReply<'s> {
+        let touch = exptime.map(i64::from);
+        if let Response::Error(crate::Error::Server(reason)) =
+            self.get(std::iter::once(key), touch, true, true)
+        {
+            return BinaryReply::Failed { status: Status::OutOfMemory, message: reason };
+        }
+        match self.scratch.hits.first() {
+            Some(hit) => BinaryReply::Item {
+                flags: hit.flags,
+                cas: hit.cas,
+                key: opcode.returns_key().then(|| &self.scratch.bytes[hit.key.clone()]),
+                value: &self.scratch.bytes[hit.value.clone()],
+            },
+            // A GetK's miss carries the key back.
+            None if opcode.returns_key() => {
+                let key = self.scratch.push(key);
+                BinaryReply::Miss { key: Some(&self.scratch.bytes[key]) }
+            }
+            None => BinaryReply::Miss { key: None },
+        }
+    }
+
+    /// Touch: a new expiration, and the item's flags in the reply.
+    fn binary_touch(&mut self, key: &[u8], exptime: u32) -> BinaryReply<'static> {
+        match self.touch_counted(key, exptime.into()) {
+            Ok(Fetched::Hit(found)) => {
+                BinaryReply::Item { flags: found.info.flags, cas: found.info.cas, key: None, value: &[] }
+            }
+            Ok(Fetched::Miss { .. }) => BinaryReply::Error(Status::KeyNotFound),
+            Err(error) => failed(error),
+        }
+    }
+
+    fn binary_store(
+        &mut self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: u32,
+        value: &[u8],
+        cas: u64,
+    ) -> BinaryReply<'static> {
+        let now = unix_now();
+        let compare_cas = nonzero(cas);
+        let request = StoreRequest {
+            // With a CAS, a Set, Add or Replace is a `cas`.
+            mode: match mode {
+                StoreMode::Add | StoreMode::Replace if compare_cas.is_some() => StoreMode::Set,
+                mode => mode,
+            },
+            flags,
+            expiry: Expiry::from_exptime(exptime.into(), now),
+            compare_cas,
+            invalidate: false,
+            new_cas: None,
+            vivify: None,
+            max_size: self.limits.max_value(key.len()),
+        };
+        match self.store_counted(key, value, request, now) {
+            Ok(Stored::Stored { cas, .. }) => BinaryReply::Done { cas },
+            Ok(Stored::Exists) => BinaryReply::Error(Status::KeyExists),
+            Ok(Stored::NotFound) => BinaryReply::Error(Status::KeyNotFound),
+            Ok(Stored::NotStored | Stored::TooLarge) => BinaryReply::Error(match request.mode {
+                StoreMode::Add => Status::KeyExists,
+                StoreMode::Replace => Status::KeyNotFound,
+                _ => Status::NotStored,
+            }),
+            Err(error) => failed(error),
+        }
+    }
+
+    fn binary_arithmetic(
+        &mut self,
+        opcode: Opcode,
+        key: &[u8],
+        delta: u64,
+        initial: u64,
+        exptime: u32,
+        cas: u64,
+    ) -> BinaryReply<'static> {
+        let now = unix_now();
+        let request = ArithmeticRequest {
+            increment: opcode.loud() == Opcode::Increment,
+            delta,
+            compare_cas: nonzero(cas),
+            new_cas: None,
+            vivify: (exptime != NO_VIVIFY).then(|| (initial, Expiry::from_exptime(exptime.into(), now))),
+            touch: None,
+        };
+        match self.arithmetic_counted(key, request) {
+            Ok(Counted::Value(value, info)) => BinaryReply::Counter { value, cas: info.cas },
+            Ok(Counted::NotFound) => BinaryReply::Error(Status::KeyNotFound),
+            Ok(Counted::Exists) => BinaryReply::Error(Status::KeyExists),
+            Ok(Counted::NonNumeric) => BinaryReply::Error(Status::NonNumeric),
+            Err(error) => failed(error),
+        }
+    }
+
+    /// Stat: the text protocol's groups, as packets; a group not known is
+    /// `Not found`.
+    fn binary_stats<'s>(&'s mut self, group: &[u8]) -> BinaryReply<'s> {
+        let mut words = group.splitn(2, |&byte| byte == b' ');
+        let group = words.next().filter(|group| !group.is_empty());
+        match self.stats(group, words.next()) {
+            Response::Stats(lines) => BinaryReply::Stats(lines),
+            Response::Reset | Response::Ok => BinaryReply::Stats(&[]),
+            _ => BinaryReply::Error(Status::KeyNotFound),
+        }
+    }
+}
+
+/// A request's CAS: 0 means none.
+fn nonzero(cas: u64) -> Option<u64> {
+    (cas != 0).then_some(cas)
+}
+
+/// The reply to a store that failed: memcached's `Out of memory` status,
+/// with why as the message.
+fn failed(error: StorageError) -> BinaryReply<'static> {
+    note_store_failure(&error);
+    BinaryReply::Failed { status: Status::OutOfMemory, message: error.reply }
+}
