@@ -131,7 +131,7 @@ def test_stats_and_version(client):
     for name in [b"pid", b"uptime", b"curr_connections", b"cmd_get", b"cmd_set", b"get_hits", b"curr_items"]:
         assert name in stats, name
     assert stats[b"get_hits"] >= 1
-    assert client.version().startswith(b"petrel-memcache ")
+    assert client.version().startswith(b"1.6.18-petrel-"), "memcached's form, which libmemcached parses"
 
 
 def test_large_value_is_refused_and_connection_goes_on(client):

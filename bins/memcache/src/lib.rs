@@ -10,12 +10,13 @@ use std::sync::Arc;
 use petrel_config::{ServerConfig, Validate, ValueError};
 use petrel_metrics::ServerInfo;
 use petrel_protocol_admin::AdminService;
-use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, Storage};
+use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, Storage, data_port_version};
 use petrel_server::{CoreConfig, RunningServer};
 use petrel_storage_rocks::{RocksStorage, StorageConfig};
 use serde::{Deserialize, Serialize};
 
-/// The name and version the server reports (`version`, `stats`).
+/// The name and version the server reports on its admin port and logs; the
+/// data port reports memcached's form of it (see [`data_port_version`]).
 pub const VERSION: &str = concat!("petrel-memcache ", env!("CARGO_PKG_VERSION"));
 
 /// Environment variables that override the main settings, for containers.
@@ -145,11 +146,13 @@ fn settings(info: ServerInfo, config: &MemcacheConfig) -> ServerInfo {
 pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
     let storage = Arc::new(RocksStorage::open(&config.storage)?);
     let limits = Limits { item_size_max: config.protocol.item_size_max, max_line: config.protocol.max_line };
-    let server_info =
-        Arc::new(settings(ServerInfo::new(VERSION, config.core.workers.thread_count()), config));
+    let data_port_info =
+        ServerInfo::new(data_port_version(env!("CARGO_PKG_VERSION")), config.core.workers.thread_count());
+    let server_info = Arc::new(settings(data_port_info, config));
+    let admin_info = Arc::new(ServerInfo { version: VERSION.to_string(), ..(*server_info).clone() });
     let refresh_storage = storage.clone();
     let checkpoint_storage = storage.clone();
-    let admin = AdminService::new(server_info.clone())
+    let admin = AdminService::new(admin_info)
         .with_refresh(Arc::new(move || refresh_storage.stats().report()))
         .with_command("checkpoint", Arc::new(move |directory| checkpoint(&checkpoint_storage, directory)));
     let server = petrel_server::start(

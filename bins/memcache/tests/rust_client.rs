@@ -1,8 +1,8 @@
 //! petrel-memcache driven by an independent Rust client, the `memcache`
-//! crate, through its public API only: its classic text-protocol client
-//! (every command it offers) and its meta-protocol client (`mg ms md ma mn`
-//! and pipelined batches). Neither API offers noreply; the Python clients
-//! in tests/python cover it.
+//! crate, through its public API only: its classic client (every command it
+//! offers) over the text protocol and over the binary protocol, and its
+//! meta-protocol client (`mg ms md ma mn` and pipelined batches). Neither
+//! API offers noreply; the Python clients in tests/python cover it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,13 +19,26 @@ fn classic(server: &ServerProcess) -> Client {
     Client::connect(url).expect("the classic client connects")
 }
 
+fn classic_binary(server: &ServerProcess) -> Client {
+    let url = format!("memcache://{}?timeout=5", server.data_addr());
+    Client::connect(url).expect("the classic client connects over the binary protocol")
+}
+
 #[test]
 fn the_classic_client_covers_its_whole_command_surface() {
     let server = ServerProcess::start(BINARY, CONFIG);
-    let client = classic(&server);
+    exercise_the_classic_client(&classic(&server), false);
+}
 
+#[test]
+fn the_classic_client_over_the_binary_protocol() {
+    let server = ServerProcess::start(BINARY, CONFIG);
+    exercise_the_classic_client(&classic_binary(&server), true);
+}
+
+fn exercise_the_classic_client(client: &Client, binary: bool) {
     let versions = client.version().unwrap();
-    assert!(versions[0].1.starts_with("petrel-memcache "), "{versions:?}");
+    assert!(versions[0].1.starts_with("1.6.18-petrel-"), "memcached's form: {versions:?}");
 
     // set, get, get with flags and CAS, multi-key gets.
     client.set("greeting", "hello", 0).unwrap();
@@ -38,11 +51,11 @@ fn the_classic_client_covers_its_whole_command_surface() {
     assert_eq!(many["other"], "42");
 
     // add and replace: only onto an absent, only onto a present key.
-    client.add("greeting", "not stored", 0).unwrap();
+    refused(client.add("greeting", "not stored", 0), binary, CommandError::KeyExists);
     assert_eq!(client.get::<String>("greeting").unwrap().as_deref(), Some("hello"));
     client.add("fresh", "added", 0).unwrap();
     assert_eq!(client.get::<String>("fresh").unwrap().as_deref(), Some("added"));
-    client.replace("nothing-here", "x", 0).unwrap();
+    refused(client.replace("nothing-here", "x", 0), binary, CommandError::KeyNotFound);
     assert_eq!(client.get::<String>("nothing-here").unwrap(), None);
     client.replace("fresh", "replaced", 0).unwrap();
     assert_eq!(client.get::<String>("fresh").unwrap().as_deref(), Some("replaced"));
@@ -51,7 +64,7 @@ fn the_classic_client_covers_its_whole_command_surface() {
     client.append("greeting", ", world").unwrap();
     client.prepend("greeting", "oh, ").unwrap();
     assert_eq!(client.get::<String>("greeting").unwrap().as_deref(), Some("oh, hello, world"));
-    client.append("missing", "tail").unwrap();
+    refused(client.append("missing", "tail"), binary, CommandError::Unknown(5)); // Not stored.
     assert_eq!(client.get::<String>("missing").unwrap(), None);
 
     // gets and cas: the right CAS stores once; a stale one is refused.
@@ -69,10 +82,17 @@ fn the_classic_client_covers_its_whole_command_surface() {
     assert_eq!(client.decrement("counter", 100).unwrap(), 0);
     client.set("big", u64::MAX, 0).unwrap();
     assert_eq!(client.increment("big", 2).unwrap(), 1);
-    assert!(matches!(
-        client.increment("no-counter", 1),
-        Err(MemcacheError::CommandError(CommandError::KeyNotFound))
-    ));
+    if binary {
+        // This client's binary increment asks for an absent counter to be
+        // created at 0, as memcached then does.
+        assert_eq!(client.increment("no-counter", 1).unwrap(), 0);
+        assert_eq!(client.increment("no-counter", 1).unwrap(), 1);
+    } else {
+        assert!(matches!(
+            client.increment("no-counter", 1),
+            Err(MemcacheError::CommandError(CommandError::KeyNotFound))
+        ));
+    }
     assert!(client.increment("greeting", 1).is_err(), "incr on a non-number is a client error");
 
     // delete
@@ -109,6 +129,17 @@ fn the_classic_client_covers_its_whole_command_surface() {
     assert_eq!(client.get::<String>("after-delayed-flush").unwrap().as_deref(), Some("kept"));
     client.flush().unwrap();
     assert_eq!(client.get::<String>("after-delayed-flush").unwrap(), None);
+}
+
+/// A store the server refuses: the text protocol's client reports success
+/// (it does not read the reply's word), the binary one memcached's status.
+#[track_caller]
+fn refused(result: Result<(), MemcacheError>, binary: bool, status: CommandError) {
+    match (binary, result) {
+        (false, result) => result.expect("the text client reports a refused store as done"),
+        (true, Err(MemcacheError::CommandError(error))) => assert_eq!(error, status),
+        (true, other) => panic!("expected {status:?}, got {other:?}"),
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use petrel_metrics::ServerInfo;
 use petrel_protocol_admin::AdminService;
-use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage};
+use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, data_port_version};
 use petrel_server::{Binary, CoreConfig};
 
 fn main() -> ExitCode {
@@ -25,12 +25,16 @@ fn main() -> ExitCode {
         // One store shared by every worker; each worker gets its own service.
         let storage = Arc::new(MemoryStorage::new());
         let limits = Limits::default();
-        let info = Arc::new(ServerInfo::new(binary.name, config.workers.thread_count()));
+        // The data port reports memcached's form of the version, which
+        // clients parse; the admin port, the server's own name.
+        let threads = config.workers.thread_count();
+        let info = Arc::new(ServerInfo::new(data_port_version(binary.version), threads));
+        let admin_info = Arc::new(ServerInfo::new(format!("{} {}", binary.name, binary.version), threads));
         let server = petrel_server::start(
             config,
             Memcache::new(limits),
             |_worker| MemcacheService::new(storage.clone(), limits, info.clone()),
-            AdminService::new(info.clone()),
+            AdminService::new(admin_info),
         )?;
         Ok(server)
     })

@@ -70,6 +70,20 @@ pub use store::{
     Storage, StorageError, StorageStats, StoreMode, StoreRequest, Stored,
 };
 
+/// The memcached release whose protocols Petrel serves, and against which
+/// its differential tests compare it byte for byte.
+pub const MEMCACHED_VERSION: &str = "1.6.18";
+
+/// The version a memcache server built on this crate reports on its data
+/// port (`version`, the binary Version, `stats`): memcached's numbers first,
+/// then Petrel's, as a development build of memcached adds a suffix
+/// (`1.6.18-petrel-0.1.0`). Clients read it as memcached's: libmemcached
+/// parses `major.minor.micro` and fails on anything else (PHP's extension
+/// then fails `getStats`), and copies at most 23 bytes of it from `stats`.
+pub fn data_port_version(petrel_version: &str) -> String {
+    format!("{MEMCACHED_VERSION}-petrel-{petrel_version}")
+}
+
 #[metric(
     name = "http_request_closes",
     description = "connections closed for sending an HTTP request line, as a browser tricked by a web page would"

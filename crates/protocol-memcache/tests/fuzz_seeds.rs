@@ -3,6 +3,7 @@
 //! cargo-fuzz is not installed.
 
 use petrel_protocol::{ParseError, Protocol, Recovery};
+use petrel_protocol_memcache::binary::{self, BinaryCommand, BinaryRequest};
 use petrel_protocol_memcache::{ConnectionState, Limits, Memcache, Request, parse_reply};
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
@@ -37,6 +38,35 @@ fn request_seeds_parse_within_bounds() {
         }
     }
     assert!(accepted >= 25, "the seeds are valid requests, {accepted} parsed");
+}
+
+#[test]
+fn binary_seeds_parse_within_bounds() {
+    let limits = Limits { item_size_max: 4096, max_line: 2048 };
+    let mut accepted = 0;
+    for seed in seeds("parse_binary") {
+        let mut rest = &seed[..];
+        while !rest.is_empty() {
+            match binary::parse(rest, &limits) {
+                Ok(parsed) => {
+                    let unread = matches!(
+                        parsed.message,
+                        Request::Binary(BinaryRequest { command: BinaryCommand::TooLarge { .. }, .. })
+                    );
+                    assert!(
+                        parsed.consumed >= binary::HEADER_LEN && (unread || parsed.consumed <= rest.len())
+                    );
+                    accepted += 1;
+                    rest = &rest[parsed.consumed.min(rest.len())..];
+                }
+                Err(ParseError::Invalid { recovery: Recovery::Skip(count), .. }) => {
+                    rest = &rest[(count as usize).min(rest.len())..];
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    assert!(accepted >= 30, "the seeds are valid requests, {accepted} parsed");
 }
 
 #[test]

@@ -152,7 +152,9 @@ fn curr_connections_counts_clients() {
     let clients: Vec<Client> = (0..3).map(|_| server.connect()).collect();
     let mut probe = server.connect();
     probe.call(b"version\r\n", 0);
-    assert!(probe.read_line().starts_with("VERSION petrel-memcache "));
+    // memcached's form, which libmemcached parses.
+    let version = format!("VERSION 1.6.18-petrel-{}\r\n", env!("CARGO_PKG_VERSION"));
+    assert_eq!(probe.read_line(), version);
     wait_for_stat(&server, "curr_connections", 4);
     drop(clients);
     wait_for_stat(&server, "curr_connections", 1);

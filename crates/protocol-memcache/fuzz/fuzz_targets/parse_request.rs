@@ -5,7 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use petrel_protocol::{ParseError, Protocol, Recovery};
-use petrel_protocol_memcache::{Limits, Memcache, Request, ConnectionState};
+use petrel_protocol_memcache::binary::BinaryCommand;
+use petrel_protocol_memcache::{ConnectionState, Limits, Memcache, Request};
 
 fuzz_target!(|input: &[u8]| {
     let protocol = Memcache::new(Limits { item_size_max: 4096, max_line: 2048 });
@@ -18,6 +19,7 @@ fuzz_target!(|input: &[u8]| {
                 // of a long get line is no whole request to compose again.
                 let whole = match parsed.message {
                     Request::TooLarge { .. } => false,
+                    Request::Binary(request) => !matches!(request.command, BinaryCommand::TooLarge { .. }),
                     Request::Get { last, .. } | Request::GetAndTouch { last, .. } => last,
                     _ => true,
                 };

@@ -1,13 +1,14 @@
 //! Any bytes, served end to end against the in-memory store as a session
 //! would (parse, execute, compose, recover): nothing panics, and the reply
-//! to each request is a well-formed reply a client can parse.
+//! to each request is a well-formed reply a client can parse (binary
+//! packets when the input's first byte chooses the binary protocol).
 #![no_main]
 
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use petrel_protocol::{ParseError, Protocol, Recovery, Service};
-use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, ConnectionState, parse_reply};
+use petrel_protocol_memcache::{ConnectionState, Limits, Memcache, MemcacheService, MemoryStorage, binary, parse_reply};
 
 fuzz_target!(|input: &[u8]| {
     let limits = Limits { item_size_max: 4096, max_line: 2048 };
@@ -34,9 +35,13 @@ fuzz_target!(|input: &[u8]| {
             }
         }
     }
+    let binary = input.first() == Some(&binary::REQUEST_MAGIC);
     let mut replies = &out[..];
     while !replies.is_empty() {
-        let parsed = parse_reply(replies).expect("every reply parses");
-        replies = &replies[parsed.consumed..];
+        let consumed = match binary {
+            true => binary::parse_packet(replies).expect("every reply is a whole packet").consumed,
+            false => parse_reply(replies).expect("every reply parses").consumed,
+        };
+        replies = &replies[consumed..];
     }
 });

@@ -2,14 +2,15 @@
 //! (petrel-session's buffers, budgets and recovery) into the memcache
 //! service on the in-memory store, with a socket that takes responses a few
 //! bytes at a time: nothing panics, memory stays within the buffer limits,
-//! and what the client receives is a sequence of well-formed replies.
+//! and what the client receives is a sequence of well-formed replies (binary
+//! packets when the input's first byte chooses the binary protocol).
 #![no_main]
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, parse_reply};
+use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, binary, parse_reply};
 use petrel_session::{Limits as BufferLimits, MemoryBudget, Progress, Readiness, Session, Traffic};
 
 /// A socket whose input comes in pieces and whose output is taken a few
@@ -78,10 +79,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(session.buffered_capacity() <= 2 * 8192 + 2 * 4096 + 2 * 4096, "buffers past their limits");
         assert!(turn < 1_000_000, "no progress");
     }
+    let binary = input.first() == Some(&binary::REQUEST_MAGIC);
     let mut replies = &session.stream().received[..];
     while !replies.is_empty() {
-        let parsed = parse_reply(replies).expect("every reply parses");
-        replies = &replies[parsed.consumed..];
+        let consumed = match binary {
+            true => binary::parse_packet(replies).expect("every reply is a whole packet").consumed,
+            false => parse_reply(replies).expect("every reply parses").consumed,
+        };
+        replies = &replies[consumed..];
     }
     drop(session);
     assert_eq!(memory.used(), 0, "every buffer gave its memory back");
