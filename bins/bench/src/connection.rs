@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 use petrel_protocol::ParseError;
-use petrel_protocol_memcache::{Reply, parse_reply};
+use petrel_protocol_memcache::binary::{BinaryCommand, BinaryRequest, Opcode, Packet, Status, parse_packet};
+use petrel_protocol_memcache::{Reply, StoreMode, parse_reply};
 
 use crate::workload::{Operation, Workload, key};
 use crate::{Protocol, Tally};
@@ -31,6 +32,9 @@ pub(crate) struct Connection {
     /// Values seen so far for the get at the front.
     found: Vec<u64>,
     scratch: Vec<u8>,
+    /// A binary request's key and value, composed before the request.
+    key: Vec<u8>,
+    value: Vec<u8>,
 }
 
 impl Connection {
@@ -44,6 +48,8 @@ impl Connection {
             in_flight: VecDeque::new(),
             found: Vec::new(),
             scratch: Vec::new(),
+            key: Vec::new(),
+            value: Vec::new(),
         }
     }
 
@@ -81,6 +87,38 @@ impl Connection {
                     self.in_flight.push_back(InFlight { sent, keys: Vec::new(), set: true });
                 }
             },
+            Protocol::MemcacheBinary => self.queue_binary(sent),
+        }
+    }
+
+    /// A get as GetKQ for each key but the last and GetK for the last, as
+    /// libmemcached sends a multi-get; a set as Set.
+    fn queue_binary(&mut self, sent: Instant) {
+        match self.workload.next() {
+            Operation::Get(keys) => {
+                for (position, &index) in keys.iter().enumerate() {
+                    self.key.clear();
+                    self.workload.key(index, &mut self.key);
+                    let opcode = if position + 1 == keys.len() { Opcode::GetK } else { Opcode::GetKQ };
+                    request(opcode, BinaryCommand::Get { key: &self.key }).compose(&mut self.outgoing);
+                }
+                self.in_flight.push_back(InFlight { sent, keys, set: false });
+            }
+            Operation::Set(index) => {
+                self.key.clear();
+                self.value.clear();
+                self.workload.key(index, &mut self.key);
+                self.workload.value(index, &mut self.value);
+                let set = BinaryCommand::Store {
+                    mode: StoreMode::Set,
+                    key: &self.key,
+                    flags: 0,
+                    exptime: 0,
+                    value: &self.value,
+                };
+                request(Opcode::Set, set).compose(&mut self.outgoing);
+                self.in_flight.push_back(InFlight { sent, keys: Vec::new(), set: true });
+            }
         }
     }
 
@@ -130,6 +168,14 @@ impl Connection {
                     Err(ParseError::Incomplete) => break Ok(()),
                     Err(ParseError::Invalid { .. }) => break Err(protocol_error(rest)),
                 },
+                Protocol::MemcacheBinary => match parse_packet(rest) {
+                    Ok(parsed) => match self.settle_binary(parsed.message, tally, counting) {
+                        Ok(()) => parsed.consumed,
+                        Err(error) => break Err(error),
+                    },
+                    Err(ParseError::Incomplete) => break Ok(()),
+                    Err(ParseError::Invalid { .. }) => break Err(protocol_error(rest)),
+                },
                 Protocol::Memcache | Protocol::Version => match parse_reply(rest) {
                     Ok(parsed) => match self.settle(parsed.message, tally, counting) {
                         Ok(()) => parsed.consumed,
@@ -154,36 +200,8 @@ impl Connection {
         match (front.set, reply) {
             (true, Reply::Stored) => self.complete(tally, counting),
             (false, Reply::Version(_)) if front.keys.is_empty() => self.complete(tally, counting),
-            (false, Reply::Value { key: got, data, .. }) => {
-                // Which asked-for key is this, and is its value right?
-                let position = front.keys.iter().position(|&index| {
-                    self.scratch.clear();
-                    key(index, got.len(), &mut self.scratch);
-                    self.scratch == got
-                });
-                match position {
-                    Some(position) => {
-                        let index = front.keys[position];
-                        self.scratch.clear();
-                        crate::workload::value(index, data.len(), &mut self.scratch);
-                        if self.scratch != data || data.len() != self.workload.value_size() {
-                            tally.wrong_values += 1;
-                        }
-                        self.found.push(index);
-                    }
-                    None => tally.wrong_values += 1,
-                }
-            }
-            (false, Reply::End) => {
-                if counting {
-                    let asked = front.keys.len() as u64;
-                    let hits = self.found.len() as u64;
-                    tally.hits += hits;
-                    tally.misses += asked - hits.min(asked);
-                }
-                self.found.clear();
-                self.complete(tally, counting);
-            }
+            (false, Reply::Value { key: got, data, .. }) => self.check_value(got, data, tally),
+            (false, Reply::End) => self.end_get(tally, counting),
             (_, Reply::Error | Reply::ClientError(_) | Reply::ServerError(_)) => {
                 tally.errors += 1;
                 self.found.clear();
@@ -191,6 +209,69 @@ impl Connection {
             }
             // Cold path: formatting the unexpected reply for the error is fine.
             (_, other) => return Err(protocol_error(format!("{other:?}").as_bytes())),
+        }
+        Ok(())
+    }
+
+    /// Checks a value that came back for the get at the front: one of its
+    /// keys, with that key's value.
+    fn check_value(&mut self, got: &[u8], data: &[u8], tally: &mut Tally) {
+        let Some(front) = self.in_flight.front() else { return };
+        // Which asked-for key is this, and is its value right?
+        let position = front.keys.iter().position(|&index| {
+            self.scratch.clear();
+            key(index, got.len(), &mut self.scratch);
+            self.scratch == got
+        });
+        match position {
+            Some(position) => {
+                let index = front.keys[position];
+                self.scratch.clear();
+                crate::workload::value(index, data.len(), &mut self.scratch);
+                if self.scratch != data || data.len() != self.workload.value_size() {
+                    tally.wrong_values += 1;
+                }
+                self.found.push(index);
+            }
+            None => tally.wrong_values += 1,
+        }
+    }
+
+    /// The get at the front has all its replies: count hits and misses.
+    fn end_get(&mut self, tally: &mut Tally, counting: bool) {
+        if counting {
+            let asked = self.in_flight.front().map_or(0, |front| front.keys.len()) as u64;
+            let hits = self.found.len() as u64;
+            tally.hits += hits;
+            tally.misses += asked - hits.min(asked);
+        }
+        self.found.clear();
+        self.complete(tally, counting);
+    }
+
+    /// Checks one binary reply against the request at the front: a set's
+    /// reply, a hit of one of a get's keys, or the last key's reply, which
+    /// ends the get.
+    fn settle_binary(&mut self, packet: Packet<'_>, tally: &mut Tally, counting: bool) -> io::Result<()> {
+        let Some(front) = self.in_flight.front() else {
+            return Err(protocol_error(b"a reply nobody asked for"));
+        };
+        let last_key = packet.header.opcode == Opcode::GetK as u8;
+        match (front.set, packet.status()) {
+            (true, Some(Status::Ok)) => self.complete(tally, counting),
+            (false, Some(Status::Ok)) => {
+                self.check_value(packet.key, packet.value, tally);
+                if last_key {
+                    self.end_get(tally, counting);
+                }
+            }
+            (false, Some(Status::KeyNotFound)) if last_key => self.end_get(tally, counting),
+            (_, Some(_)) => {
+                tally.errors += 1;
+                self.found.clear();
+                self.in_flight.pop_front();
+            }
+            (_, None) => return Err(protocol_error(format!("{packet:?}").as_bytes())),
         }
         Ok(())
     }
@@ -208,6 +289,10 @@ impl Connection {
             tally.requests += 1;
         }
     }
+}
+
+fn request(opcode: Opcode, command: BinaryCommand<'_>) -> BinaryRequest<'_> {
+    BinaryRequest { opcode, opaque: 0, cas: 0, command }
 }
 
 fn protocol_error(bytes: &[u8]) -> io::Error {

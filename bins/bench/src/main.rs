@@ -27,6 +27,8 @@ use workload::{KeyDistribution, Workload};
 pub(crate) enum Protocol {
     /// memcached text protocol: get and set.
     Memcache,
+    /// memcached binary protocol: GetK (a multi-get: GetKQ, then GetK) and Set.
+    MemcacheBinary,
     /// PING/PONG.
     Ping,
     /// memcached's `version`: the closest trivial request memcached serves,
@@ -135,8 +137,7 @@ fn main() -> ExitCode {
         eprintln!("petrel-bench: need at least one connection per thread, one key and one key per get");
         return ExitCode::from(2);
     }
-    if let (true, Protocol::Memcache, Err(error)) = (args.prefill, args.protocol, prefill_if_memcache(&args))
-    {
+    if let Err(error) = prefill_if_memcache(&args) {
         eprintln!("petrel-bench: prefill failed: {error}");
         return ExitCode::FAILURE;
     }
@@ -170,10 +171,15 @@ fn main() -> ExitCode {
 
 /// Sets every key once when asked and the protocol has keys.
 fn prefill_if_memcache(args: &Args) -> std::io::Result<()> {
-    if args.prefill && args.protocol == Protocol::Memcache { prefill(args) } else { Ok(()) }
+    if args.prefill && args.protocol != Protocol::Ping && args.protocol != Protocol::Version {
+        prefill(args)
+    } else {
+        Ok(())
+    }
 }
 
-/// Sets every key once, in pipelined batches over one blocking connection.
+/// Sets every key once, in pipelined batches over one blocking connection,
+/// in the text protocol whatever the load's (the items are the same).
 fn prefill(args: &Args) -> std::io::Result<()> {
     let mut stream = std::net::TcpStream::connect(args.target)?;
     stream.set_nodelay(true)?;
