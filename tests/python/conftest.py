@@ -105,6 +105,20 @@ def running_memcached():
         process.wait(timeout=10)
 
 
+def run_client_script(command, address, missing):
+    """Runs a client test script (`command` + host and port) to its end:
+    it must exit 0 having printed `done`. Fails with `missing` when the
+    script's interpreter is not installed."""
+    interpreter = shutil.which(command[0])
+    if interpreter is None:
+        pytest.fail(missing)
+    arguments = [interpreter, *command[1:], address[0], str(address[1])]
+    result = subprocess.run(arguments, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    assert result.stdout.endswith("done\n")
+    return result.stdout
+
+
 @pytest.fixture
 def server():
     directory = tempfile.mkdtemp(prefix="petrel-pytest-")

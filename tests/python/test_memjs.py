@@ -4,25 +4,17 @@ runs its whole API, and must pass against the real memcached as against
 petrel-memcache, so that what it expects is memcached's behaviour."""
 
 import os
-import shutil
-import subprocess
 
-import pytest
-
-from conftest import running_memcached
+from conftest import run_client_script, running_memcached
 
 NODE_TESTS = os.path.join(os.path.dirname(__file__), "..", "node")
+SCRIPT = os.path.join(NODE_TESTS, "memjs_client.js")
+MISSING = "node is not installed: scripts/setup installs it, and memjs with npm"
 
 
 def run_memjs(address):
-    node = shutil.which("node")
-    if node is None or not os.path.isdir(os.path.join(NODE_TESTS, "node_modules", "memjs")):
-        pytest.fail("node or memjs is missing: scripts/setup installs memjs with npm")
-    script = os.path.join(NODE_TESTS, "memjs_client.js")
-    result = subprocess.run([node, script, address[0], str(address[1])], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
-    assert result.stdout.endswith("done\n")
-    return result.stdout
+    assert os.path.isdir(os.path.join(NODE_TESTS, "node_modules", "memjs")), "scripts/setup installs memjs"
+    return run_client_script(["node", SCRIPT], address, MISSING)
 
 
 def test_the_script_holds_for_memcached():

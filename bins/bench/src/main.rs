@@ -6,9 +6,16 @@
 //! flight. Open loop (`--rate`): requests are due at fixed intervals whatever
 //! the server does, and latency runs from when a request was due, not when
 //! it could be sent, so a slow server cannot hide its queueing.
+//!
+//! `--mode cache-aside` is an application instead (`cache_aside.rs`): get,
+//! and on a miss set, over a key stream, reporting the hit ratio beside
+//! those of reference eviction policies simulated on the same stream.
 
+mod cache_aside;
 mod connection;
+mod key_stream;
 mod report;
+mod simulate;
 mod workload;
 
 use std::io::{Read, Write};
@@ -34,6 +41,16 @@ pub(crate) enum Protocol {
     /// memcached's `version`: the closest trivial request memcached serves,
     /// to compare with ping.
     Version,
+}
+
+/// What to run.
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum, serde::Serialize)]
+pub(crate) enum Mode {
+    /// Load: requests as fast as the connections go, or at `--rate`.
+    Load,
+    /// An application's cache-aside use, one request at a time: get, and on
+    /// a miss set; the hit ratio, beside the reference policies'.
+    CacheAside,
 }
 
 /// Load generator for memcache and ping servers.
@@ -91,6 +108,28 @@ pub(crate) struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Load, or a cache-aside application.
+    #[arg(long, value_enum, default_value = "load")]
+    pub(crate) mode: Mode,
+    /// Cache-aside: gets in all (the second half is measured).
+    #[arg(long, default_value_t = 600_000)]
+    pub(crate) requests: u64,
+    /// Cache-aside: share of requests for keys asked for only once.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) one_hit_share: f64,
+    /// Cache-aside: a scan every this many requests (0: none)...
+    #[arg(long, default_value_t = 0)]
+    pub(crate) scan_every: u64,
+    /// ...of this many consecutive keys.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) scan_length: u64,
+    /// Cache-aside: bytes the reference policies hold (0: no simulation),
+    /// each item counted as memcached counts it.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) capacity: u64,
+    /// Cache-aside: the key stream's seed.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
 }
 
 /// What one thread counted.
@@ -136,6 +175,28 @@ fn main() -> ExitCode {
     if args.connections < args.threads || args.keys == 0 || args.multiget == 0 {
         eprintln!("petrel-bench: need at least one connection per thread, one key and one key per get");
         return ExitCode::from(2);
+    }
+    if args.mode == Mode::CacheAside {
+        return match cache_aside::run(&args) {
+            Ok(report) if args.json => {
+                println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+                ExitCode::SUCCESS
+            }
+            Ok(report) => {
+                println!(
+                    "hit ratio {:.4} over the second half of {} gets",
+                    report.hit_ratio, report.requests
+                );
+                for (policy, ratio) in &report.simulated {
+                    println!("{policy:>8} {ratio:.4} at {} bytes", report.capacity);
+                }
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("petrel-bench: {error}");
+                ExitCode::FAILURE
+            }
+        };
     }
     if let Err(error) = prefill_if_memcache(&args) {
         eprintln!("petrel-bench: prefill failed: {error}");

@@ -109,3 +109,42 @@ pub(crate) fn value(index: u64, size: usize, out: &mut Vec<u8>) {
     out.resize(start + size, b'.');
     out.truncate(start + size);
 }
+
+/// The value of key `index` as bytes no compressor shrinks: its index, then
+/// a pseudo-random stream seeded by it, `size` bytes long. For runs where
+/// what the store holds in its bytes matters (eviction), since the filler
+/// of [`value`] compresses to almost nothing on disk.
+pub(crate) fn incompressible_value(index: u64, size: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    let _ = write!(out, "{index:020}");
+    // SplitMix64: a fast, well-mixed stream from one seed.
+    let mut state = index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    while out.len() < start + size {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut mixed = state;
+        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        out.extend_from_slice(&(mixed ^ (mixed >> 31)).to_le_bytes());
+    }
+    out.truncate(start + size);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incompressible_values_are_the_keys_own_and_vary() {
+        let (mut first, mut again, mut other) = (Vec::new(), Vec::new(), Vec::new());
+        incompressible_value(42, 1000, &mut first);
+        incompressible_value(42, 1000, &mut again);
+        incompressible_value(43, 1000, &mut other);
+        assert_eq!((first.len(), &first[..20]), (1000, &b"00000000000000000042"[..]));
+        assert_eq!(first, again);
+        assert_ne!(first[20..], other[20..]);
+        // No byte value dominates, as it would in compressible filler.
+        let mut counts = [0u32; 256];
+        first[20..].iter().for_each(|&byte| counts[byte as usize] += 1);
+        assert!(counts.iter().all(|&count| count < 20), "{counts:?}");
+    }
+}

@@ -4,6 +4,8 @@
 //! The server core with the memcache protocol and the RocksDB store; the
 //! binary is a thin `main` over [`start`], which tests and benchmarks call too.
 
+mod checkpoint;
+
 use std::error::Error;
 use std::sync::Arc;
 
@@ -14,6 +16,8 @@ use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, Storage, data_
 use petrel_server::{CoreConfig, RunningServer};
 use petrel_storage_rocks::{RocksStorage, StorageConfig};
 use serde::{Deserialize, Serialize};
+
+pub use checkpoint::{CheckpointRefused, Checkpoints};
 
 /// The name and version the server reports on its admin port and logs; the
 /// data port reports memcached's form of it (see [`data_port_version`]).
@@ -42,6 +46,17 @@ pub struct MemcacheConfig {
     pub protocol: ProtocolConfig,
     /// `[storage]`: RocksDB.
     pub storage: StorageConfig,
+    /// `[checkpoint]`: where the admin command `checkpoint` may write.
+    pub checkpoint: CheckpointConfig,
+}
+
+/// `[checkpoint]`: backups taken by the admin command `checkpoint`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    /// The directory checkpoints go under, each into a new directory the
+    /// command names; empty (the default) refuses every checkpoint.
+    pub root: std::path::PathBuf,
 }
 
 impl Default for MemcacheConfig {
@@ -50,6 +65,7 @@ impl Default for MemcacheConfig {
             core: CoreConfig::listening_on(([127, 0, 0, 1], 11211).into()),
             protocol: ProtocolConfig::default(),
             storage: StorageConfig::default(),
+            checkpoint: CheckpointConfig::default(),
         }
     }
 }
@@ -101,25 +117,6 @@ impl ServerConfig for MemcacheConfig {
     }
 }
 
-/// The admin command `checkpoint <directory>`: a backup of the store,
-/// taken while serving, that the server can later open as its data
-/// directory. The directory must not exist yet.
-fn checkpoint(storage: &RocksStorage, directory: &str) -> String {
-    if directory.is_empty() {
-        return "CLIENT_ERROR usage: checkpoint <directory>".to_string();
-    }
-    match storage.checkpoint(std::path::Path::new(directory)) {
-        Ok(()) => {
-            log::info!("wrote a checkpoint into {directory}");
-            format!("OK {directory}")
-        }
-        Err(error) => {
-            log::warn!("{error}");
-            format!("SERVER_ERROR {}", error.to_string().replace(['\r', '\n'], " "))
-        }
-    }
-}
-
 /// What `stats settings` lists: memcached's settings that apply, by
 /// memcached's names.
 fn settings(info: ServerInfo, config: &MemcacheConfig) -> ServerInfo {
@@ -151,10 +148,10 @@ pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
     let server_info = Arc::new(settings(data_port_info, config));
     let admin_info = Arc::new(ServerInfo { version: VERSION.to_string(), ..(*server_info).clone() });
     let refresh_storage = storage.clone();
-    let checkpoint_storage = storage.clone();
+    let checkpoints = Checkpoints::new(storage.clone(), &config.checkpoint.root);
     let admin = AdminService::new(admin_info)
         .with_refresh(Arc::new(move || refresh_storage.stats().report()))
-        .with_command("checkpoint", Arc::new(move |directory| checkpoint(&checkpoint_storage, directory)));
+        .with_command("checkpoint", Arc::new(move |directory| checkpoints.command(directory)));
     let server = petrel_server::start(
         &config.core,
         Memcache { limits, binary: config.protocol.binary },

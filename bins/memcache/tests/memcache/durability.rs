@@ -69,6 +69,49 @@ fn write_until_the_server_dies(address: std::net::SocketAddr, writer: usize, fir
     log
 }
 
+/// A server whose checkpoints go under `backups` in its directory.
+fn checkpointing_server() -> ServerProcess {
+    let server = ServerProcess::start(BINARY, &format!("{CONFIG}[checkpoint]\nroot = \"backups\"\n"));
+    std::fs::create_dir(server.dir().join("backups")).unwrap();
+    server
+}
+
+#[test]
+fn a_checkpoint_goes_under_the_configured_root_and_nowhere_else() {
+    let server = server();
+    let mut admin = server.connect_admin();
+    admin.send(b"checkpoint anywhere\r\n");
+    assert!(admin.read_line().starts_with("SERVER_ERROR checkpoints are off: set [checkpoint] root"));
+
+    let server = checkpointing_server();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), server.dir().join("backups/out")).unwrap();
+    let mut admin = server.connect_admin();
+    for escape in [
+        "../escaped".to_string(),
+        "nested/../../escaped".to_string(),
+        outside.path().join("absolute").display().to_string(),
+        "out/through-a-link".to_string(),
+    ] {
+        admin.send(format!("checkpoint {escape}\r\n").as_bytes());
+        let reply = admin.read_line();
+        assert!(
+            reply.starts_with("CLIENT_ERROR ") && reply.contains("is not under the checkpoint root"),
+            "{escape}: {reply}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "nothing written outside");
+    // Under the root, by name or by absolute path; and its figures.
+    let root = server.dir().join("backups").canonicalize().unwrap();
+    admin.send(format!("checkpoint first\r\ncheckpoint {}\r\n", root.join("second").display()).as_bytes());
+    assert_eq!(admin.read_line(), format!("OK {}\r\n", root.join("first").display()));
+    assert_eq!(admin.read_line(), format!("OK {}\r\n", root.join("second").display()));
+    let stats = admin_stats(&server);
+    assert!(stat(&stats, "checkpoint_last_bytes").unwrap() > 0, "{stats}");
+    assert!(stat(&stats, "checkpoint_last_time").unwrap() > 1_700_000_000);
+    assert!(stat(&stats, "checkpoint_last_milliseconds").is_some());
+}
+
 /// SIGKILL at a random moment under load from four writers, restart, and
 /// check every key: it holds its last acknowledged write, or the write that
 /// was in flight, whole, with its flags; nothing else. Cycles come from
@@ -304,7 +347,7 @@ fn unreadable_or_corrupt_data_directories_are_refused_naming_the_path() {
 
 #[test]
 fn an_admin_checkpoint_is_a_backup_taken_while_serving() {
-    let server = server();
+    let server = checkpointing_server();
     let mut client = server.connect();
     for i in 0..1000 {
         set(&mut client, &format!("key-{i}"), i, &format!("value-{i}"));
@@ -322,18 +365,20 @@ fn an_admin_checkpoint_is_a_backup_taken_while_serving() {
             written
         })
     };
-    let backups = tempfile::tempdir().unwrap();
-    let backup = backups.path().join("backup-1");
     let mut admin = server.connect_admin();
-    admin.send(format!("checkpoint {}\r\n", backup.display()).as_bytes());
+    admin.send(b"checkpoint backup-1\r\n");
+    let backup = server.dir().join("backups").canonicalize().unwrap().join("backup-1");
     assert_eq!(admin.read_line(), format!("OK {}\r\n", backup.display()));
     // Into an existing directory, or with no directory: refused.
-    admin.send(format!("checkpoint {}\r\ncheckpoint\r\n", backup.display()).as_bytes());
-    assert!(admin.read_line().starts_with("SERVER_ERROR cannot write a checkpoint into "));
-    assert_eq!(admin.read_line(), "CLIENT_ERROR usage: checkpoint <directory>\r\n");
+    admin.send(b"checkpoint backup-1\r\ncheckpoint\r\n");
+    assert!(admin.read_line().starts_with("CLIENT_ERROR "));
+    assert!(admin.read_line().starts_with("CLIENT_ERROR usage: checkpoint <directory under "));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(writer.join().unwrap() > 0);
-    drop(server);
+    // The backup lives in the server's directory: keep it past the server.
+    let mut server = server;
+    server.stop_with(libc::SIGTERM);
+    let _directory = server.into_dir();
 
     // A server opened on the backup has every item written before it.
     let restored = ServerProcess::start(BINARY, &format!("{CONFIG}path = \"{}\"\n", backup.display()));
@@ -343,66 +388,4 @@ fn an_admin_checkpoint_is_a_backup_taken_while_serving() {
         let expected = format!("VALUE key-{i} {i} {}\r\nvalue-{i}\r\nEND\r\n", format!("value-{i}").len());
         assert_eq!(client.read_until_line("END\r\n"), expected);
     }
-}
-
-/// Sends binary `requests` and reads one reply packet per request.
-fn binary_exchange(client: &mut Client, requests: &[BinaryRequest<'_>]) -> Vec<(Status, u64, u32, Vec<u8>)> {
-    let mut bytes = Vec::new();
-    requests.iter().for_each(|request| request.compose(&mut bytes));
-    client.send(&bytes);
-    let mut received = Vec::new();
-    let mut replies = Vec::new();
-    while replies.len() < requests.len() {
-        received.extend(client.read_exact(HEADER_LEN));
-        let body_len = u32::from_be_bytes(received[8..12].try_into().unwrap()) as usize;
-        received.extend(client.read_exact(body_len));
-        let packet = parse_packet(&received).expect("a whole reply").message;
-        let status = packet.status().expect("a status memcached defines");
-        replies.push((status, packet.header.cas, packet.flags().unwrap_or(0), packet.value.to_vec()));
-        received.clear();
-    }
-    replies
-}
-
-#[test]
-fn binary_written_items_survive_a_restart_with_flags_cas_and_expiry() {
-    let op = |opcode, cas, command| BinaryRequest { opcode, opaque: 1, cas, command };
-    let set = |key, flags, exptime, value| BinaryCommand::Store {
-        mode: StoreMode::Set,
-        key,
-        flags,
-        exptime,
-        value,
-    };
-    let get = |key| op(Opcode::GetK, 0, BinaryCommand::Get { key });
-    let incr = BinaryCommand::Arithmetic { key: b"n", delta: 1, initial: 41, exptime: 0 };
-    let server = server();
-    let mut client = server.connect();
-    let written = binary_exchange(
-        &mut client,
-        &[
-            op(Opcode::Set, 0, set(&b"b1"[..], 0xdead_beef, 0, &b"one"[..])),
-            op(Opcode::Set, 0, set(b"b2", 7, 3600, b"two")),
-            op(Opcode::Increment, 0, incr),
-            op(Opcode::Increment, 0, incr),
-        ],
-    );
-    assert!(written.iter().all(|reply| reply.0 == Status::Ok), "{written:?}");
-    assert_eq!(written[3].3, 42u64.to_be_bytes(), "created at 41, then incremented");
-    drop(client);
-
-    let server = restart(server, CONFIG);
-    let mut client = server.connect();
-    let read = binary_exchange(&mut client, &[get(b"b1"), get(b"b2"), get(b"n")]);
-    assert_eq!(read[0], (Status::Ok, written[0].1, 0xdead_beef, b"one".to_vec()));
-    assert_eq!(read[1], (Status::Ok, written[1].1, 7, b"two".to_vec()));
-    assert_eq!(read[2], (Status::Ok, written[3].1, 0, b"42".to_vec()));
-    // The expiry survived too, and the CAS still guards a store.
-    let mut text = server.connect();
-    text.send(b"mg b2 t\r\n");
-    let ttl = text.read_line();
-    let ttl: i64 = ttl.trim_end().trim_start_matches("HD t").parse().unwrap();
-    assert!((3500..=3600).contains(&ttl), "{ttl}");
-    let swapped = binary_exchange(&mut client, &[op(Opcode::Set, written[0].1, set(b"b1", 0, 0, b"new"))]);
-    assert_eq!(swapped[0].0, Status::Ok);
 }

@@ -5,12 +5,9 @@ use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use petrel_protocol_memcache::StoreMode;
-use petrel_protocol_memcache::binary::{
-    BinaryCommand, BinaryRequest, HEADER_LEN, Opcode, Status, parse_packet,
-};
 use petrel_testkit::{Client, ServerProcess, admin_stats, stat, wait_for_stat};
 
+mod binary;
 mod durability;
 mod limits;
 mod operations;

@@ -27,17 +27,7 @@ impl<S: Storage> MemcacheService<S> {
             BinaryCommand::Store { mode, key, flags, exptime, value } => {
                 self.binary_store(mode, key, flags, exptime, value, cas)
             }
-            BinaryCommand::TooLarge { mode, key } => {
-                let command = match mode {
-                    StoreMode::Set => StoreCommand::Set,
-                    StoreMode::Add => StoreCommand::Add,
-                    StoreMode::Replace => StoreCommand::Replace,
-                    StoreMode::Append => StoreCommand::Append,
-                    StoreMode::Prepend => StoreCommand::Prepend,
-                };
-                self.refuse_too_large(key, Some(command));
-                BinaryReply::Error(Status::ValueTooLarge)
-            }
+            BinaryCommand::TooLarge { mode, key } => self.binary_too_large(mode, key),
             BinaryCommand::Delete { key } => {
                 let request = DeleteRequest { compare_cas: nonzero(cas), ..DeleteRequest::default() };
                 match self.delete_counted(key, request) {
@@ -94,6 +84,20 @@ impl<S: Storage> MemcacheService<S> {
             }
             None => BinaryReply::Miss { key: None },
         }
+    }
+
+    /// A value over the limit, dropped unread: as the text commands refuse
+    /// it (a Set takes the old item with it).
+    fn binary_too_large(&mut self, mode: StoreMode, key: &[u8]) -> BinaryReply<'static> {
+        let command = match mode {
+            StoreMode::Set => StoreCommand::Set,
+            StoreMode::Add => StoreCommand::Add,
+            StoreMode::Replace => StoreCommand::Replace,
+            StoreMode::Append => StoreCommand::Append,
+            StoreMode::Prepend => StoreCommand::Prepend,
+        };
+        self.refuse_too_large(key, Some(command));
+        BinaryReply::Error(Status::ValueTooLarge)
     }
 
     /// Touch: a new expiration, and the item's flags in the reply.
