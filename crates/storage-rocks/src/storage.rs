@@ -12,6 +12,7 @@ use petrel_protocol_memcache::{
     StorageStats, StoreRequest, Stored,
 };
 use rocksdb::WriteBatch;
+use rocksdb::statistics::Ticker;
 
 use crate::bookkeeping::FLUSH_KEY;
 use crate::item;
@@ -30,6 +31,18 @@ static LIVE_SST_BYTES: Gauge = Gauge::new();
     description = "bytes of live RocksDB blob files (items of blob_threshold bytes or more)"
 )]
 static LIVE_BLOB_BYTES: Gauge = Gauge::new();
+#[metric(
+    name = "rocksdb_wal_written_bytes",
+    description = "bytes RocksDB wrote to its write-ahead log since it opened"
+)]
+static WAL_WRITTEN_BYTES: Gauge = Gauge::new();
+#[metric(name = "rocksdb_flush_written_bytes", description = "bytes RocksDB's flushes wrote since it opened")]
+static FLUSH_WRITTEN_BYTES: Gauge = Gauge::new();
+#[metric(
+    name = "rocksdb_compaction_written_bytes",
+    description = "bytes RocksDB's merges wrote since it opened"
+)]
+static COMPACTION_WRITTEN_BYTES: Gauge = Gauge::new();
 #[metric(
     name = "rocksdb_pending_compaction_bytes",
     description = "bytes RocksDB estimates compaction must rewrite"
@@ -208,6 +221,12 @@ impl Storage for RocksStorage {
         LIVE_BLOB_BYTES.set(blobs as i64);
         PENDING_COMPACTION_BYTES.set(property("rocksdb.estimate-pending-compaction-bytes") as i64);
         BLOCK_CACHE_USAGE.set(self.block_cache.get_usage() as i64);
+        // What reached the disk, for write amplification: the log, flushed
+        // files, and what merges rewrote.
+        let written = |ticker| self.evictions.statistics.get_ticker_count(ticker) as i64;
+        WAL_WRITTEN_BYTES.set(written(Ticker::WalFileBytes));
+        FLUSH_WRITTEN_BYTES.set(written(Ticker::FlushWriteBytes));
+        COMPACTION_WRITTEN_BYTES.set(written(Ticker::CompactWriteBytes));
         self.evictions.look(&self.db);
         StorageStats { items: property("rocksdb.estimate-num-keys"), bytes: memtables + sst + blobs }
     }

@@ -85,12 +85,17 @@ fn data_port_stats_use_memcached_names() {
         "rocksdb_live_sst_bytes",
         "rocksdb_live_blob_bytes",
         "rocksdb_pending_compaction_bytes",
+        "rocksdb_wal_written_bytes",
+        "rocksdb_flush_written_bytes",
+        "rocksdb_compaction_written_bytes",
         "item_cache_hits",
         "item_cache_misses",
         "item_cache_bytes",
     ] {
         assert!(stat(&admin, name).is_some(), "no {name} on the admin port:\n{admin}");
     }
+    // The set reached the write-ahead log.
+    assert!(stat(&admin, "rocksdb_wal_written_bytes") > Some(0), "{admin}");
     // The get followed the set, which went through to the item cache.
     assert!(stat(&admin, "item_cache_hits") >= Some(1), "{admin}");
     assert!(stat(&admin, "item_cache_bytes") > Some(0), "{admin}");

@@ -131,3 +131,23 @@ fn a_refused_batch_fails_the_commit_and_leaves_nothing_behind() {
     // The next round starts clean.
     storage.commit(worker).unwrap();
 }
+
+/// What reached the disk, which `stats` reports for write amplification
+/// (the gauges are the process's, so the store's own counts are checked):
+/// the log at the commit, a file at a flush.
+#[test]
+fn the_bytes_written_to_disk_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    let written = |ticker| storage.evictions.statistics.get_ticker_count(ticker);
+    let (wal, flushed) = (written(Ticker::WalFileBytes), written(Ticker::FlushWriteBytes));
+    let value = vec![b'v'; 1000];
+    let store_all = |s: &RocksStorage, w: &mut RocksWorker| {
+        (0..100)
+            .try_for_each(|i| s.store(w, format!("k{i}").as_bytes(), &value, set(0), unix_now()).map(drop))
+    };
+    storage.one_off(store_all).unwrap();
+    assert!(written(Ticker::WalFileBytes) >= wal + 100_000, "the log holds the values");
+    storage.flush_memtables().unwrap();
+    assert!(written(Ticker::FlushWriteBytes) > flushed, "the flush wrote a file");
+}
