@@ -14,6 +14,8 @@
 mod cache_aside;
 mod connection;
 mod key_stream;
+#[cfg(test)]
+mod log_model;
 mod report;
 mod simulate;
 mod workload;
