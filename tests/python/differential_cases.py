@@ -168,6 +168,31 @@ def binary_first_byte():
     yield "binary magic after a command", b"get k\r\n\x80\x01\x00\x00\r\n"
 
 
+def crawler_commands():
+    """`lru_crawler` forms, but dumps of classes that hold items: their lines
+    carry times and CAS values of each server's own (test_memcached_tool.py
+    compares those), `mgdump`, which memcached 1.6.18 lacks, and `enable`
+    and `disable`, which start and stop memcached's crawler thread (stopped,
+    it leaves the next commands unanswered)."""
+    arguments = {
+        b"metadump": [b"0", b"2", b"63", b"64", b"-1", b"ALL", b"x", b",", b"2,63", b"2,64", b"1a"],
+        # A crawl memcached starts leaves it answering nothing to the next
+        # cases for a while: only the refused forms.
+        b"crawl": [b"99", b"x", b","],
+        b"sleep": NUMBERS + [b"1000000", b"1000001"],
+        b"tocrawl": NUMBERS,
+        b"foo": [],
+    }
+    for command, values in arguments.items():
+        yield f"lru_crawler {command!r}", b"lru_crawler " + command + b"\r\n"
+        for value in values:
+            dumps = command == b"metadump" and value in (b"2", b"63", b"2,63")
+            name = f"lru_crawler dump of empty classes {value!r}" if dumps else f"lru_crawler {command!r} {value!r}"
+            yield name, b"lru_crawler %s %s\r\n" % (command, value)
+            yield f"lru_crawler {command!r} {value!r} extra", b"lru_crawler %s %s x\r\n" % (command, value)
+    yield "lru_crawler alone", b"lru_crawler\r\n"
+
+
 def simple_cases():
     """The cases that leave the connection open and in step, for mixing."""
     yield from (case for case in argument_counts() if b"quit" not in case[1])
@@ -187,7 +212,7 @@ def generate():
     """Every case, by name: (name, bytes)."""
     cases = []
     for generator in (argument_counts, number_limits, keys, line_lengths, http_lines, binary_first_byte,
-                      pipelined_mixes):
+                      crawler_commands, pipelined_mixes):
         cases.extend(generator())
     cases.append(("quit", b"quit\r\nget k\r\n"))
     names = set()

@@ -34,6 +34,8 @@ pub enum Error {
     /// A value over the size limit: `SERVER_ERROR object too large for cache`;
     /// the data block is swallowed so the connection stays in step.
     TooLarge,
+    /// `lru_crawler sleep` longer than a second.
+    SleepTooLong,
     /// `incr`/`decr` delta that is not a 64-bit unsigned number.
     InvalidDelta,
     /// An expiration time that is not a number (`touch`, `gat`, `flush_all`).
@@ -78,6 +80,7 @@ impl Error {
             Error::NoReply => "invalid request with noreply (not answered)",
             Error::TooLarge => "SERVER_ERROR object too large for cache",
             Error::InvalidDelta => "CLIENT_ERROR invalid numeric delta argument",
+            Error::SleepTooLong => "CLIENT_ERROR sleep must be one second or less",
             Error::InvalidExptime => "CLIENT_ERROR invalid exptime argument",
             Error::BadDeleteFormat => "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
             Error::NonNumeric => "CLIENT_ERROR cannot increment or decrement non-numeric value",

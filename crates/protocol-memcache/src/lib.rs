@@ -39,6 +39,7 @@
 
 pub mod binary;
 pub mod conformance;
+mod crawler;
 mod error;
 mod expiry;
 mod key;
@@ -56,6 +57,7 @@ mod store;
 use metriken::{Counter, metric};
 use petrel_protocol::{Flow, ParseError, Parsed, Protocol, Recovery};
 
+pub use crawler::{CrawlerCommand, DumpFormat, ItemCursor, KeyDump};
 pub use error::Error;
 pub use expiry::{Expiry, MAX_RELATIVE_EXPTIME, unix_now};
 pub use key::{Key, Keys, MAX_KEY_LEN};

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::crawler::ItemCursor;
 use crate::rules::{self, ArithmeticDecision, DeleteDecision, ItemMeta, Liveness, NewValue, StoreDecision};
 use crate::store::{
     ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StorageError,
@@ -203,5 +204,35 @@ impl Storage for MemoryStorage {
             stats.bytes += shard.iter().map(|(key, item)| (key.len() + item.value.len()) as u64).sum::<u64>();
         }
         stats
+    }
+
+    /// A copy of every item's key and metadata: the reference store has no
+    /// snapshots, and its dumps are small.
+    fn items(&self) -> Box<dyn ItemCursor> {
+        let flushed_before = self.flushed_before.load(Ordering::Acquire);
+        let mut items = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            items.extend(shard.iter().map(|(key, item)| (key.clone(), item.meta, item.value.len())));
+        }
+        Box::new(CopiedItems { items: items.into_iter(), flushed_before })
+    }
+}
+
+/// The items of a dump of the memory store.
+struct CopiedItems {
+    items: std::vec::IntoIter<(Vec<u8>, ItemMeta, usize)>,
+    flushed_before: u64,
+}
+
+impl ItemCursor for CopiedItems {
+    fn next_item(&mut self, now: u64, visit: &mut dyn FnMut(&[u8], &ItemMeta, usize)) -> bool {
+        for (key, meta, value_len) in self.items.by_ref() {
+            if rules::liveness(&meta, now, self.flushed_before) == Liveness::Live {
+                visit(&key, &meta, value_len);
+                return true;
+            }
+        }
+        false
     }
 }

@@ -7,6 +7,7 @@ use memchr::memchr;
 use petrel_protocol::{ParseError, Parsed, Recovery};
 
 use crate::Error;
+use crate::crawler::CrawlerCommand;
 use crate::key::{Key, Keys, MAX_KEY_LEN};
 use crate::meta::{MetaCommand, MetaFlags, tokens};
 use crate::multiget::{self, Multiget};
@@ -152,6 +153,15 @@ fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8], arguments: usize) -
         // A group and its argument (`stats detail dump`); memcached ignores
         // any words after those.
         b"stats" => Request::Stats { group: args.next(), argument: args.next() },
+        b"lru_crawler" => {
+            // Three words are more than any form takes: unknown, like more.
+            let mut words: [&[u8]; 3] = [b""; 3];
+            let count = arguments.min(words.len());
+            for word in &mut words[..count] {
+                *word = args.next().unwrap_or_default();
+            }
+            Request::LruCrawler(CrawlerCommand::parse(&words[..count])?)
+        }
         b"mg" | b"md" | b"ma" | b"me" => {
             let meta = match command {
                 b"mg" => MetaCommand::Get,

@@ -1,6 +1,7 @@
 //! Requests: what the server parses (`parse.rs`) and clients compose.
 
 use crate::binary::BinaryRequest;
+use crate::crawler::CrawlerCommand;
 use crate::key::{Key, Keys, encode_base64};
 use crate::meta::{MetaCommand, MetaFlags};
 use crate::number::{write_i64, write_u64};
@@ -171,6 +172,8 @@ pub enum Request<'a> {
     },
     /// `quit`.
     Quit,
+    /// `lru_crawler <command> [<argument>]`.
+    LruCrawler(CrawlerCommand),
     /// `mg <key> <flags>*`.
     MetaGet {
         /// The key.
@@ -247,6 +250,7 @@ impl std::fmt::Display for Request<'_> {
             Request::Verbosity { level, .. } => write!(f, "verbosity {level}"),
             Request::Stats { group, .. } => write!(f, "stats {}", text(group.unwrap_or_default())),
             Request::Quit => f.write_str("quit"),
+            Request::LruCrawler(command) => write!(f, "lru_crawler {command:?}"),
             Request::MetaGet { key, .. } => write!(f, "mg {}", text(key)),
             Request::MetaSet { key, value, .. } => write!(f, "ms {} {}", text(key), value.len()),
             Request::MetaDelete { key, .. } => write!(f, "md {}", text(key)),
@@ -330,6 +334,7 @@ impl Request<'_> {
             }
             Request::Version => out.extend_from_slice(b"version"),
             Request::Quit => out.extend_from_slice(b"quit"),
+            Request::LruCrawler(command) => command.compose(out),
             Request::Verbosity { level, noreply: quiet } => {
                 out.extend_from_slice(b"verbosity ");
                 write_u64(out, level as u64);

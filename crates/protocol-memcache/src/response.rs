@@ -120,6 +120,10 @@ pub enum Response<'a> {
     Ok,
     /// `RESET`
     Reset,
+    /// `BADCLASS invalid class id` (`lru_crawler`).
+    BadClass,
+    /// `NOTSTARTED no items to crawl` (`lru_crawler` naming no class).
+    NotStarted,
     /// `VERSION <version>`
     Version(&'a str),
     /// `STAT` lines, then `END`.
@@ -186,6 +190,8 @@ impl Response<'_> {
             }
             Response::Ok => line(out, b"OK"),
             Response::Reset => line(out, b"RESET"),
+            Response::BadClass => line(out, b"BADCLASS invalid class id"),
+            Response::NotStarted => line(out, b"NOTSTARTED no items to crawl"),
             Response::Version(version) => {
                 out.extend_from_slice(b"VERSION ");
                 line(out, version.as_bytes());

@@ -14,9 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use metriken::{AtomicCounterHistogram, metric};
 use petrel_metrics::{ServerInfo, latency_histogram};
-use petrel_protocol::{IfCommitFails, Service};
+use petrel_protocol::{IfCommitFails, ResponseStream, Service};
 
 use crate::binary::{BinaryCommand, BinaryReply, BinaryRequest, BinaryResponse, Opcode, Status};
+use crate::crawler::{CrawlerCommand, ItemCursor, KeyDump};
 use crate::request::{Limits, Request};
 use crate::response::{Hit, MetaCode, Response, ReturnFlag};
 use crate::store::{Storage, StorageError};
@@ -77,6 +78,8 @@ pub struct MemcacheService<S: Storage> {
     acknowledges_change: Acknowledges,
     /// This worker's counts, published once per round.
     counts: Counts,
+    /// The rest of a key dump the last request began, for the session.
+    unfinished: Option<Box<dyn ResponseStream>>,
 }
 
 impl<S: Storage> MemcacheService<S> {
@@ -91,7 +94,22 @@ impl<S: Storage> MemcacheService<S> {
             writes_before: 0,
             acknowledges_change: Acknowledges::Nothing,
             counts: Counts::default(),
+            unfinished: None,
         }
+    }
+
+    /// `lru_crawler`: a dump's lines come from the stream the session
+    /// takes after this request (see `take_stream`).
+    fn lru_crawler(&mut self, command: CrawlerCommand) -> Response<'static> {
+        let (format, items) = match command {
+            CrawlerCommand::Accepted => return Response::Ok,
+            CrawlerCommand::BadClass => return Response::BadClass,
+            CrawlerCommand::NotStarted => return Response::NotStarted,
+            CrawlerCommand::Dump(format) => (format, self.storage.items()),
+            CrawlerCommand::EmptyDump(format) => (format, Box::new(NoItems) as Box<dyn ItemCursor>),
+        };
+        self.unfinished = Some(Box::new(KeyDump::new(items, format, crate::unix_now())));
+        Response::Silent
     }
 
     fn stats(&mut self, group: Option<&[u8]>, argument: Option<&[u8]>) -> Response<'_> {
@@ -155,6 +173,7 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
             Request::Verbosity { noreply, .. } => quiet_if(noreply, Response::Ok),
             Request::Stats { group, argument } => self.stats(group, argument),
             Request::Quit => Response::Quit,
+            Request::LruCrawler(command) => self.lru_crawler(command),
             Request::MetaGet { key, flags } => self.meta_get(key, flags),
             Request::MetaSet { key, flags, value } => self.meta_set(key, flags, value),
             Request::MetaDelete { key, flags } => self.meta_delete(key, flags),
@@ -163,6 +182,10 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
             Request::MetaNoop => Response::Meta { code: MetaCode::Noop, flags: &[], value: None, bytes: &[] },
             Request::Binary(request) => self.binary(request),
         }
+    }
+
+    fn take_stream(&mut self) -> Option<Box<dyn ResponseStream>> {
+        self.unfinished.take()
     }
 
     fn commit(&mut self) -> std::io::Result<()> {
@@ -233,6 +256,19 @@ fn acknowledges_change(request: &Request<'_>) -> Acknowledges {
             _ => Acknowledges::Nothing,
         },
         _ => Acknowledges::Nothing,
+    }
+}
+
+/// The items of a dump naming only classes that hold none.
+struct NoItems;
+
+impl ItemCursor for NoItems {
+    fn next_item(
+        &mut self,
+        _now: u64,
+        _visit: &mut dyn FnMut(&[u8], &crate::rules::ItemMeta, usize),
+    ) -> bool {
+        false
     }
 }
 

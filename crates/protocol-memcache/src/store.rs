@@ -17,6 +17,7 @@
 
 use metriken::{Counter, Gauge, metric};
 
+use crate::crawler::ItemCursor;
 use crate::expiry::Expiry;
 
 #[metric(name = "curr_items", description = "items stored now (an estimate for some backends)")]
@@ -325,6 +326,11 @@ pub trait Storage: Send + Sync + 'static {
     /// Invalidates every item stored before `at` (a Unix time; `at <= now`
     /// means at once), keeping what is stored afterwards.
     fn flush_all(&self, worker: &mut Self::Worker, at: u64, now: u64) -> Result<(), StorageError>;
+
+    /// Every item, from a view of the store fixed now, for a key dump
+    /// (`lru_crawler metadump`): the cursor skips items that are not live
+    /// when it reaches them, and must not hold up writers while it lives.
+    fn items(&self) -> Box<dyn ItemCursor>;
 
     /// The store's figures now. Called before stats are read, so a backend
     /// may also bring its own metrics up to date here.

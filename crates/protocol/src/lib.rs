@@ -136,4 +136,31 @@ pub trait Service<P: Protocol>: Send + 'static {
     fn if_commit_fails(&mut self) -> IfCommitFails<P::Response<'_>> {
         IfCommitFails::Close
     }
+
+    /// Asked right after each request is executed and its reply composed:
+    /// the rest of a response too long to compose at once (a key dump),
+    /// which the session then composes part by part as its client reads.
+    /// None by default.
+    fn take_stream(&mut self) -> Option<Box<dyn ResponseStream>> {
+        None
+    }
+}
+
+/// The rest of a response composed in parts ([`Service::take_stream`]).
+/// The session asks for the next part whenever its write buffer has room,
+/// and serves the connection's next request only once the last part is
+/// composed: the response may be as long as it needs while the buffers
+/// stay bounded, and other connections are served between parts.
+pub trait ResponseStream: Send {
+    /// Appends the next part, of a few kilobytes, to `out`.
+    fn compose_next(&mut self, out: &mut Vec<u8>) -> Streamed;
+}
+
+/// Whether a [`ResponseStream`] has more to compose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streamed {
+    /// Ask again.
+    More,
+    /// The response is complete.
+    Complete,
 }

@@ -19,46 +19,26 @@
 
 mod budget;
 mod buffer;
+mod counters;
 mod limits;
 mod round;
 mod uncommitted;
+mod unfinished;
 mod write_buffer;
 
 use std::io::{self, Read, Write};
 
-use metriken::{Counter, metric};
+use counters::{BYTES_READ, BYTES_WRITTEN, MEMORY_LIMIT_CLOSES, REQUEST_ERRORS, REQUEST_OVERFLOWS, REQUESTS};
+use metriken::Counter;
 use petrel_protocol::{Flow, ParseError, Protocol, Recovery, Service};
 use uncommitted::Uncommitted;
+use unfinished::Unfinished;
 
 pub use budget::MemoryBudget;
 pub use buffer::{Fill, ReadBuffer};
 pub use limits::{Limits, Traffic};
 pub use round::{Committed, Progress, Readiness};
 pub use write_buffer::WriteBuffer;
-
-#[metric(name = "bytes_read", description = "bytes read from client connections")]
-static BYTES_READ: Counter = Counter::new();
-
-#[metric(name = "bytes_written", description = "bytes written to client connections")]
-static BYTES_WRITTEN: Counter = Counter::new();
-
-#[metric(name = "requests", description = "requests parsed and served")]
-static REQUESTS: Counter = Counter::new();
-
-#[metric(name = "request_errors", description = "invalid requests answered with an error")]
-static REQUEST_ERRORS: Counter = Counter::new();
-
-#[metric(
-    name = "request_overflows",
-    description = "connections closed for a request larger than the read buffer"
-)]
-static REQUEST_OVERFLOWS: Counter = Counter::new();
-
-#[metric(
-    name = "memory_limit_closes",
-    description = "connections closed because their request needed buffer memory beyond buffers.memory_limit"
-)]
-static MEMORY_LIMIT_CLOSES: Counter = Counter::new();
 
 /// What became of the request at the front of the read buffer.
 enum Outcome {
@@ -86,6 +66,10 @@ pub struct Session<S, T = ()> {
     write: WriteBuffer,
     /// What the replies composed since the last commit become if it fails.
     uncommitted: Uncommitted,
+    /// A response composed in parts, served before the next request.
+    unfinished: Unfinished,
+    /// Parts of it composed this round, which are not requests.
+    parts_composed: usize,
     /// A commit made while serving failed (see `take_failed_commit`).
     failed_commit: Option<io::Error>,
     /// Bytes of a rejected request still to be dropped as they arrive.
@@ -114,6 +98,8 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             read: ReadBuffer::new(limits.initial, limits.read_max, limits.memory.clone()),
             write: WriteBuffer::new(limits.initial, limits.write_max, limits.memory.clone()),
             uncommitted: Uncommitted::default(),
+            unfinished: Unfinished::default(),
+            parts_composed: 0,
             failed_commit: None,
             discard: 0,
             input_ended: false,
@@ -216,7 +202,8 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                 Stop::NeedInput => self.fill()?,
             }
         };
-        self.count(&REQUESTS, served);
+        let requests = served - std::mem::take(&mut self.parts_composed);
+        self.count(&REQUESTS, requests);
         Ok(progress)
     }
 
@@ -275,6 +262,14 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             if self.write.is_full() {
                 return Stop::WriteFull;
             }
+            if self.unfinished.is_pending() {
+                // A part counts as a request, so that a long response
+                // leaves room for the worker's other connections.
+                self.unfinished.compose_next(self.write.tail());
+                *served += 1;
+                self.parts_composed += 1;
+                continue;
+            }
             if self.discard > 0 {
                 let dropped = self.discard.min(self.read.len() as u64);
                 self.read.consume(dropped as usize);
@@ -296,6 +291,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                     self.uncommitted.note(reply, service.if_commit_fails(), |instead, out| {
                         protocol.compose(instead, out);
                     });
+                    self.unfinished.begin(service.take_stream());
                     Outcome::Served { consumed: parsed.consumed, flow }
                 }
                 Err(ParseError::Incomplete) => Outcome::Incomplete,

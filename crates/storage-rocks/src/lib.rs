@@ -41,6 +41,7 @@ mod background;
 mod bookkeeping;
 mod compaction;
 mod config;
+mod dump;
 mod item;
 mod item_cache;
 mod pending;

@@ -8,13 +8,14 @@ use petrel_protocol_memcache::rules::{
     self, ArithmeticDecision, DeleteDecision, ItemMeta, NewValue, StoreDecision,
 };
 use petrel_protocol_memcache::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StorageError,
-    StorageStats, StoreRequest, Stored,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, ItemCursor, Storage,
+    StorageError, StorageStats, StoreRequest, Stored,
 };
 use rocksdb::WriteBatch;
 use rocksdb::statistics::Ticker;
 
 use crate::bookkeeping::FLUSH_KEY;
+use crate::dump::Dump;
 use crate::item;
 use crate::read::Lookup;
 use crate::write::RocksWorker;
@@ -209,6 +210,10 @@ impl Storage for RocksStorage {
 
     fn writes(&self, worker: &RocksWorker) -> u64 {
         worker.writes
+    }
+
+    fn items(&self) -> Box<dyn ItemCursor> {
+        Box::new(Dump::new(self.db.clone(), self.filter_state.clone()))
     }
 
     fn stats(&self) -> StorageStats {

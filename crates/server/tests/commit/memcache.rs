@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use petrel_metrics::ServerInfo;
 use petrel_protocol_admin::AdminService;
 use petrel_protocol_memcache::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Limits, Memcache,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, ItemCursor, Limits, Memcache,
     MemcacheService, MemoryStorage, Storage, StorageError, StorageStats, StoreRequest, Stored,
 };
 use petrel_testkit::Client;
@@ -107,6 +107,10 @@ impl Storage for FailingCommit {
     fn flush_all(&self, writes: &mut u64, at: u64, now: u64) -> Result<(), StorageError> {
         *writes += 1;
         self.store.flush_all(&mut (), at, now)
+    }
+
+    fn items(&self) -> Box<dyn ItemCursor> {
+        self.store.items()
     }
 
     fn stats(&self) -> StorageStats {

@@ -1,0 +1,111 @@
+//! Key dumps (`lru_crawler metadump`) on a store far larger than any
+//! buffer: the dump comes as the client reads, from the store as it was
+//! when it began, while the worker goes on serving its other connections.
+
+use std::os::fd::AsRawFd;
+
+use super::*;
+
+/// One worker, so the dump and the other client share it.
+const ONE_WORKER: &str = "[workers]\nthreads = 1\n[storage]\nitem_cache_size = 8388608\nblock_cache_size = 8388608\nwrite_buffer_size = 4194304\n";
+
+/// Items in the store: about 11 MB of dump lines, more than the kernel's
+/// socket buffers and the session's write buffer hold together.
+const ITEMS: usize = 150_000;
+
+fn load(client: &mut Client) {
+    let mut batch = Vec::new();
+    for chunk in (0..ITEMS).collect::<Vec<_>>().chunks(5_000) {
+        batch.clear();
+        for i in chunk {
+            batch.extend_from_slice(
+                format!("set dump:key:{i:08} {i} 0 10 noreply\r\n0123456789\r\n").as_bytes(),
+            );
+        }
+        batch.extend_from_slice(b"mn\r\n");
+        assert_eq!(client.call(&batch, 4), b"MN\r\n");
+    }
+}
+
+/// A small receive buffer, so that the kernel holds little of an unread reply.
+fn shrink_receive_buffer(client: &mut Client) {
+    let size: libc::c_int = 16 << 10;
+    // SAFETY: a valid socket and a c_int option of the size given.
+    let done = unsafe {
+        libc::setsockopt(
+            client.stream().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(done, 0);
+}
+
+#[test]
+fn a_dump_streams_from_a_snapshot_while_the_worker_serves_other_clients() {
+    let server = ServerProcess::start(BINARY, ONE_WORKER);
+    let mut other = server.connect();
+    load(&mut other);
+
+    let mut dumper = server.connect();
+    shrink_receive_buffer(&mut dumper);
+    // A request pipelined after the dump is answered after its END.
+    dumper.send(b"lru_crawler metadump all\r\nversion\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+
+    // The dump is stalled on its unread socket; the worker is not.
+    let started = Instant::now();
+    set(&mut other, "written:after:the:dump:began", 0, "late");
+    assert_eq!(
+        other.call(b"get dump:key:00000007\r\n", 47),
+        b"VALUE dump:key:00000007 7 10\r\n0123456789\r\nEND\r\n"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1), "served in {:?}", started.elapsed());
+    assert_eq!(other.call(b"delete dump:key:00000009\r\n", 9), b"DELETED\r\n");
+    let stats = admin_stats(&server);
+    let held = stat(&stats, "buffer_bytes").expect("buffer_bytes");
+    assert!(held < 4 << 20, "the stalled dump holds {held} bytes of buffers");
+
+    let dump = dumper.read_until_line("END\r\n");
+    let lines: Vec<&str> = dump.lines().collect();
+    assert_eq!(lines.len(), ITEMS + 1, "one line per item, then END");
+    assert!(
+        lines[..ITEMS]
+            .iter()
+            .all(|line| line.starts_with("key=dump%3Akey%3A") && line.contains(" cls=1 size="))
+    );
+    assert!(!dump.contains("written"), "a key written after the dump began is not in it");
+    assert!(dump.contains("key=dump%3Akey%3A00000009 "), "nor is a delete that came after");
+    assert!(dumper.read_line().starts_with("VERSION "));
+
+    let again = {
+        dumper.send(b"lru_crawler metadump all\r\n");
+        dumper.read_until_line("END\r\n")
+    };
+    assert_eq!(again.lines().count(), ITEMS + 1, "the next dump sees the write and the delete");
+    assert!(again.contains("key=written%3Aafter%3Athe%3Adump%3Abegan exp=-1 "));
+    assert!(!again.contains("00000009 "));
+}
+
+#[test]
+fn a_dump_skips_expired_and_flushed_items_and_survives_a_restart() {
+    let server = server();
+    let mut client = server.connect();
+    set(&mut client, "kept", 3, "value");
+    client.send(b"set expired 0 1 1\r\nx\r\nmg kept T3600\r\n");
+    assert_eq!(client.read_until_line("HD\r\n"), "STORED\r\nHD\r\n");
+    std::thread::sleep(Duration::from_millis(2_100));
+    let server = restart(server, CONFIG);
+    let mut client = server.connect();
+    client.send(b"lru_crawler metadump hash\r\n");
+    let dump = client.read_until_line("END\r\n");
+    assert_eq!(dump.lines().count(), 2, "{dump}");
+    assert!(dump.starts_with("key=kept exp="), "{dump}");
+    assert!(!dump.contains("exp=-1"), "the touch's expiry is kept: {dump}");
+    client.send(b"lru_crawler mgdump all\r\n");
+    assert_eq!(client.read_until_line("EN\r\n"), "mg kept\r\nEN\r\n");
+    assert_eq!(client.call(b"flush_all\r\n", 4), b"OK\r\n");
+    assert_eq!(client.call(b"lru_crawler metadump all\r\n", 5), b"END\r\n");
+}

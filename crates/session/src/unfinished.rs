@@ -1,0 +1,42 @@
+//! A response still being composed part by part (a key dump), which the
+//! session goes on with before it serves the connection's next request.
+
+use std::fmt;
+
+use petrel_protocol::{ResponseStream, Streamed};
+
+/// The rest of the connection's current response, if it is unfinished.
+#[derive(Default)]
+pub(crate) struct Unfinished(Option<Box<dyn ResponseStream>>);
+
+impl Unfinished {
+    /// Takes over what the service gives after a request: the rest of its
+    /// response, if any.
+    pub(crate) fn begin(&mut self, rest: Option<Box<dyn ResponseStream>>) {
+        debug_assert!(self.0.is_none() || rest.is_none(), "a response began before the last one ended");
+        if rest.is_some() {
+            self.0 = rest;
+        }
+    }
+
+    /// Whether a response is still being composed.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Composes the next part into `out`, and forgets the response once it
+    /// is complete.
+    pub(crate) fn compose_next(&mut self, out: &mut Vec<u8>) {
+        if let Some(rest) = self.0.as_mut()
+            && rest.compose_next(out) == Streamed::Complete
+        {
+            self.0 = None;
+        }
+    }
+}
+
+impl fmt::Debug for Unfinished {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_pending() { "Unfinished(pending)" } else { "Unfinished(none)" })
+    }
+}
