@@ -263,12 +263,12 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                 return Stop::WriteFull;
             }
             if self.unfinished.is_pending() {
-                // A part counts as a request, so that a long response
-                // leaves room for the worker's other connections.
+                // One part, then the worker's other connections: a part
+                // holds hundreds of lines, each as much work as a request.
                 self.unfinished.compose_next(self.write.tail());
                 *served += 1;
                 self.parts_composed += 1;
-                continue;
+                return Stop::RequestLimit;
             }
             if self.discard > 0 {
                 let dropped = self.discard.min(self.read.len() as u64);
