@@ -51,6 +51,9 @@ enum Outcome {
 enum Stop {
     NeedInput,
     RequestLimit,
+    /// A part of an unfinished response was composed; the worker's other
+    /// connections go next.
+    PartComposed,
     WriteFull,
     Close,
 }
@@ -68,8 +71,6 @@ pub struct Session<S, T = ()> {
     uncommitted: Uncommitted,
     /// A response composed in parts, served before the next request.
     unfinished: Unfinished,
-    /// Parts of it composed this round, which are not requests.
-    parts_composed: usize,
     /// A commit made while serving failed (see `take_failed_commit`).
     failed_commit: Option<io::Error>,
     /// Bytes of a rejected request still to be dropped as they arrive.
@@ -99,7 +100,6 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             write: WriteBuffer::new(limits.initial, limits.write_max, limits.memory.clone()),
             uncommitted: Uncommitted::default(),
             unfinished: Unfinished::default(),
-            parts_composed: 0,
             failed_commit: None,
             discard: 0,
             input_ended: false,
@@ -180,7 +180,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                 break Progress::Idle;
             }
             match self.serve(protocol, service, max_requests, &mut served) {
-                Stop::RequestLimit => break Progress::Yield,
+                Stop::RequestLimit | Stop::PartComposed => break Progress::Yield,
                 Stop::Close => self.closing = true,
                 Stop::WriteFull => {
                     let committed = match Committed::by::<P, V>(service) {
@@ -202,8 +202,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                 Stop::NeedInput => self.fill()?,
             }
         };
-        let requests = served - std::mem::take(&mut self.parts_composed);
-        self.count(&REQUESTS, requests);
+        self.count(&REQUESTS, served);
         Ok(progress)
     }
 
@@ -266,9 +265,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                 // One part, then the worker's other connections: a part
                 // holds hundreds of lines, each as much work as a request.
                 self.unfinished.compose_next(self.write.tail());
-                *served += 1;
-                self.parts_composed += 1;
-                return Stop::RequestLimit;
+                return Stop::PartComposed;
             }
             if self.discard > 0 {
                 let dropped = self.discard.min(self.read.len() as u64);
