@@ -36,13 +36,13 @@ write_buffer_size = 4194304
 class Server:
     """A petrel-memcache process; stop() or the fixture ends it."""
 
-    def __init__(self, directory, port=0, storage=""):
+    def __init__(self, directory, port=0, storage="", sections=""):
         """Starts in `directory` (its data survives a restart there), on
         `port`, or on a port the kernel picks; `storage` adds keys to the
-        `[storage]` section."""
+        `[storage]` section, `sections` adds sections of their own."""
         self.directory = directory
         with open(os.path.join(directory, "server.toml"), "w") as config:
-            config.write(CONFIG.format(port=port) + storage)
+            config.write(CONFIG.format(port=port) + storage + "\n" + sections)
         self.process = subprocess.Popen(
             [BINARY, "server.toml"], cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )

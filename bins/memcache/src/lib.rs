@@ -135,7 +135,8 @@ fn settings(info: ServerInfo, config: &MemcacheConfig) -> ServerInfo {
         .with_setting("auth_enabled_ascii", "no")
         .with_setting("flush_enabled", "yes")
         .with_setting("idle_timeout", listener.idle_timeout)
-        .with_setting("ssl_enabled", "no")
+        .with_setting("ssl_enabled", if config.core.tls.enabled() { "yes" } else { "no" })
+        .with_setting("ssl_min_version", config.core.tls.min_version.memcached_name())
 }
 
 /// Opens the store and starts the server's threads. The store closes

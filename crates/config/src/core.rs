@@ -3,9 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AdminConfig, BuffersConfig, ListenerConfig, LoggingConfig, Validate, ValueError, WorkersConfig};
+use crate::{
+    AdminConfig, BuffersConfig, ListenerConfig, LoggingConfig, TlsConfig, Validate, ValueError, WorkersConfig,
+};
 
-/// `[listener]`, `[workers]`, `[admin]`, `[buffers]` and `[logging]`: what
+/// `[listener]`, `[workers]`, `[admin]`, `[buffers]`, `[logging]` and `[tls]`: what
 /// the server core reads. A binary whose file has only these sections uses
 /// this type as its configuration; one with sections of its own embeds it
 /// with `#[serde(flatten)]`, so the file stays flat:
@@ -54,6 +56,8 @@ pub struct CoreConfig {
     pub buffers: BuffersConfig,
     /// `[logging]`: the server log and the command log.
     pub logging: LoggingConfig,
+    /// `[tls]`: TLS on the data (and admin) port; off by default.
+    pub tls: TlsConfig,
 }
 
 impl CoreConfig {
@@ -69,6 +73,7 @@ impl Validate for CoreConfig {
     fn validate(&self) -> Result<(), ValueError> {
         self.listener.validate("listener")?;
         self.workers.validate("workers")?;
-        self.buffers.validate("buffers")
+        self.buffers.validate("buffers")?;
+        self.tls.validate("tls")
     }
 }

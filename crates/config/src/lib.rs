@@ -36,6 +36,7 @@
 mod cli;
 mod core;
 mod sections;
+mod tls;
 
 use std::path::Path;
 
@@ -45,6 +46,7 @@ use serde::de::DeserializeOwned;
 pub use cli::Cli;
 pub use core::CoreConfig;
 pub use sections::{AdminConfig, BuffersConfig, ListenerConfig, LogLevel, LoggingConfig, WorkersConfig};
+pub use tls::{TlsConfig, TlsVersion};
 
 /// A configuration that can check its own values beyond what their types say.
 pub trait Validate {

@@ -1,5 +1,7 @@
-//! TCP for Petrel servers: a non-blocking listener whose accepted streams are
-//! ready for a mio event loop.
+//! TCP and TLS for Petrel servers: a non-blocking listener whose accepted
+//! streams are ready for a mio event loop, and TLS on those streams
+//! ([`tls`]) behind the same [`Stream`] type, so the session above never
+//! knows which it has.
 //!
 //! Streams are [`mio::net::TcpStream`]s with `TCP_NODELAY` set: a cache answers
 //! small requests, and Nagle's algorithm would hold back a response waiting
@@ -11,6 +13,11 @@ use std::net::SocketAddr;
 use mio::event::Source;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
+
+mod stream;
+pub mod tls;
+
+pub use stream::Stream;
 
 /// A bound, listening, non-blocking TCP socket.
 #[derive(Debug)]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use petrel_config::{Cli, ServerConfig};
 
-use crate::{RunningServer, StopSignals, exit_on_panic, raise_open_files_limit};
+use crate::{RunningServer, Signal, StopSignals, exit_on_panic, raise_open_files_limit};
 
 /// What a binary says about itself.
 pub struct Binary {
@@ -23,7 +23,8 @@ pub struct Binary {
 /// Runs a server binary: parses the command line, loads the configuration
 /// (file, then environment), handles `--print-config` and `--test-config`,
 /// starts logging and the server, prints the `ready:` line with the bound
-/// ports, and on SIGINT or SIGTERM stops gracefully. Exit status 0 after a
+/// ports, reloads TLS certificates on SIGHUP, and on SIGINT or SIGTERM
+/// stops gracefully. Exit status 0 after a
 /// clean stop, 2 when the configuration or startup fails.
 pub fn run<C: ServerConfig>(
     binary: &Binary,
@@ -51,7 +52,7 @@ pub fn run<C: ServerConfig>(
         Ok(logger) => logger,
         Err(error) => return fail(&error),
     };
-    let signals = match StopSignals::install() {
+    let mut signals = match StopSignals::install() {
         Ok(signals) => signals,
         Err(error) => return fail(&error),
     };
@@ -81,7 +82,18 @@ pub fn run<C: ServerConfig>(
         server.admin_addr()
     );
 
-    let signal = signals.wait();
+    let signal = loop {
+        match signals.wait() {
+            Signal::Stop(name) => break name,
+            Signal::Hangup => match server.refresh_certs() {
+                Ok(true) => log::info!("SIGHUP received: TLS certificates reloaded"),
+                Ok(false) => log::info!("SIGHUP received: no TLS certificates to reload"),
+                Err(error) => {
+                    log::warn!("SIGHUP received: TLS certificates not reloaded, keeping the old: {error}")
+                }
+            },
+        }
+    };
     log::info!("{signal} received: shutting down");
     server.shutdown();
     server.wait();

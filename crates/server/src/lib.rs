@@ -30,14 +30,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use petrel_config::{TlsConfig, TlsVersion};
 use petrel_net::Listener;
+use petrel_net::tls::{MinVersion, TlsAcceptor, TlsError, TlsFiles};
 use petrel_protocol::{Protocol, Service};
 use petrel_protocol_admin::{Admin, AdminService};
 use petrel_session::{Limits, MemoryBudget};
+use worker::WorkerSettings;
 
 pub use binary::{Binary, run};
 pub use petrel_config::CoreConfig;
-pub use process::{StopSignals, exit_on_panic, raise_open_files_limit};
+pub use process::{Signal, StopSignals, exit_on_panic, raise_open_files_limit};
 pub use shutdown::Shutdown;
 
 /// What the admin port's connection buffers may hold above their initial
@@ -57,6 +60,9 @@ pub enum StartError {
         /// The cause.
         source: io::Error,
     },
+    /// The TLS certificates could not be loaded.
+    #[error("cannot start TLS: {0}")]
+    Tls(TlsError),
     /// A thread or its event loop could not be created.
     #[error("cannot start the {thread} thread: {source}")]
     Thread {
@@ -73,6 +79,7 @@ pub struct RunningServer {
     admin_addr: SocketAddr,
     shutdown: Arc<Shutdown>,
     threads: Vec<JoinHandle<()>>,
+    tls: Option<Arc<TlsAcceptor>>,
 }
 
 impl RunningServer {
@@ -84,6 +91,16 @@ impl RunningServer {
     /// The address of the admin port.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Loads the TLS certificates again from their files (after they were
+    /// replaced), for connections accepted from now on; on failure the old
+    /// ones stay in use. `Ok(false)` when the server has no TLS.
+    pub fn refresh_certs(&self) -> Result<bool, TlsError> {
+        match &self.tls {
+            Some(tls) => tls.reload().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Asks every thread to stop; returns at once. See [`wait`](Self::wait).
@@ -131,7 +148,16 @@ where
     // The admin port has a memory budget of its own: client load cannot
     // lock the operator out.
     let admin_limits = Limits { memory: Arc::new(MemoryBudget::new(ADMIN_MEMORY_LIMIT)), ..limits.clone() };
-    let requests_per_turn = config.workers.requests_per_turn;
+    let tls = match config.tls.enabled() {
+        true => Some(Arc::new(TlsAcceptor::load(tls_files(&config.tls)).map_err(StartError::Tls)?)),
+        false => None,
+    };
+    let data_settings = WorkerSettings {
+        limits: limits.clone(),
+        requests_per_turn: config.workers.requests_per_turn,
+        idle_timeout: config.listener.idle_timeout(),
+        tls: tls.clone(),
+    };
     let shutdown = Arc::new(Shutdown::default());
     let protocol = Arc::new(protocol);
     let mut threads = Vec::new();
@@ -144,9 +170,7 @@ where
             protocol.clone(),
             services(index),
             worker::Intake::Queue(receiver),
-            limits.clone(),
-            requests_per_turn,
-            config.listener.idle_timeout(),
+            data_settings.clone(),
             shutdown.clone(),
         )
         .map_err(|source| StartError::Thread { thread: name.clone(), source })?;
@@ -155,13 +179,21 @@ where
     }
 
     let ready = admin.readiness();
+    let admin_settings = WorkerSettings {
+        limits: admin_limits,
+        idle_timeout: None,
+        tls: if config.tls.admin { tls.clone() } else { None },
+        ..data_settings
+    };
+    let admin = match &tls {
+        Some(tls) => admin.with_command("refresh_certs", refresh_certs_command(tls.clone())),
+        None => admin,
+    };
     let admin_worker = worker::Worker::new(
         Arc::new(Admin),
         admin,
         worker::Intake::Listener(admin_listener),
-        admin_limits,
-        requests_per_turn,
-        None,
+        admin_settings,
         shutdown.clone(),
     )
     .map_err(|source| StartError::Thread { thread: "admin".into(), source })?;
@@ -174,7 +206,34 @@ where
 
     ready.store(true, std::sync::atomic::Ordering::Release);
     log::info!("serving on {local_addr}, admin on {admin_addr}");
-    Ok(RunningServer { local_addr, admin_addr, shutdown, threads })
+    Ok(RunningServer { local_addr, admin_addr, shutdown, threads, tls })
+}
+
+fn tls_files(config: &TlsConfig) -> TlsFiles {
+    TlsFiles {
+        certificate: config.certificate.clone(),
+        private_key: config.private_key.clone(),
+        client_ca: config.client_ca().map(ToOwned::to_owned),
+        min_version: match config.min_version {
+            TlsVersion::Tls12 => MinVersion::Tls12,
+            TlsVersion::Tls13 => MinVersion::Tls13,
+        },
+    }
+}
+
+/// The admin command `refresh_certs` (memcached's name): reloads the
+/// certificates, or says why not and keeps the old ones.
+fn refresh_certs_command(tls: Arc<TlsAcceptor>) -> petrel_protocol_admin::Command {
+    Arc::new(move |_| match tls.reload() {
+        Ok(()) => {
+            log::info!("TLS certificates reloaded");
+            "OK".to_string()
+        }
+        Err(error) => {
+            log::warn!("TLS certificates not reloaded: {error}");
+            format!("SERVER_ERROR {error}")
+        }
+    })
 }
 
 fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, StartError> {

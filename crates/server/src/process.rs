@@ -1,6 +1,6 @@
 //! Process-level behaviour of a server binary: signals and panics.
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 /// Makes a panic on any thread end the whole process with exit status 70,
@@ -36,23 +36,33 @@ pub fn raise_open_files_limit(connections: usize) -> std::io::Result<u64> {
     Ok(limit.rlim_cur)
 }
 
-/// SIGINT and SIGTERM, caught from the moment [`install`](Self::install)
-/// returns, so a signal during startup is not lost.
+/// A signal the server acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT or SIGTERM (named): stop gracefully.
+    Stop(&'static str),
+    /// SIGHUP: reload the TLS certificates.
+    Hangup,
+}
+
+/// SIGINT, SIGTERM and SIGHUP, caught from the moment
+/// [`install`](Self::install) returns, so a signal during startup is not lost.
 pub struct StopSignals {
     signals: Signals,
 }
 
 impl StopSignals {
-    /// Starts catching SIGINT and SIGTERM.
+    /// Starts catching SIGINT, SIGTERM and SIGHUP.
     pub fn install() -> std::io::Result<Self> {
-        Ok(Self { signals: Signals::new([SIGINT, SIGTERM])? })
+        Ok(Self { signals: Signals::new([SIGINT, SIGTERM, SIGHUP])? })
     }
 
-    /// Blocks until one arrives; returns its name.
-    pub fn wait(mut self) -> &'static str {
+    /// Blocks until one arrives.
+    pub fn wait(&mut self) -> Signal {
         match self.signals.forever().next() {
-            Some(SIGINT) => "SIGINT",
-            _ => "SIGTERM",
+            Some(SIGHUP) => Signal::Hangup,
+            Some(SIGINT) => Signal::Stop("SIGINT"),
+            _ => Signal::Stop("SIGTERM"),
         }
     }
 }

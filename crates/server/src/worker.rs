@@ -8,7 +8,8 @@ use crossbeam_channel::Receiver;
 use metriken::{Counter, Gauge, metric};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
-use petrel_net::Listener;
+use petrel_net::tls::TlsAcceptor;
+use petrel_net::{Listener, Stream};
 use petrel_protocol::{Protocol, Service};
 use petrel_session::{Committed, Limits, Progress, Readiness, Session, Traffic};
 use slab::Slab;
@@ -41,9 +42,21 @@ pub(crate) enum Intake {
     Listener(Listener),
 }
 
+/// How a worker serves its connections.
+#[derive(Clone)]
+pub(crate) struct WorkerSettings {
+    pub limits: Limits,
+    /// Requests served from one connection before the others' turn.
+    pub requests_per_turn: usize,
+    /// Silent connections are closed after this long.
+    pub idle_timeout: Option<Duration>,
+    /// TLS for every connection, or none.
+    pub tls: Option<Arc<TlsAcceptor>>,
+}
+
 /// A session and the readiness its socket is registered for.
 struct Connection<T> {
-    session: Session<TcpStream, T>,
+    session: Session<Stream, T>,
     /// Registered for writable as well as readable: only while responses
     /// wait for the socket, so that a write that completes at once does not
     /// cost a second wake-up.
@@ -68,6 +81,7 @@ pub(crate) struct Worker<P: Protocol, V> {
     requests_per_turn: usize,
     /// Silent connections are closed after this long.
     idle_timeout: Option<Duration>,
+    tls: Option<Arc<TlsAcceptor>>,
     /// When the loop last woke, read once per wake-up (with an idle timeout).
     now: Instant,
     last_sweep: Instant,
@@ -79,11 +93,10 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         protocol: Arc<P>,
         service: V,
         mut intake: Intake,
-        limits: Limits,
-        requests_per_turn: usize,
-        idle_timeout: Option<Duration>,
+        settings: WorkerSettings,
         shutdown: Arc<Shutdown>,
     ) -> io::Result<Self> {
+        let WorkerSettings { limits, requests_per_turn, idle_timeout, tls } = settings;
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         if let Intake::Listener(listener) = &mut intake {
@@ -102,6 +115,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             limits,
             requests_per_turn,
             idle_timeout,
+            tls,
             now: Instant::now(),
             last_sweep: Instant::now(),
             shutdown,
@@ -170,6 +184,10 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
                     }
                 },
             };
+            let Some(stream) = self.wrap(stream) else {
+                self.count_closed();
+                continue;
+            };
             let entry = self.sessions.vacant_entry();
             let key = entry.key();
             let traffic = match self.intake {
@@ -187,6 +205,18 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
                     log::warn!("cannot register a connection: {error}");
                     self.count_closed();
                 }
+            }
+        }
+    }
+
+    /// The stream a new socket is served over: TLS when it is configured.
+    fn wrap(&self, socket: TcpStream) -> Option<Stream> {
+        let Some(tls) = &self.tls else { return Some(Stream::from(socket)) };
+        match tls.accept(socket) {
+            Ok(stream) => Some(Stream::from(stream)),
+            Err(error) => {
+                log::warn!("cannot start a TLS connection: {error}");
+                None
             }
         }
     }

@@ -87,6 +87,8 @@ pub struct Session<S, T = ()> {
     /// The peer has closed its side: read until the end of the stream even
     /// after a short read, as no further readiness event will come.
     peer_closed: bool,
+    /// The stream's own flush found bytes it could not send yet.
+    stream_holds_output: bool,
     traffic: Traffic,
 }
 
@@ -106,6 +108,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             closing: false,
             drained: false,
             peer_closed: false,
+            stream_holds_output: false,
             traffic,
         }
     }
@@ -123,7 +126,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
     /// Whether responses are waiting for the socket to accept them: the event
     /// loop then needs to hear when it becomes writable.
     pub fn has_pending_output(&self) -> bool {
-        !self.write.is_empty()
+        !self.write.is_empty() || self.stream_holds_output
     }
 
     /// Bytes of memory held by the buffers.
@@ -213,7 +216,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
     pub fn send_output(&mut self, progress: Progress, committed: &Committed) -> io::Result<Progress> {
         self.flush(committed)?;
         let finished = self.closing || (self.input_ended && progress == Progress::Idle);
-        if finished && self.write.is_empty() {
+        if finished && !self.has_pending_output() {
             return Ok(Progress::Done);
         }
         Ok(progress)
@@ -376,6 +379,13 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                 Err(error) => return Err(error),
             }
         }
+        // A stream may hold bytes of its own (TLS records, handshake
+        // messages): they count as pending output until the socket takes them.
+        self.stream_holds_output = match self.stream.flush() {
+            Ok(()) => false,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => true,
+            Err(error) => return Err(error),
+        };
         Ok(())
     }
 }

@@ -15,6 +15,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod tls;
+
 /// How long a server gets to start or to stop.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -211,28 +213,69 @@ fn field(line: &str, prefix: &str) -> SocketAddr {
 
 /// A blocking client connection with helpers to read exact replies.
 pub struct Client {
-    stream: TcpStream,
+    transport: Transport,
     pending: Vec<u8>,
+}
+
+/// Plain TCP, or TLS over it.
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
 }
 
 impl Client {
     /// Connects, with a read timeout so a missing reply fails the test
     /// rather than hanging it.
     pub fn connect(address: SocketAddr) -> Self {
-        let stream = TcpStream::connect(address).unwrap_or_else(|e| panic!("connect {address}: {e}"));
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        Self { stream, pending: Vec::new() }
+        Self { transport: Transport::Plain(connect_socket(address)), pending: Vec::new() }
     }
 
-    /// The socket.
+    /// Connects over TLS with `config` (see [`tls::Certificates`]), naming
+    /// the server `localhost`. The handshake runs with the first exchange;
+    /// [`handshake`](Self::handshake) runs it at once.
+    pub fn connect_tls(address: SocketAddr, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
+        let connection = rustls::ClientConnection::new(config, name).expect("a TLS client");
+        let stream = rustls::StreamOwned::new(connection, connect_socket(address));
+        Self { transport: Transport::Tls(Box::new(stream)), pending: Vec::new() }
+    }
+
+    /// Completes the TLS handshake (a plain connection has none).
+    pub fn handshake(&mut self) -> std::io::Result<()> {
+        if let Transport::Tls(tls) = &mut self.transport {
+            while tls.conn.is_handshaking() {
+                tls.conn.complete_io(&mut tls.sock)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_transport(&mut self, into: &mut [u8]) -> std::io::Result<usize> {
+        match &mut self.transport {
+            Transport::Plain(socket) => socket.read(into),
+            Transport::Tls(tls) => tls.read(into),
+        }
+    }
+
+    /// The server's certificate (DER), once a TLS handshake is done.
+    pub fn peer_certificate(&self) -> Option<Vec<u8>> {
+        match &self.transport {
+            Transport::Plain(_) => None,
+            Transport::Tls(tls) => Some(tls.conn.peer_certificates()?.first()?.to_vec()),
+        }
+    }
+
+    /// The TCP socket (under TLS, if any).
     pub fn stream(&mut self) -> &mut TcpStream {
-        &mut self.stream
+        match &mut self.transport {
+            Transport::Plain(socket) => socket,
+            Transport::Tls(tls) => &mut tls.sock,
+        }
     }
 
     /// Sends bytes.
     pub fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("send");
+        self.write_all(bytes).expect("send");
     }
 
     /// Reads exactly `count` bytes.
@@ -275,18 +318,55 @@ impl Client {
     /// Reads until the server closes the connection; returns what came.
     pub fn read_to_close(&mut self) -> Vec<u8> {
         let mut rest = std::mem::take(&mut self.pending);
-        let _ = self.stream.read_to_end(&mut rest);
+        let _ = self.read_to_end(&mut rest);
         rest
     }
 
     fn fill(&mut self) {
         let mut chunk = [0u8; 65536];
-        match self.stream.read(&mut chunk) {
+        match self.read_transport(&mut chunk) {
             Ok(0) => panic!("server closed the connection; had {:?}", String::from_utf8_lossy(&self.pending)),
             Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
             Err(e) => panic!("read failed: {e}; had {:?}", String::from_utf8_lossy(&self.pending)),
         }
     }
+}
+
+/// Bytes in and out of the connection (through TLS, if any); reads give
+/// what the helpers have buffered first.
+impl Read for Client {
+    fn read(&mut self, into: &mut [u8]) -> std::io::Result<usize> {
+        if !self.pending.is_empty() {
+            let taken = into.len().min(self.pending.len());
+            into[..taken].copy_from_slice(&self.pending[..taken]);
+            self.pending.drain(..taken);
+            return Ok(taken);
+        }
+        self.read_transport(into)
+    }
+}
+
+impl Write for Client {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match &mut self.transport {
+            Transport::Plain(socket) => socket.write(bytes),
+            Transport::Tls(tls) => tls.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.transport {
+            Transport::Plain(socket) => socket.flush(),
+            Transport::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
+fn connect_socket(address: SocketAddr) -> TcpStream {
+    let socket = TcpStream::connect(address).unwrap_or_else(|e| panic!("connect {address}: {e}"));
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    socket.set_nodelay(true).unwrap();
+    socket
 }
 
 /// Sends `request` to `address` on a fresh connection, reads until the

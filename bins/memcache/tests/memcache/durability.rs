@@ -48,18 +48,17 @@ struct WriterLog {
     in_flight: Option<u64>,
 }
 
-fn write_until_the_server_dies(address: std::net::SocketAddr, writer: usize, first: u64) -> WriterLog {
-    let mut client = Client::connect(address);
+fn write_until_the_server_dies(mut client: Client, writer: usize, first: u64) -> WriterLog {
     let mut log = WriterLog { acknowledged: Vec::new(), in_flight: None };
     for n in first.. {
         let value = kill_test_value(writer, n);
         let request = format!("set w{writer}-{} {} 0 {}\r\n{value}\r\n", n % SLOTS, n % 65536, value.len());
         log.in_flight = Some(n);
-        if client.stream().write_all(request.as_bytes()).is_err() {
+        if client.write_all(request.as_bytes()).is_err() {
             break;
         }
         let mut reply = [0u8; 8];
-        if std::io::Read::read_exact(client.stream(), &mut reply).is_err() {
+        if std::io::Read::read_exact(&mut client, &mut reply).is_err() {
             break;
         }
         assert_eq!(&reply, b"STORED\r\n");
@@ -117,8 +116,18 @@ fn a_checkpoint_goes_under_the_configured_root_and_nowhere_else() {
 /// was in flight, whole, with its flags; nothing else. Cycles come from
 /// PETREL_KILL_CYCLES (3 by default; the long run in docs/reliability.md
 /// uses 20).
+/// Opens a client connection to a server's data port.
+pub(crate) type Connect = std::sync::Arc<dyn Fn(std::net::SocketAddr) -> Client + Send + Sync>;
+
 #[test]
 fn acknowledged_writes_survive_kill_9_at_random_moments() {
+    kill_9_cycles(CONFIG, std::sync::Arc::new(Client::connect));
+}
+
+/// Writers set keys until the server is killed at a random moment; after
+/// each restart every acknowledged write must be there (`PETREL_KILL_CYCLES`
+/// cycles, 3 by default).
+pub(crate) fn kill_9_cycles(config: &str, connect: Connect) {
     let cycles: usize = std::env::var("PETREL_KILL_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(3);
     let writers = 4;
     let mut seed =
@@ -128,12 +137,15 @@ fn acknowledged_writes_survive_kill_9_at_random_moments() {
     let mut expected: Vec<Vec<(Option<u64>, Option<u64>)>> =
         vec![vec![(None, None); SLOTS as usize]; writers];
     let mut next = 0u64;
-    let mut server = server();
+    let mut server = ServerProcess::start(BINARY, config);
     let mut total_acknowledged = 0;
     for cycle in 0..cycles {
         let address = server.data_addr();
         let threads: Vec<_> = (0..writers)
-            .map(|writer| std::thread::spawn(move || write_until_the_server_dies(address, writer, next)))
+            .map(|writer| {
+                let client = connect(address);
+                std::thread::spawn(move || write_until_the_server_dies(client, writer, next))
+            })
             .collect();
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let moment = Duration::from_millis(200 + (seed >> 33) % 1000);
@@ -150,8 +162,8 @@ fn acknowledged_writes_survive_kill_9_at_random_moments() {
             }
         }
         next += 10_000_000;
-        server = ServerProcess::start_in(BINARY, CONFIG, server.into_dir());
-        let mut client = server.connect();
+        server = ServerProcess::start_in(BINARY, config, server.into_dir());
+        let mut client = connect(server.data_addr());
         for (writer, slots) in expected.iter_mut().enumerate() {
             for (slot, entry) in slots.iter_mut().enumerate() {
                 let (acknowledged, in_flight) = *entry;
@@ -192,7 +204,10 @@ fn sigterm_under_load_exits_zero_promptly_and_keeps_every_acknowledged_write() {
     let mut server = server();
     let address = server.data_addr();
     let threads: Vec<_> = (0..4)
-        .map(|writer| std::thread::spawn(move || write_until_the_server_dies(address, writer, 0)))
+        .map(|writer| {
+            let client = Client::connect(address);
+            std::thread::spawn(move || write_until_the_server_dies(client, writer, 0))
+        })
         .collect();
     std::thread::sleep(Duration::from_millis(700));
     let (status, took) = server.stop_with(libc::SIGTERM);

@@ -13,6 +13,7 @@ mod durability;
 mod limits;
 mod operations;
 mod protocol;
+mod tls;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_petrel-memcache");
 
