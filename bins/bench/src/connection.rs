@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
-use mio::net::TcpStream;
+use petrel_net::Stream;
 use petrel_protocol::ParseError;
 use petrel_protocol_memcache::binary::{BinaryCommand, BinaryRequest, Opcode, Packet, Status, parse_packet};
 use petrel_protocol_memcache::{Reply, StoreMode, parse_reply};
@@ -23,7 +23,7 @@ struct InFlight {
 
 /// A connection and what it is waiting for.
 pub(crate) struct Connection {
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Stream,
     workload: Workload,
     protocol: Protocol,
     outgoing: Vec<u8>,
@@ -38,7 +38,7 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(stream: TcpStream, workload: Workload, protocol: Protocol) -> Self {
+    pub(crate) fn new(stream: Stream, workload: Workload, protocol: Protocol) -> Self {
         Self {
             stream,
             workload,
@@ -135,7 +135,12 @@ impl Connection {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        // TLS records the socket did not take yet go on the next writable
+        // event, when this is called again.
+        match self.stream.flush() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Reads what has arrived and settles every complete reply.

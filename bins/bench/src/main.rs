@@ -18,6 +18,7 @@ mod key_stream;
 mod log_model;
 mod report;
 mod simulate;
+mod tls;
 mod workload;
 
 use std::io::{Read, Write};
@@ -132,6 +133,18 @@ pub(crate) struct Args {
     /// Cache-aside: the key stream's seed.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// TLS: the CA (PEM) the server's certificate must chain to; turns TLS on.
+    #[arg(long)]
+    pub(crate) tls_ca: Option<std::path::PathBuf>,
+    /// TLS: a client certificate chain (PEM), with --tls-key.
+    #[arg(long)]
+    pub(crate) tls_cert: Option<std::path::PathBuf>,
+    /// TLS: the client certificate's key (PEM).
+    #[arg(long)]
+    pub(crate) tls_key: Option<std::path::PathBuf>,
+    /// TLS: the name the server's certificate must carry.
+    #[arg(long, default_value = "localhost")]
+    pub(crate) tls_name: String,
 }
 
 /// What one thread counted.
@@ -244,8 +257,7 @@ fn prefill_if_memcache(args: &Args) -> std::io::Result<()> {
 /// Sets every key once, in pipelined batches over one blocking connection,
 /// in the text protocol whatever the load's (the items are the same).
 fn prefill(args: &Args) -> std::io::Result<()> {
-    let mut stream = std::net::TcpStream::connect(args.target)?;
-    stream.set_nodelay(true)?;
+    let mut stream = tls::connect_blocking(args, &tls::client_config(args)?)?;
     let mut batch = Vec::new();
     let mut reply = vec![0u8; 8 * 256];
     let keys: Vec<u64> = (0..args.keys).collect();
@@ -273,11 +285,9 @@ fn run_thread(args: &Args, thread: usize) -> std::io::Result<Tally> {
     let mut poll = Poll::new()?;
     let count = args.connections / args.threads + usize::from(thread < args.connections % args.threads);
     let mut connections = Vec::with_capacity(count);
+    let tls = tls::client_config(args)?;
     for index in 0..count {
-        let stream = std::net::TcpStream::connect(args.target)?;
-        stream.set_nodelay(true)?;
-        stream.set_nonblocking(true)?;
-        let mut stream = mio::net::TcpStream::from_std(stream);
+        let mut stream = tls::connect(args, &tls)?;
         poll.registry().register(&mut stream, Token(index), Interest::READABLE | Interest::WRITABLE)?;
         let seed = (thread as u64) << 32 | index as u64;
         connections.push(Connection::new(stream, Workload::new(args, seed), args.protocol));
