@@ -11,7 +11,7 @@ use petrel_protocol::{ResponseStream, Streamed};
 
 use crate::Error;
 use crate::expiry::Expiry;
-use crate::key::encode_base64;
+use crate::key::{encode_base64, percent_encode};
 use crate::number::{memcached, write_i64, write_u64};
 use crate::rules::ItemMeta;
 
@@ -166,7 +166,7 @@ fn compose_line(format: DumpFormat, key: &[u8], meta: &ItemMeta, value_len: usiz
     match format {
         DumpFormat::Metadump => {
             out.extend_from_slice(b"key=");
-            urlencode(key, out);
+            percent_encode(key, |piece| out.extend_from_slice(piece));
             out.extend_from_slice(b" exp=");
             match meta.expiry {
                 Expiry::Never => out.extend_from_slice(b"-1"),
@@ -200,18 +200,6 @@ fn compose_line(format: DumpFormat, key: &[u8], meta: &ItemMeta, value_len: usiz
 /// 0, and the value with its line end.
 fn memcached_item_size(key_len: usize, value_len: usize, flags: u32) -> usize {
     56 + key_len + 1 + if flags == 0 { 0 } else { 4 } + value_len + 2
-}
-
-/// Percent-encodes all but letters, digits and `-._~`, as memcached does.
-fn urlencode(key: &[u8], out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &byte in key {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte);
-        } else {
-            out.extend_from_slice(&[b'%', HEX[(byte >> 4) as usize], HEX[(byte & 15) as usize]]);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,7 @@ mod response;
 pub mod rules;
 mod service;
 mod store;
+mod watch;
 
 use metriken::{Counter, metric};
 use petrel_protocol::{Flow, ParseError, Parsed, Protocol, Recovery};
@@ -71,6 +72,7 @@ pub use store::{
     ArithmeticRequest, Counted, DeleteRequest, Deleted, EVICTIONS, FetchRequest, Fetched, Found, ItemInfo,
     Storage, StorageError, StorageStats, StoreMode, StoreRequest, Stored,
 };
+pub use watch::{MAX_WATCHERS, WatchKinds};
 
 /// The memcached release whose protocols Petrel serves, and against which
 /// its differential tests compare it byte for byte.

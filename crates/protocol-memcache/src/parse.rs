@@ -13,6 +13,7 @@ use crate::meta::{MetaCommand, MetaFlags, tokens};
 use crate::multiget::{self, Multiget};
 use crate::number::memcached;
 use crate::request::{Limits, Request, StoreCommand};
+use crate::watch::WatchKinds;
 
 /// A request parsed from the front of a buffer, or why not.
 pub type ParseResult<'a> = Result<Parsed<Request<'a>>, ParseError<Error>>;
@@ -162,6 +163,18 @@ fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8], arguments: usize) -
             }
             Request::LruCrawler(CrawlerCommand::parse(&words[..count])?)
         }
+        b"watch" => {
+            let mut words = [&b""[..]; 4];
+            let count = arguments.min(words.len());
+            for word in &mut words[..count] {
+                *word = args.next().unwrap_or_default();
+            }
+            if arguments > words.len() {
+                return Err(Error::UnknownCommand);
+            }
+            let named = words[..count].iter().copied().filter(|word| *word != b"noreply");
+            Request::Watch { kinds: WatchKinds::parse(named)?, noreply }
+        }
         b"mg" | b"md" | b"ma" | b"me" => {
             let meta = match command {
                 b"mg" => MetaCommand::Get,
@@ -205,7 +218,7 @@ fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8], arguments: usize) -
 fn asks_no_reply(command: &[u8], rest: &[u8], arguments: usize) -> bool {
     let takes_noreply = match command {
         b"delete" => arguments > 1,
-        b"incr" | b"decr" | b"touch" | b"flush_all" | b"verbosity" => true,
+        b"incr" | b"decr" | b"touch" | b"flush_all" | b"verbosity" | b"watch" => true,
         _ => false,
     };
     takes_noreply && last_word_is_noreply(rest)

@@ -5,6 +5,7 @@ use crate::crawler::CrawlerCommand;
 use crate::key::{Key, Keys, encode_base64};
 use crate::meta::{MetaCommand, MetaFlags};
 use crate::number::{write_i64, write_u64};
+use crate::watch::WatchKinds;
 
 /// What memcached counts in an item besides its key and value (its header,
 /// the CAS value, the key's terminating NUL and the value's CRLF), so that an
@@ -174,6 +175,13 @@ pub enum Request<'a> {
     Quit,
     /// `lru_crawler <command> [<argument>]`.
     LruCrawler(CrawlerCommand),
+    /// `watch [fetchers] [mutations] [evictions] [connevents] [noreply]`.
+    Watch {
+        /// What to watch.
+        kinds: WatchKinds,
+        /// No `OK` wanted.
+        noreply: bool,
+    },
     /// `mg <key> <flags>*`.
     MetaGet {
         /// The key.
@@ -251,6 +259,7 @@ impl std::fmt::Display for Request<'_> {
             Request::Stats { group, .. } => write!(f, "stats {}", text(group.unwrap_or_default())),
             Request::Quit => f.write_str("quit"),
             Request::LruCrawler(command) => write!(f, "lru_crawler {command:?}"),
+            Request::Watch { kinds, .. } => write!(f, "watch {kinds:?}"),
             Request::MetaGet { key, .. } => write!(f, "mg {}", text(key)),
             Request::MetaSet { key, value, .. } => write!(f, "ms {} {}", text(key), value.len()),
             Request::MetaDelete { key, .. } => write!(f, "md {}", text(key)),
@@ -335,6 +344,14 @@ impl Request<'_> {
             Request::Version => out.extend_from_slice(b"version"),
             Request::Quit => out.extend_from_slice(b"quit"),
             Request::LruCrawler(command) => command.compose(out),
+            Request::Watch { kinds, noreply: quiet } => {
+                out.extend_from_slice(b"watch");
+                for name in kinds.names() {
+                    out.push(b' ');
+                    out.extend_from_slice(name.as_bytes());
+                }
+                noreply(out, quiet);
+            }
             Request::Verbosity { level, noreply: quiet } => {
                 out.extend_from_slice(b"verbosity ");
                 write_u64(out, level as u64);

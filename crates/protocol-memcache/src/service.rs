@@ -14,19 +14,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use metriken::{AtomicCounterHistogram, metric};
 use petrel_metrics::{ServerInfo, latency_histogram};
-use petrel_protocol::{IfCommitFails, ResponseStream, Service};
+use petrel_protocol::{ConnectionEvent, IfCommitFails, ResponseStream, Service};
 
 use crate::binary::{BinaryCommand, BinaryReply, BinaryRequest, BinaryResponse, Opcode, Status};
 use crate::crawler::{CrawlerCommand, ItemCursor, KeyDump};
 use crate::request::{Limits, Request};
 use crate::response::{Hit, MetaCode, Response, ReturnFlag};
 use crate::store::{Storage, StorageError};
+use crate::watch::WatchLog;
 use crate::{Error, Memcache};
 
 mod binary;
 mod counts;
 mod meta;
 mod text;
+mod watching;
 
 use counts::{Counts, STORE_ERRORS};
 
@@ -78,8 +80,11 @@ pub struct MemcacheService<S: Storage> {
     acknowledges_change: Acknowledges,
     /// This worker's counts, published once per round.
     counts: Counts,
-    /// The rest of a key dump the last request began, for the session.
+    /// The rest of a key dump or a watch the last request began, for the
+    /// session.
     unfinished: Option<Box<dyn ResponseStream>>,
+    /// This worker's way to the watchers (`watch`).
+    watch_log: WatchLog,
 }
 
 impl<S: Storage> MemcacheService<S> {
@@ -95,6 +100,7 @@ impl<S: Storage> MemcacheService<S> {
             acknowledges_change: Acknowledges::Nothing,
             counts: Counts::default(),
             unfinished: None,
+            watch_log: WatchLog::default(),
         }
     }
 
@@ -174,6 +180,7 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
             Request::Stats { group, argument } => self.stats(group, argument),
             Request::Quit => Response::Quit,
             Request::LruCrawler(command) => self.lru_crawler(command),
+            Request::Watch { kinds, noreply } => self.watch(kinds, noreply),
             Request::MetaGet { key, flags } => self.meta_get(key, flags),
             Request::MetaSet { key, flags, value } => self.meta_set(key, flags, value),
             Request::MetaDelete { key, flags } => self.meta_delete(key, flags),
@@ -186,6 +193,10 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
 
     fn take_stream(&mut self) -> Option<Box<dyn ResponseStream>> {
         self.unfinished.take()
+    }
+
+    fn connection_event(&mut self, event: ConnectionEvent) {
+        self.log_connection(event);
     }
 
     fn commit(&mut self) -> std::io::Result<()> {

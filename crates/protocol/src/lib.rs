@@ -144,6 +144,46 @@ pub trait Service<P: Protocol>: Send + 'static {
     fn take_stream(&mut self) -> Option<Box<dyn ResponseStream>> {
         None
     }
+
+    /// Told when one of the worker's client connections opens or closes
+    /// (to log it, say). Nothing by default.
+    fn connection_event(&mut self, _event: ConnectionEvent) {}
+}
+
+/// A client connection opening or closing ([`Service::connection_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionEvent {
+    /// The client's address.
+    pub peer: std::net::SocketAddr,
+    /// Whether the connection runs TLS.
+    pub tls: bool,
+    /// `None` when it opened; why it closed otherwise.
+    pub closed: Option<CloseReason>,
+}
+
+/// Why a connection closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client quit or closed its side.
+    Normal,
+    /// An I/O or protocol error.
+    Error,
+    /// Silent past the idle timeout.
+    IdleTimeout,
+    /// The server is stopping.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// memcached's word for it (`watch connevents`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Error => "error",
+            Self::IdleTimeout => "idle_timeout",
+            Self::Shutdown => "shutdown",
+        }
+    }
 }
 
 /// The rest of a response composed in parts ([`Service::take_stream`]).
@@ -161,6 +201,9 @@ pub trait ResponseStream: Send {
 pub enum Streamed {
     /// Ask again.
     More,
+    /// Nothing more for now (a stream of events, such as a log): ask again
+    /// after a short pause. Such a stream ends when its client leaves.
+    Later,
     /// The response is complete.
     Complete,
 }

@@ -1,6 +1,7 @@
 //! A worker thread: one mio event loop serving the sessions it owns.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,11 +11,16 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use petrel_net::tls::TlsAcceptor;
 use petrel_net::{Listener, Stream};
-use petrel_protocol::{Protocol, Service};
-use petrel_session::{Committed, Limits, Progress, Readiness, Session, Traffic};
+use petrel_protocol::{CloseReason, Protocol, Service};
+use petrel_session::{Committed, Limits, Progress, Readiness, Session};
 use slab::Slab;
 
 use crate::shutdown::Shutdown;
+
+mod drain;
+mod intake;
+
+use intake::close_reason;
 
 #[metric(name = "curr_connections", description = "client connections open now")]
 pub(crate) static CURR_CONNECTIONS: Gauge = Gauge::new();
@@ -29,6 +35,10 @@ const IDLE_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Tokens above every slab key: the waker and, for the admin loop, its listener.
 const WAKER: Token = Token(usize::MAX);
 const LISTENER: Token = Token(usize::MAX - 1);
+
+/// How often a worker asks a stream that waits for events (a `watch`) for
+/// more: the delay a watcher sees, against wake-ups while nothing happens.
+const WAIT_PAUSE: Duration = Duration::from_millis(10);
 
 /// How long a stopping worker waits for slow clients to take their last
 /// responses before closing on them.
@@ -63,6 +73,10 @@ struct Connection<T> {
     writable: bool,
     /// When the socket last had an event (kept only with an idle timeout).
     last_active: Instant,
+    /// Listed in the worker's `waiting`.
+    waiting: bool,
+    /// The client's address, for the service's connection events.
+    peer: Option<SocketAddr>,
 }
 
 /// One event loop and the sessions it owns.
@@ -75,6 +89,9 @@ pub(crate) struct Worker<P: Protocol, V> {
     sessions: Slab<Connection<P::State>>,
     /// Sessions that yielded with requests still buffered.
     pending: Vec<usize>,
+    /// Sessions whose response waits for events, driven every `WAIT_PAUSE`.
+    waiting: Vec<usize>,
+    last_wait_drive: Instant,
     /// Sessions served this round whose responses wait for the commit.
     unsent: Vec<(usize, Progress)>,
     limits: Limits,
@@ -111,6 +128,8 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             intake,
             sessions: Slab::new(),
             pending: Vec::new(),
+            waiting: Vec::new(),
+            last_wait_drive: Instant::now(),
             unsent: Vec::new(),
             limits,
             requests_per_turn,
@@ -134,6 +153,10 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
                 (false, _) => Some(Duration::ZERO),
                 (true, Some(_)) => Some(IDLE_SWEEP_INTERVAL),
                 (true, None) => None,
+            };
+            let timeout = match self.waiting.is_empty() {
+                true => timeout,
+                false => Some(timeout.map_or(WAIT_PAUSE, |timeout| timeout.min(WAIT_PAUSE))),
             };
             if let Err(error) = self.poll.poll(&mut events, timeout) {
                 if error.kind() != io::ErrorKind::Interrupted {
@@ -163,60 +186,22 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             for key in std::mem::take(&mut self.pending) {
                 self.serve_connection(key, Readiness::RESUME);
             }
+            self.serve_waiting();
             self.send_responses();
         }
         self.drain();
     }
 
-    fn take_new_connections(&mut self) {
-        loop {
-            let stream = match &self.intake {
-                Intake::Queue(receiver) => match receiver.try_recv() {
-                    Ok(stream) => stream,
-                    Err(_) => return,
-                },
-                Intake::Listener(listener) => match listener.accept() {
-                    Ok(Some((stream, _))) => stream,
-                    Ok(None) => return,
-                    Err(error) => {
-                        log::warn!("admin accept failed: {error}");
-                        return;
-                    }
-                },
-            };
-            let Some(stream) = self.wrap(stream) else {
-                self.count_closed();
-                continue;
-            };
-            let entry = self.sessions.vacant_entry();
-            let key = entry.key();
-            let traffic = match self.intake {
-                Intake::Queue(_) => Traffic::Client,
-                Intake::Listener(_) => Traffic::Admin,
-            };
-            let mut session = Session::new(stream, &self.limits, traffic);
-            match self.poll.registry().register(session.stream_mut(), Token(key), Interest::READABLE) {
-                Ok(()) => {
-                    entry.insert(Connection { session, writable: false, last_active: self.now });
-                    // Input may have arrived before registration.
-                    self.serve_connection(key, Readiness::READABLE);
-                }
-                Err(error) => {
-                    log::warn!("cannot register a connection: {error}");
-                    self.count_closed();
-                }
-            }
+    /// Drives the sessions waiting for events, once per `WAIT_PAUSE`.
+    fn serve_waiting(&mut self) {
+        if self.waiting.is_empty() || self.last_wait_drive.elapsed() < WAIT_PAUSE {
+            return;
         }
-    }
-
-    /// The stream a new socket is served over: TLS when it is configured.
-    fn wrap(&self, socket: TcpStream) -> Option<Stream> {
-        let Some(tls) = &self.tls else { return Some(Stream::from(socket)) };
-        match tls.accept(socket) {
-            Ok(stream) => Some(Stream::from(stream)),
-            Err(error) => {
-                log::warn!("cannot start a TLS connection: {error}");
-                None
+        self.last_wait_drive = Instant::now();
+        for key in std::mem::take(&mut self.waiting) {
+            if let Some(connection) = self.sessions.get_mut(key) {
+                connection.waiting = false;
+                self.serve_connection(key, Readiness::RESUME);
             }
         }
     }
@@ -231,12 +216,14 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         let silent: Vec<usize> = self
             .sessions
             .iter()
+            // A watcher is silent by design while the server streams to it.
+            .filter(|(_, connection)| !connection.session.waits_for_events())
             .filter(|(_, connection)| self.now.duration_since(connection.last_active) >= idle_timeout)
             .map(|(key, _)| key)
             .collect();
         for key in silent {
             IDLE_KICKS.increment();
-            self.close(key);
+            self.close(key, CloseReason::IdleTimeout);
         }
     }
 
@@ -264,7 +251,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             }
             Err(error) => {
                 log::debug!("closing a connection: {error}");
-                self.close(key);
+                self.close(key, close_reason(&error));
             }
         }
     }
@@ -301,19 +288,24 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             match sent {
                 Ok(Progress::Idle) => {}
                 Ok(Progress::Yield) => self.pending.push(key),
+                Ok(Progress::Wait) if !connection.waiting => {
+                    connection.waiting = true;
+                    self.waiting.push(key);
+                }
+                Ok(Progress::Wait) => {}
                 Ok(Progress::Done) => {
-                    self.close(key);
+                    self.close(key, CloseReason::Normal);
                     continue;
                 }
                 Err(error) => {
                     log::debug!("closing a connection: {error}");
-                    self.close(key);
+                    self.close(key, close_reason(&error));
                     continue;
                 }
             }
             if let Err(error) = self.register_interest(key) {
                 log::debug!("closing a connection: {error}");
-                self.close(key);
+                self.close(key, CloseReason::Error);
             }
         }
         // Keep the allocation for the next round.
@@ -334,72 +326,17 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         Ok(())
     }
 
-    fn close(&mut self, key: usize) {
+    fn close(&mut self, key: usize, reason: CloseReason) {
         if let Some(mut connection) = self.sessions.try_remove(key) {
             let _ = self.poll.registry().deregister(connection.session.stream_mut());
             self.count_closed();
+            self.connection_event(connection.peer, Some(reason));
         }
     }
 
     fn count_closed(&self) {
         if matches!(self.intake, Intake::Queue(_)) {
             CURR_CONNECTIONS.decrement();
-        }
-    }
-
-    /// Graceful stop: answer what has been read, send what is owed, close.
-    fn drain(&mut self) {
-        if let Intake::Queue(_) = self.intake {
-            self.drop_queued_connections();
-        }
-        let keys: Vec<usize> = self.sessions.iter().map(|(key, _)| key).collect();
-        for key in keys {
-            if let Some(connection) = self.sessions.get_mut(key) {
-                connection.session.end_input();
-            }
-            self.drive_to_end(key);
-        }
-        let deadline = Instant::now() + DRAIN_DEADLINE;
-        let mut events = Events::with_capacity(1024);
-        while !self.sessions.is_empty() && Instant::now() < deadline {
-            let _ = self.poll.poll(&mut events, Some(deadline - Instant::now()));
-            for event in events.iter() {
-                let Token(key) = event.token();
-                self.drive_to_end(key);
-            }
-        }
-        let keys: Vec<usize> = self.sessions.iter().map(|(key, _)| key).collect();
-        for key in keys {
-            self.close(key);
-        }
-    }
-
-    /// Closes the connections still queued for this worker: never served,
-    /// nothing is owed to them.
-    fn drop_queued_connections(&mut self) {
-        if let Intake::Queue(receiver) = &self.intake {
-            while receiver.try_recv().is_ok() {
-                CURR_CONNECTIONS.decrement();
-            }
-        }
-    }
-
-    /// Drives a stopping session with no request limit, since nothing new
-    /// competes for the worker.
-    fn drive_to_end(&mut self, key: usize) {
-        let Some(connection) = self.sessions.get_mut(key) else { return };
-        match connection.session.drive(
-            self.protocol.as_ref(),
-            &mut self.service,
-            usize::MAX,
-            Readiness::RESUME,
-        ) {
-            Ok(Progress::Done) | Err(_) => self.close(key),
-            Ok(_) => {
-                if self.register_interest(key).is_err() {
-                    self.close(key);
-                }
-            }
         }
     }
 }

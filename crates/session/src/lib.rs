@@ -22,15 +22,15 @@ mod buffer;
 mod counters;
 mod limits;
 mod round;
+mod socket_io;
 mod uncommitted;
 mod unfinished;
 mod write_buffer;
 
 use std::io::{self, Read, Write};
 
-use counters::{BYTES_READ, BYTES_WRITTEN, MEMORY_LIMIT_CLOSES, REQUEST_ERRORS, REQUEST_OVERFLOWS, REQUESTS};
-use metriken::Counter;
-use petrel_protocol::{Flow, ParseError, Protocol, Recovery, Service};
+use counters::{REQUEST_ERRORS, REQUEST_OVERFLOWS, REQUESTS};
+use petrel_protocol::{Flow, ParseError, Protocol, Recovery, Service, Streamed};
 use uncommitted::Uncommitted;
 use unfinished::Unfinished;
 
@@ -54,6 +54,8 @@ enum Stop {
     /// A part of an unfinished response was composed; the worker's other
     /// connections go next.
     PartComposed,
+    /// An unfinished response has nothing more to compose for now.
+    Waiting,
     WriteFull,
     Close,
 }
@@ -129,6 +131,12 @@ impl<S: Read + Write, T: Default> Session<S, T> {
         !self.write.is_empty() || self.stream_holds_output
     }
 
+    /// Whether the connection is sent a stream of events (a log) it waits
+    /// for in silence, so an idle timeout does not apply to it.
+    pub fn waits_for_events(&self) -> bool {
+        self.unfinished.waits_for_events()
+    }
+
     /// Bytes of memory held by the buffers.
     pub fn buffered_capacity(&self) -> usize {
         self.read.capacity() + self.write.capacity()
@@ -184,6 +192,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             }
             match self.serve(protocol, service, max_requests, &mut served) {
                 Stop::RequestLimit | Stop::PartComposed => break Progress::Yield,
+                Stop::Waiting => break Progress::Wait,
                 Stop::Close => self.closing = true,
                 Stop::WriteFull => {
                     let committed = match Committed::by::<P, V>(service) {
@@ -267,8 +276,12 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             if self.unfinished.is_pending() {
                 // One part, then the worker's other connections: a part
                 // holds hundreds of lines, each as much work as a request.
-                self.unfinished.compose_next(self.write.tail());
-                return Stop::PartComposed;
+                return match self.unfinished.compose_next(self.write.tail()) {
+                    // A stream of events ends when its client leaves.
+                    Streamed::Later if self.peer_closed || self.input_ended => Stop::Close,
+                    Streamed::Later => Stop::Waiting,
+                    Streamed::More | Streamed::Complete => Stop::PartComposed,
+                };
             }
             if self.discard > 0 {
                 let dropped = self.discard.min(self.read.len() as u64);
@@ -330,63 +343,6 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                 }
             }
         }
-    }
-
-    /// Reads once. A short read means the socket is drained until its next
-    /// readiness event; the end of the stream ends input.
-    fn fill(&mut self) -> io::Result<()> {
-        match self.read.read_from(&mut self.stream) {
-            Ok(Fill::Read(0)) => self.input_ended = true,
-            Ok(Fill::Read(read)) => {
-                self.count(&BYTES_READ, read);
-                // Had the read filled all the room there was, more may wait.
-                self.drained = self.read.spare() > 0 && !self.peer_closed;
-            }
-            // Full of a request that is still incomplete; serve() closes.
-            Ok(Fill::Full) => self.drained = true,
-            Ok(Fill::OverBudget) => {
-                // The request needs more memory than the server has left for
-                // buffers: closing frees what it held for the others.
-                self.count(&MEMORY_LIMIT_CLOSES, 1);
-                log::debug!("closing a connection whose request needs more buffer memory than is left");
-                self.closing = true;
-                self.drained = true;
-            }
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.drained = true,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-        Ok(())
-    }
-
-    fn count(&self, counter: &Counter, amount: usize) {
-        if self.traffic == Traffic::Client {
-            counter.add(amount as u64);
-        }
-    }
-
-    /// Writes what is pending, until done or the socket would block.
-    fn flush(&mut self, _committed: &Committed) -> io::Result<()> {
-        self.uncommitted.committed();
-        while !self.write.is_empty() {
-            match self.write.write_to(&mut self.stream) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => {
-                    self.count(&BYTES_WRITTEN, written);
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
-        }
-        // A stream may hold bytes of its own (TLS records, handshake
-        // messages): they count as pending output until the socket takes them.
-        self.stream_holds_output = match self.stream.flush() {
-            Ok(()) => false,
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => true,
-            Err(error) => return Err(error),
-        };
-        Ok(())
     }
 }
 

@@ -14,6 +14,9 @@ pub enum Progress {
     /// `max_requests` were served with requests still buffered: drive again
     /// after giving other connections a turn.
     Yield,
+    /// The connection streams a response that waits for more to compose
+    /// (a log): drive again after a short pause, or when the socket is ready.
+    Wait,
     /// The connection is finished: everything owed was sent. Close it.
     Done,
 }

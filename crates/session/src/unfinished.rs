@@ -1,5 +1,6 @@
-//! A response still being composed part by part (a key dump), which the
-//! session goes on with before it serves the connection's next request.
+//! A response still being composed part by part (a key dump, or a log
+//! that never ends), which the session goes on with before it serves the
+//! connection's next request.
 
 use std::fmt;
 
@@ -7,7 +8,11 @@ use petrel_protocol::{ResponseStream, Streamed};
 
 /// The rest of the connection's current response, if it is unfinished.
 #[derive(Default)]
-pub(crate) struct Unfinished(Option<Box<dyn ResponseStream>>);
+pub(crate) struct Unfinished(Option<Box<dyn ResponseStream>>, WaitsForEvents);
+
+/// The response has answered `Streamed::Later`: a stream of events.
+#[derive(Default)]
+struct WaitsForEvents(bool);
 
 impl Unfinished {
     /// Takes over what the service gives after a request: the rest of its
@@ -16,6 +21,7 @@ impl Unfinished {
         debug_assert!(self.0.is_none() || rest.is_none(), "a response began before the last one ended");
         if rest.is_some() {
             self.0 = rest;
+            self.1 = WaitsForEvents(false);
         }
     }
 
@@ -24,14 +30,23 @@ impl Unfinished {
         self.0.is_some()
     }
 
+    /// Whether the response is a stream of events (a log), which a client
+    /// waits for in silence.
+    pub(crate) fn waits_for_events(&self) -> bool {
+        self.0.is_some() && self.1.0
+    }
+
     /// Composes the next part into `out`, and forgets the response once it
     /// is complete.
-    pub(crate) fn compose_next(&mut self, out: &mut Vec<u8>) {
-        if let Some(rest) = self.0.as_mut()
-            && rest.compose_next(out) == Streamed::Complete
-        {
-            self.0 = None;
+    pub(crate) fn compose_next(&mut self, out: &mut Vec<u8>) -> Streamed {
+        let Some(rest) = self.0.as_mut() else { return Streamed::Complete };
+        let streamed = rest.compose_next(out);
+        match streamed {
+            Streamed::Complete => self.0 = None,
+            Streamed::Later => self.1 = WaitsForEvents(true),
+            Streamed::More => {}
         }
+        streamed
     }
 }
 

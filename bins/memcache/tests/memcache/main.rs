@@ -14,6 +14,7 @@ mod limits;
 mod operations;
 mod protocol;
 mod tls;
+mod watch;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_petrel-memcache");
 

@@ -74,7 +74,7 @@ fuzz_target!(|data: &[u8]| {
         turn += 1;
         match session.drive(&protocol, &mut service, 16, Readiness::READABLE).expect("in-memory I/O cannot fail") {
             Progress::Done => break,
-            Progress::Idle | Progress::Yield => {}
+            Progress::Idle | Progress::Yield | Progress::Wait => {}
         }
         assert!(session.buffered_capacity() <= 2 * 8192 + 2 * 4096 + 2 * 4096, "buffers past their limits");
         assert!(turn < 1_000_000, "no progress");

@@ -40,10 +40,12 @@ impl<S: Storage> MemcacheService<S> {
         let found = match fetched {
             Ok(Fetched::Hit(found)) => {
                 self.counts.hit(true, fetch.touch.is_some());
+                self.log_fetch(key.as_bytes(), Some(found.info.size as usize));
                 found
             }
             Ok(Fetched::Miss { expired }) => {
                 self.counts.hit(false, fetch.touch.is_some());
+                self.log_fetch(key.as_bytes(), None);
                 if expired {
                     self.counts.get_expired += 1;
                 }

@@ -42,6 +42,7 @@ impl<S: Storage> MemcacheService<S> {
                 Ok(Fetched::Hit(found)) => {
                     self.counts.hit(true, touch.is_some());
                     let value = value_start..self.scratch.bytes.len();
+                    self.log_fetch(key, Some(value.len()));
                     self.scratch.hits.push(Hit {
                         key: key_range,
                         value,
@@ -51,6 +52,7 @@ impl<S: Storage> MemcacheService<S> {
                 }
                 Ok(Fetched::Miss { expired }) => {
                     self.counts.hit(false, touch.is_some());
+                    self.log_fetch(key, None);
                     if expired {
                         self.counts.get_expired += 1;
                     }
@@ -115,6 +117,7 @@ impl<S: Storage> MemcacheService<S> {
         let _timer = Timer::start(&SET_LATENCY);
         self.counts.cmd_set += 1;
         let stored = self.storage.store(&mut self.worker, key, value, request, now);
+        self.log_store(key, value.len(), &request, &stored, now);
         match stored {
             Ok(Stored::Stored { .. }) if request.compare_cas.is_some() => self.counts.cas_hits += 1,
             Ok(Stored::Exists) => self.counts.cas_badval += 1,
