@@ -212,6 +212,14 @@ impl WatchLog {
             self.watchers = HUB.watchers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
             self.generation = generation;
         }
+        // A watcher that has fallen behind costs a count, not a line.
+        let interested = self.watchers.iter().filter(|watcher| watcher.kinds.contains(kind));
+        if interested.clone().all(|watcher| watcher.lines.is_full()) {
+            interested.for_each(|watcher| {
+                watcher.skipped.fetch_add(1, Ordering::Relaxed);
+            });
+            return;
+        }
         let mut writer = LineWriter { line: Line { len: 0, bytes: [0; LINE_MAX] } };
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         writer.text(b"ts=").number(now.as_secs()).text(b".");
