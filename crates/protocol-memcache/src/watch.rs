@@ -80,11 +80,15 @@ impl WatchKinds {
 
     /// The words that ask for these kinds, for composing the request.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        [(Self::FETCHERS, "fetchers"), (Self::MUTATIONS, "mutations"), (Self::EVICTIONS, "evictions")]
-            .into_iter()
-            .chain([(Self::CONNEVENTS, "connevents")])
-            .filter(move |(kind, _)| self.contains(*kind))
-            .map(|(_, name)| name)
+        [
+            (Self::FETCHERS, "fetchers"),
+            (Self::MUTATIONS, "mutations"),
+            (Self::EVICTIONS, "evictions"),
+            (Self::CONNEVENTS, "connevents"),
+        ]
+        .into_iter()
+        .filter(move |(kind, _)| self.contains(*kind))
+        .map(|(_, name)| name)
     }
 }
 

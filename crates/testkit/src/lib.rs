@@ -230,38 +230,10 @@ impl Client {
         Self { transport: Transport::Plain(connect_socket(address)), pending: Vec::new() }
     }
 
-    /// Connects over TLS with `config` (see [`tls::Certificates`]), naming
-    /// the server `localhost`. The handshake runs with the first exchange;
-    /// [`handshake`](Self::handshake) runs it at once.
-    pub fn connect_tls(address: SocketAddr, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
-        let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
-        let connection = rustls::ClientConnection::new(config, name).expect("a TLS client");
-        let stream = rustls::StreamOwned::new(connection, connect_socket(address));
-        Self { transport: Transport::Tls(Box::new(stream)), pending: Vec::new() }
-    }
-
-    /// Completes the TLS handshake (a plain connection has none).
-    pub fn handshake(&mut self) -> std::io::Result<()> {
-        if let Transport::Tls(tls) = &mut self.transport {
-            while tls.conn.is_handshaking() {
-                tls.conn.complete_io(&mut tls.sock)?;
-            }
-        }
-        Ok(())
-    }
-
     fn read_transport(&mut self, into: &mut [u8]) -> std::io::Result<usize> {
         match &mut self.transport {
             Transport::Plain(socket) => socket.read(into),
             Transport::Tls(tls) => tls.read(into),
-        }
-    }
-
-    /// The server's certificate (DER), once a TLS handshake is done.
-    pub fn peer_certificate(&self) -> Option<Vec<u8>> {
-        match &self.transport {
-            Transport::Plain(_) => None,
-            Transport::Tls(tls) => Some(tls.conn.peer_certificates()?.first()?.to_vec()),
         }
     }
 

@@ -1,11 +1,14 @@
 //! TLS for tests: certificates made by the `openssl` command (a tool nobody
 //! here wrote) and rustls client settings that trust them.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
 use rustls::ClientConfig;
+
+use crate::{Client, Transport, connect_socket};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -144,5 +147,35 @@ impl Certificates {
             "openssl {arguments:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+}
+
+impl Client {
+    /// Connects over TLS with `config` (see [`tls::Certificates`]), naming
+    /// the server `localhost`. The handshake runs with the first exchange;
+    /// [`handshake`](Self::handshake) runs it at once.
+    pub fn connect_tls(address: SocketAddr, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
+        let connection = rustls::ClientConnection::new(config, name).expect("a TLS client");
+        let stream = rustls::StreamOwned::new(connection, connect_socket(address));
+        Self { transport: Transport::Tls(Box::new(stream)), pending: Vec::new() }
+    }
+
+    /// Completes the TLS handshake (a plain connection has none).
+    pub fn handshake(&mut self) -> std::io::Result<()> {
+        if let Transport::Tls(tls) = &mut self.transport {
+            while tls.conn.is_handshaking() {
+                tls.conn.complete_io(&mut tls.sock)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The server's certificate (DER), once a TLS handshake is done.
+    pub fn peer_certificate(&self) -> Option<Vec<u8>> {
+        match &self.transport {
+            Transport::Plain(_) => None,
+            Transport::Tls(tls) => Some(tls.conn.peer_certificates()?.first()?.to_vec()),
+        }
     }
 }
