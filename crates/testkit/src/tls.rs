@@ -151,7 +151,7 @@ impl Certificates {
 }
 
 impl Client {
-    /// Connects over TLS with `config` (see [`tls::Certificates`]), naming
+    /// Connects over TLS with `config` (see [`Certificates`]), naming
     /// the server `localhost`. The handshake runs with the first exchange;
     /// [`handshake`](Self::handshake) runs it at once.
     pub fn connect_tls(address: SocketAddr, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
