@@ -2,8 +2,10 @@
 //! merges of the newest files, the oldest file dropped whole once the files
 //! exceed the capacity), to weigh eviction designs on the cache-aside
 //! streams before building them: reinsertion of items read near the log's
-//! end, and probation (items unread since written dropped when their file
-//! is merged, remembered in a ghost FIFO so that their return is kept).
+//! end, reinsertion at drop of the items read since written (CLOCK over
+//! files, what the store now does), and probation (items unread since
+//! written dropped when their file is merged, remembered in a ghost FIFO so
+//! that their return is kept).
 //! docs/performance.md (section 17) gives what it found.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -26,6 +28,10 @@ pub(crate) struct LogShape {
     pub(crate) reinsert_after: f64,
     /// Drop items unread since written when their file is merged.
     pub(crate) probation: bool,
+    /// Before the oldest file is dropped, write again its items read since
+    /// they were last written (CLOCK over files), and merge the newest
+    /// files after a drop too.
+    pub(crate) reinsert_at_drop: bool,
 }
 
 /// The current version of a key.
@@ -33,6 +39,8 @@ struct Entry {
     version: u64,
     offset: u64,
     read: bool,
+    /// Reads since written, up to 3.
+    frequency: u8,
     admitted: bool,
     size: u64,
 }
@@ -85,7 +93,14 @@ impl LogCache {
         self.written += size;
         self.current.insert(
             key,
-            Entry { version: self.next_version, offset: self.written, read: false, admitted, size },
+            Entry {
+                version: self.next_version,
+                offset: self.written,
+                read: false,
+                frequency: 0,
+                admitted,
+                size,
+            },
         );
         self.memtable.push((key, self.next_version, size));
         self.memtable_bytes += size;
@@ -108,16 +123,30 @@ impl LogCache {
         self.files.push_back(File { entries, bytes, merged: false });
         self.disk += bytes;
         if self.disk > self.shape.capacity {
+            let mut again = Vec::new();
             while self.disk > self.shape.capacity {
                 let oldest = self.files.pop_front().expect("files");
                 self.disk -= oldest.bytes;
-                for (key, version, _) in oldest.entries {
-                    if self.is_current(key, version) {
+                for (key, version, size) in oldest.entries {
+                    if !self.is_current(key, version) {
+                        continue;
+                    }
+                    let entry = self.current.get_mut(&key).expect("current");
+                    if self.shape.reinsert_at_drop && entry.frequency > 0 {
+                        again.push((key, size, entry.frequency - 1));
+                    } else {
                         self.current.remove(&key);
                     }
                 }
             }
-            return;
+            for (key, size, frequency) in again {
+                self.reinserted += 1;
+                self.write(key, size, true);
+                self.current.get_mut(&key).expect("written").frequency = frequency;
+            }
+            if !self.shape.reinsert_at_drop {
+                return;
+            }
         }
         let run = self.files.iter().rev().take_while(|file| !file.merged).count();
         let run_bytes: u64 = self.files.iter().rev().take(run).map(|f| f.bytes).sum();
@@ -127,7 +156,7 @@ impl LogCache {
     }
 
     fn merge(&mut self, run: usize) {
-        let full = self.disk * 4 >= self.shape.capacity * 3;
+        let full = self.disk + self.shape.memtable * self.shape.merge_trigger as u64 >= self.shape.capacity;
         let mut inputs = Vec::new();
         for _ in 0..run {
             let file = self.files.pop_back().expect("files");
@@ -171,6 +200,7 @@ impl Policy for LogCache {
         let threshold = (self.shape.reinsert_after * self.shape.capacity as f64) as u64;
         let Some(entry) = self.current.get_mut(&key) else { return false };
         entry.read = true;
+        entry.frequency = (entry.frequency + 1).min(3);
         if written - entry.offset > threshold {
             let size = entry.size;
             self.reinserted += 1;
@@ -214,6 +244,7 @@ mod tests {
                 largest_merge: capacity / 8,
                 reinsert_after,
                 probation: false,
+                reinsert_at_drop: false,
             };
             let mut model = LogCache::new(shape);
             let ratio = hit_ratio(&mut model, KeyStream::new(zipf(0.99), 1).take(200_000), 100, 100_000);
@@ -261,15 +292,14 @@ mod tests {
                     "{capacity_mb} MiB a={alpha} oh={one_hit}: LRU {lru:.3} S3 {s3:.3} ({:.2})",
                     (1.0 - s3) / (1.0 - lru)
                 );
-                for (memtable_div, reinsert_after, probation) in [
-                    (40, 2.0, false),
-                    (40, 0.5, false),
-                    (40, 0.7, false),
-                    (40, 0.5, true),
-                    (40, 0.7, true),
-                    (40, 0.8, true),
-                    (80, 0.7, true),
-                    (20, 0.7, true),
+                for (memtable_div, reinsert_after, probation, reinsert_at_drop) in [
+                    (40, 2.0, false, false),
+                    (40, 0.5, false, false),
+                    (40, 0.7, true, false),
+                    (40, 2.0, false, true),
+                    (40, 2.0, true, true),
+                    (80, 2.0, true, true),
+                    (20, 2.0, true, true),
                 ] {
                     let mut model = LogCache::new(LogShape {
                         capacity,
@@ -278,11 +308,13 @@ mod tests {
                         largest_merge: capacity / 8,
                         reinsert_after,
                         probation,
+                        reinsert_at_drop,
                     });
                     let ratio = hit_ratio(&mut model, stream(), size, 300_000);
                     line += &format!(
-                        " | m/{memtable_div} r{reinsert_after} p{} {ratio:.3} ({:.2}) ri={} pd={}",
+                        " | m/{memtable_div} r{reinsert_after} p{} d{} {ratio:.3} ({:.2}) ri={} pd={}",
                         probation as u8,
+                        reinsert_at_drop as u8,
                         (1.0 - ratio) / (1.0 - lru),
                         model.reinserted,
                         model.dropped_on_probation

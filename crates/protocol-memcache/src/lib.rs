@@ -72,7 +72,7 @@ pub use store::{
     ArithmeticRequest, Counted, DeleteRequest, Deleted, EVICTIONS, FetchRequest, Fetched, Found, ItemInfo,
     Storage, StorageError, StorageStats, StoreMode, StoreRequest, Stored,
 };
-pub use watch::{MAX_WATCHERS, WatchKinds};
+pub use watch::{Eviction, MAX_WATCHERS, WatchKinds, evictions_watched, log_eviction};
 
 /// The memcached release whose protocols Petrel serves, and against which
 /// its differential tests compare it byte for byte.

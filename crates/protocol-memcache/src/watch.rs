@@ -53,7 +53,8 @@ impl WatchKinds {
     pub const FETCHERS: Self = Self(1);
     /// Storage commands: one `item_store` line each.
     pub const MUTATIONS: Self = Self(2);
-    /// Items evicted (petrel evicts whole files, so none are logged).
+    /// Items evicted: one `eviction` line each, from the store's
+    /// background work ([`log_eviction`]).
     pub const EVICTIONS: Self = Self(4);
     /// Connections opened and closed.
     pub const CONNEVENTS: Self = Self(8);
@@ -149,6 +150,53 @@ pub fn watch(kinds: WatchKinds) -> Option<Box<dyn ResponseStream>> {
         }
     });
     admitted.then(|| Box::new(WatchStream { watcher, lines: receiver }) as Box<dyn ResponseStream>)
+}
+
+/// An evicted item, as `watch evictions` reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct Eviction<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// Whether it was ever read.
+    pub fetched: bool,
+    /// Seconds it had left to live; `None` for no expiry.
+    pub ttl: Option<u64>,
+    /// Seconds since it was last accessed.
+    pub idle: u64,
+    /// Bytes of its value.
+    pub size: usize,
+}
+
+thread_local! {
+    /// The watchers as a store's background thread last saw them.
+    static BACKGROUND_LOG: std::cell::RefCell<WatchLog> = std::cell::RefCell::default();
+}
+
+/// Whether anyone watches evictions: a store checks before it gathers
+/// what [`log_eviction`] reports.
+pub fn evictions_watched() -> bool {
+    WatchLog::wants(WatchKinds::EVICTIONS)
+}
+
+/// Logs an eviction for `watch evictions`, in memcached's format
+/// (`type=eviction key=... fetch=yes|no ttl=<seconds, -1 for none> la=<seconds
+/// idle> clsid=1 size=<bytes>`). For a store's background threads; it never
+/// waits for a watcher.
+pub fn log_eviction(eviction: Eviction<'_>) {
+    if !evictions_watched() {
+        return;
+    }
+    BACKGROUND_LOG.with_borrow_mut(|log| {
+        log.publish(WatchKinds::EVICTIONS, |line| {
+            line.text(b"type=eviction key=").key(eviction.key);
+            line.text(if eviction.fetched { b" fetch=yes" } else { b" fetch=no" }).text(b" ttl=");
+            match eviction.ttl {
+                Some(ttl) => line.number(ttl),
+                None => line.text(b"-1"),
+            };
+            line.text(b" la=").number(eviction.idle).text(b" clsid=1 size=").number(eviction.size as u64);
+        })
+    });
 }
 
 /// A watcher's side: the lines queued for it, composed as its socket drains.

@@ -1,12 +1,13 @@
 //! The meta column family: the CAS high-water mark and a pending
-//! `flush_all`, written synced so that neither goes backwards after a crash.
+//! `flush_all`, written synced so that neither goes backwards after a crash;
+//! and what a reopened store recovers.
 
 use std::sync::atomic::Ordering;
 
 use petrel_protocol_memcache::StorageError;
 use rocksdb::WriteOptions;
 
-use crate::{RocksStorage, failure, write_failure};
+use crate::{RocksStorage, failure, journal, write_failure};
 
 /// The column family of the bookkeeping.
 pub(crate) const META: &str = "meta";
@@ -26,6 +27,10 @@ impl RocksStorage {
         self.cas_reserved.store(reserved, Ordering::Release);
         let flushed_before = self.read_meta(FLUSH_KEY)?.unwrap_or(0);
         self.filter_state.flushed_before.store(flushed_before, Ordering::Release);
+        // The write journal goes on after its newest record.
+        let mut records = self.db.raw_iterator();
+        records.seek_for_prev(journal::key(u64::MAX));
+        self.journal.continue_after(records.key().and_then(journal::position));
         Ok(())
     }
 

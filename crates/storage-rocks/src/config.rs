@@ -21,7 +21,8 @@ pub struct StorageConfig {
     /// Memory for RocksDB's block cache: blocks of the files on disk, so
     /// that items missing from the item cache are read without disk I/O.
     pub block_cache_size: usize,
-    /// Size of one memtable; recent writes are read from it.
+    /// Size of one memtable; recent writes are read from it. At most a
+    /// sixty-fourth of `capacity` is used (see `memtable_size`).
     pub write_buffer_size: usize,
     /// Memtables kept before writes stall for a flush.
     pub write_buffer_count: i32,
@@ -80,11 +81,23 @@ impl Default for StorageConfig {
     }
 }
 
+/// A memtable holds at most `capacity` divided by this: eviction works a
+/// flushed file at a time, and coarse files keep fewer hot items ...
+const MEMTABLES_IN_CAPACITY: u64 = 64;
+/// ... but no less than this, so that flushes stay few.
+const SMALLEST_MEMTABLE: u64 = 256 << 10;
+
 impl StorageConfig {
     /// Most bytes of write-ahead log kept: twice the memtables. Disk use is
     /// at most `capacity` plus this, plus a few small bookkeeping files.
     pub fn wal_limit(&self) -> u64 {
-        2 * self.write_buffer_size as u64 * self.write_buffer_count as u64
+        2 * self.memtable_size() * self.write_buffer_count as u64
+    }
+
+    /// The size of one memtable: `write_buffer_size`, but at most a
+    /// sixty-fourth of the capacity (and no less than 256 KiB).
+    pub fn memtable_size(&self) -> u64 {
+        (self.write_buffer_size as u64).min((self.capacity / MEMTABLES_IN_CAPACITY).max(SMALLEST_MEMTABLE))
     }
 
     /// Checks the section, reporting keys under `section`.

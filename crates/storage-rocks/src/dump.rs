@@ -14,6 +14,7 @@ use rocksdb::{DB, DBRawIteratorWithThreadMode, ReadOptions};
 
 use crate::compaction::FilterState;
 use crate::item::{self, HEADER_LEN};
+use crate::journal;
 
 type RawIterator<'db> = DBRawIteratorWithThreadMode<'db, DB>;
 
@@ -57,6 +58,10 @@ impl ItemCursor for Dump {
                 iterator.seek_to_first()
             }
             while let (Some(key), Some(stored)) = (iterator.key(), iterator.value()) {
+                if journal::is_journal(key) {
+                    // The write journal follows every item key.
+                    break;
+                }
                 if let Some(meta) = item::decode(stored)
                     && rules::liveness(&meta, now, flushed_before) == Liveness::Live
                 {

@@ -71,6 +71,11 @@ pub fn encode_with(meta: &ItemMeta, parts: &[&[u8]], out: &mut Vec<u8>) {
     }
 }
 
+/// The CAS value of a stored item (header and value).
+pub fn cas(stored: &[u8]) -> u64 {
+    u64::from_le_bytes(stored[13..21].try_into().expect("a stored item has a header"))
+}
+
 /// The value part of a stored item.
 pub fn value(stored: &[u8]) -> &[u8] {
     &stored[HEADER_LEN..]
@@ -93,6 +98,7 @@ mod tests {
         assert_eq!(out.len(), HEADER_LEN + 5);
         assert_eq!(decode(&out), Some(meta));
         assert_eq!(value(&out), b"value");
+        assert_eq!(cas(&out), 42);
         assert_eq!(decode(&out[..10]), None);
         out.clear();
         encode_with(&ItemMeta::new(0, Expiry::Never, 1), &[], &mut out);

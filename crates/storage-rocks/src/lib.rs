@@ -24,10 +24,13 @@
 //!   returned, whatever is still on disk. A compaction filter drops expired
 //!   and flushed items when RocksDB merges the small files that memtable
 //!   flushes leave (see `compaction.rs`).
-//! - **Bounded disk.** FIFO compaction: once the SST files exceed
-//!   `capacity`, RocksDB drops the oldest file, so the oldest writes are
-//!   evicted first; a watcher thread counts the entries of dropped files in
-//!   `evictions`.
+//! - **Bounded disk, hot items kept.** FIFO compaction: once the files
+//!   exceed `capacity`, RocksDB drops the oldest file whole. Before it goes,
+//!   the eviction thread writes again the items in it that were read since
+//!   written (`eviction.rs`, from the write journal: `journal.rs`), and
+//!   while the store is nearly full, merges of the newest files drop
+//!   newcomers nobody read (`compaction.rs`): S3-FIFO's policy over files,
+//!   with what it knows of reads in memory (`access.rs`).
 //! - **Durability.** A round's writes reach the write-ahead log in one
 //!   write, by `Storage::commit`, which a worker calls with its
 //!   [`RocksWorker`] before any reply of the round leaves, so an
@@ -37,13 +40,17 @@
 //!   ahead of use, so they stay unique and increasing across restarts,
 //!   crashes included.
 
+mod access;
 mod background;
 mod bookkeeping;
 mod compaction;
 mod config;
 mod dump;
+mod eviction;
 mod item;
 mod item_cache;
+mod journal;
+mod options;
 mod pending;
 mod read;
 mod storage;
@@ -59,29 +66,19 @@ use std::thread::JoinHandle;
 use metriken::{Counter, metric};
 
 use petrel_protocol_memcache::StorageError;
-use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompactionStyle, DBCompressionType,
-    DataBlockIndexType, FifoCompactOptions, Options, WriteOptions, statistics::StatsLevel,
-};
+use rocksdb::{Cache, ColumnFamilyDescriptor, DB, Options, WriteOptions};
 
+use access::Access;
 use bookkeeping::META;
-pub use compaction::RECLAIMED;
-use compaction::{EvictionCounter, FilterState};
+use compaction::FilterState;
+pub use compaction::{EVICTED_UNFETCHED, RECLAIMED};
 pub use config::{Compression, StorageConfig, WriteStall};
+pub use eviction::REINSERTED;
 use item_cache::ItemCache;
+use journal::Journal;
 pub use stripes::STRIPES;
 use stripes::Stripes;
 pub use write::RocksWorker;
-
-/// RocksDB's text log (`LOG`) rotates at this size ...
-const ROCKSDB_LOG_FILE_SIZE: usize = 1 << 20;
-/// ... and this many are kept, the current one included.
-const ROCKSDB_LOG_FILES: usize = 4;
-/// The manifest (the list of live files) is rewritten past this size.
-const MANIFEST_FILE_SIZE: usize = 8 << 20;
-
-/// Intra-L0 compaction merges at most `capacity` divided by this.
-const MERGED_FILES_IN_CAPACITY: u64 = 8;
 
 /// Why the store could not open.
 #[derive(Debug, thiserror::Error)]
@@ -127,16 +124,30 @@ pub struct RocksStorage {
     items: ItemCache,
     stripes: Stripes,
     hasher: std::collections::hash_map::RandomState,
-    next_cas: AtomicU64,
+    /// What eviction knows of reads.
+    access: Arc<Access>,
+    /// The write journal's positions and buffers.
+    journal: Arc<Journal>,
+    /// Bytes of one memtable.
+    memtable: u64,
+    /// Held for writing by an immediate `flush_all`, and for reading by
+    /// the eviction thread from its first look at an item to the write of
+    /// its copy, so that a copy never brings back a flushed item.
+    flush_gate: Arc<parking_lot::RwLock<()>>,
+    /// The next CAS value; the eviction thread reads it as a clock.
+    next_cas: Arc<AtomicU64>,
     /// CAS values below this are reserved on disk.
     cas_reserved: AtomicU64,
     /// Held while a new reservation is written.
     cas_renewal: Mutex<()>,
     /// The pending `flush_all`, shared with the compaction filter.
     filter_state: Arc<FilterState>,
-    /// Counts evictions as SST files disappear.
-    evictions: Arc<EvictionCounter>,
-    /// Stops the eviction watcher when dropped.
+    /// The options the database was opened with, statistics enabled: what
+    /// reached the disk, and what tests count.
+    statistics: Options,
+    /// Reinserts read items and counts evictions.
+    evictor: Option<Arc<eviction::Evictor>>,
+    /// Stops the eviction thread when dropped.
     watcher: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
     /// Tests run this between a miss's RocksDB read and its cache fill.
     #[cfg(test)]
@@ -147,74 +158,17 @@ impl RocksStorage {
     /// Opens (or creates) the store at `config.path`.
     pub fn open(config: &StorageConfig) -> Result<Self, OpenError> {
         let path = config.path.clone();
-        // Tuned for point lookups, the only reads a cache makes. FIFO keeps
-        // every file in level 0, so a get consults each file's filter: keep
-        // those filters and indexes pinned rather than looked up per get.
         let block_cache = Cache::new_hyper_clock_cache(config.block_cache_size, 0);
-        let mut table = BlockBasedOptions::default();
-        table.set_block_cache(&block_cache);
-        table.set_bloom_filter(10.0, false);
-        table.set_cache_index_and_filter_blocks(true);
-        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
-        table.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
-        table.set_data_block_hash_ratio(0.75);
-
-        let mut items = Options::default();
-        items.set_block_based_table_factory(&table);
-        // Most gets are for keys not in the memtables: a bloom filter there
-        // answers "not here" without searching the skiplist.
-        items.set_memtable_whole_key_filtering(true);
-        items.set_memtable_prefix_bloom_ratio(0.1);
-        items.set_write_buffer_size(config.write_buffer_size);
-        items.set_max_write_buffer_number(config.write_buffer_count);
-        let compression = match config.compression {
-            Compression::None => DBCompressionType::None,
-            Compression::Lz4 => DBCompressionType::Lz4,
-            Compression::Zstd => DBCompressionType::Zstd,
-        };
-        items.set_compression_type(compression);
-        if config.blob_threshold > 0 {
-            // Large items leave the memtable for blob files at the flush,
-            // and merges move only their keys. FIFO drops a blob file with
-            // the last table file that refers to it; no blob GC is needed.
-            items.set_enable_blob_files(true);
-            items.set_min_blob_size(config.blob_threshold);
-            items.set_blob_file_size(config.write_buffer_size as u64);
-            items.set_blob_compression_type(compression);
-            items.set_enable_blob_gc(false);
-            items.set_blob_cache(&block_cache);
-        }
-        items.set_compaction_style(DBCompactionStyle::Fifo);
-        let mut fifo = FifoCompactOptions::default();
-        fifo.set_max_table_files_size(config.capacity);
-        items.set_fifo_compaction_options(&fifo);
-        // Merged files stay small next to the capacity, so that each lives
-        // long enough for the eviction watcher to see it (compaction.rs).
-        items.set_max_compaction_bytes(config.capacity / MERGED_FILES_IN_CAPACITY);
+        let mut items = options::items(config, &block_cache);
         let filter_state = Arc::new(FilterState::default());
+        let hasher = std::collections::hash_map::RandomState::new();
+        let access = Arc::new(Access::new(config.capacity));
         items.set_compaction_filter(
             "petrel-drop-dead-items",
-            compaction::drop_dead_items(filter_state.clone()),
+            compaction::drop_dead_items(filter_state.clone(), access.clone(), hasher.clone()),
         );
 
-        let mut db_options = items.clone();
-        db_options.create_if_missing(true);
-        db_options.create_missing_column_families(true);
-        db_options.set_max_background_jobs(config.background_jobs);
-        // The meta family is written rarely, so its memtable would pin every
-        // log file since its first write; past this total RocksDB flushes it.
-        db_options.set_max_total_wal_size(config.wal_limit());
-        // RocksDB's own files besides the data: its text log (a few KB per
-        // flush and compaction, which a busy small store does every second)
-        // rotates and keeps a few, and the manifest is rewritten compactly
-        // once it reaches its limit, so neither grows without bound.
-        db_options.set_max_log_file_size(ROCKSDB_LOG_FILE_SIZE);
-        db_options.set_keep_log_file_num(ROCKSDB_LOG_FILES);
-        db_options.set_max_manifest_file_size(MANIFEST_FILE_SIZE);
-        // Counters only (no histograms or timers): eviction counting needs
-        // what compactions dropped.
-        db_options.enable_statistics();
-        db_options.set_statistics_level(StatsLevel::ExceptHistogramOrTimers);
+        let db_options = options::database(&items, config);
 
         let open_error = |source| OpenError::Open { path: path.clone(), source };
         let db = Arc::new(
@@ -223,7 +177,7 @@ impl RocksStorage {
                 &path,
                 [
                     ColumnFamilyDescriptor::new(rocksdb::DEFAULT_COLUMN_FAMILY_NAME, items),
-                    ColumnFamilyDescriptor::new(META, meta_options()),
+                    ColumnFamilyDescriptor::new(META, options::meta()),
                 ],
             )
             .map_err(open_error)?,
@@ -259,23 +213,41 @@ impl RocksStorage {
             block_cache,
             items: ItemCache::new(config.item_cache_size),
             stripes: Stripes::new(),
-            hasher: std::collections::hash_map::RandomState::new(),
-            next_cas: AtomicU64::new(0),
+            hasher,
+            access,
+            journal: Arc::default(),
+            memtable: config.memtable_size(),
+            flush_gate: Arc::default(),
+            next_cas: Arc::default(),
             cas_reserved: AtomicU64::new(0),
             cas_renewal: Mutex::new(()),
             filter_state: filter_state.clone(),
-            evictions: Arc::new(EvictionCounter::new(filter_state, db_options)),
+            statistics: db_options,
+            evictor: None,
             watcher: None,
             #[cfg(test)]
             before_fill: Mutex::new(None),
         };
         let mut storage = storage;
         storage.recover().map_err(|detail| OpenError::Meta { path: path.clone(), detail })?;
-        storage.evictions.look(&storage.db);
-        storage.watcher =
-            Some(EvictionCounter::watch(storage.evictions.clone(), storage.db.clone()).map_err(|e| {
-                OpenError::Meta { path, detail: format!("cannot start the eviction watcher: {e}") }
-            })?);
+        let evictor = Arc::new(eviction::Evictor {
+            db: storage.db.clone(),
+            access: storage.access.clone(),
+            journal: storage.journal.clone(),
+            next_cas: storage.next_cas.clone(),
+            flush_gate: storage.flush_gate.clone(),
+            stripes: storage.stripes.clone(),
+            hasher: storage.hasher.clone(),
+            filter_state: storage.filter_state.clone(),
+            capacity: config.capacity,
+            memtable: config.memtable_size(),
+            state: Default::default(),
+        });
+        storage.evictor = Some(evictor.clone());
+        storage.watcher = Some(evictor.start().map_err(|e| OpenError::Meta {
+            path,
+            detail: format!("cannot start the eviction thread: {e}"),
+        })?);
         Ok(storage)
     }
 
@@ -302,7 +274,19 @@ impl RocksStorage {
 
     /// Items this store has counted as evicted since it opened.
     pub fn evicted(&self) -> u64 {
-        self.evictions.evicted()
+        self.filter_state.evicted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Runs a pass of the eviction thread now, for tests that write faster
+    /// than its passes follow.
+    #[cfg(test)]
+    pub(crate) fn evict_now(&self) {
+        self.evictor.as_ref().expect("opened").pass_now();
+    }
+
+    /// Bytes of memory eviction's knowledge of reads takes.
+    pub fn access_memory(&self) -> usize {
+        self.access.memory()
     }
 
     /// Writes memtables to SST files (for tests and orderly shutdown).
@@ -319,17 +303,6 @@ impl Drop for RocksStorage {
         }
     }
 }
-
-/// The meta family holds two small values. Its memtable is kept small
-/// because RocksDB, after a full disk, resumes writing only once the free
-/// space exceeds every family's write buffer.
-fn meta_options() -> Options {
-    let mut options = Options::default();
-    options.set_write_buffer_size(META_WRITE_BUFFER_SIZE);
-    options
-}
-
-const META_WRITE_BUFFER_SIZE: usize = 256 << 10;
 
 fn failure(detail: String) -> StorageError {
     StorageError { reply: "storage failure", detail }

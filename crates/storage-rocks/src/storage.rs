@@ -16,10 +16,10 @@ use rocksdb::statistics::Ticker;
 
 use crate::bookkeeping::FLUSH_KEY;
 use crate::dump::Dump;
-use crate::item;
 use crate::read::Lookup;
 use crate::write::RocksWorker;
 use crate::{RocksStorage, write_failure};
+use crate::{item, journal};
 
 #[metric(name = "rocksdb_block_cache_usage", description = "bytes held by RocksDB's block cache")]
 static BLOCK_CACHE_USAGE: Gauge = Gauge::new();
@@ -54,7 +54,7 @@ impl Storage for RocksStorage {
     type Worker = RocksWorker;
 
     fn worker(&self) -> RocksWorker {
-        RocksWorker::new(self.stripes.clone())
+        RocksWorker::new(self.stripes.clone(), self.journal.buffer(self.memtable))
     }
 
     fn fetch(
@@ -73,6 +73,9 @@ impl Storage for RocksStorage {
             // The common case: a plain read, without a lock when the item
             // cache has it, and no write unless the rules change the item.
             if let Some(answer) = self.fetch_without_write(key, hash, &fetch, value.as_deref_mut(), now)? {
+                if let Fetched::Hit(_) = answer {
+                    self.access.read(hash);
+                }
                 return Ok(answer);
             }
         }
@@ -96,6 +99,7 @@ impl Storage for RocksStorage {
         if outcome.meta != read {
             self.put(worker, key, hash, &outcome.meta, &[data])?;
         }
+        self.access.read(hash);
         Ok(Fetched::Hit(outcome.found))
     }
 
@@ -189,12 +193,14 @@ impl Storage for RocksStorage {
             return Ok(());
         }
         // Now: one range tombstone over every possible key (at most 250
-        // bytes, so all sort below 251 bytes of 0xff), through the log like
-        // any write, so it holds after a restart. Writes that follow sort
-        // above it in sequence and survive.
+        // bytes, so all sort below 251 bytes of 0xff, where the write
+        // journal begins), through the log like any write, so it holds after
+        // a restart. Writes that follow sort above it in sequence and survive.
         let mut batch = WriteBatch::default();
-        batch.delete_range(&[][..], &[0xffu8; 251][..]);
+        batch.delete_range(&[][..], &journal::PREFIX[..]);
+        let gate = self.flush_gate.write();
         self.db.write_opt(batch, &self.write_options).map_err(write_failure)?;
+        drop(gate);
         self.items.clear();
         // As in memcached, a flush now replaces one still pending.
         if self.filter_state.flushed_before.load(Ordering::Acquire) > now {
@@ -228,11 +234,10 @@ impl Storage for RocksStorage {
         BLOCK_CACHE_USAGE.set(self.block_cache.get_usage() as i64);
         // What reached the disk, for write amplification: the log, flushed
         // files, and what merges rewrote.
-        let written = |ticker| self.evictions.statistics.get_ticker_count(ticker) as i64;
+        let written = |ticker| self.statistics.get_ticker_count(ticker) as i64;
         WAL_WRITTEN_BYTES.set(written(Ticker::WalFileBytes));
         FLUSH_WRITTEN_BYTES.set(written(Ticker::FlushWriteBytes));
         COMPACTION_WRITTEN_BYTES.set(written(Ticker::CompactWriteBytes));
-        self.evictions.look(&self.db);
         StorageStats { items: property("rocksdb.estimate-num-keys"), bytes: memtables + sst + blobs }
     }
 }

@@ -22,6 +22,7 @@ use petrel_protocol_memcache::StorageError;
 use petrel_protocol_memcache::rules::ItemMeta;
 use rocksdb::WriteBatch;
 
+use crate::journal::{self, SharedBuffer};
 use crate::pending::{BATCH_LIMIT, PendingWrites};
 use crate::stripes::{HeldStripes, Stripes};
 use crate::{RocksStorage, item, write_failure};
@@ -35,6 +36,8 @@ pub struct RocksWorker {
     pending: PendingWrites,
     /// The stripes of the keys in `pending`.
     stripes: HeldStripes,
+    /// Keys written since the last journal record.
+    journal: SharedBuffer,
     /// The first failure of a batch written since the last commit.
     failure: Option<StorageError>,
     /// Writes left for a commit to make durable, ever: `Storage::writes`.
@@ -42,10 +45,11 @@ pub struct RocksWorker {
 }
 
 impl RocksWorker {
-    pub(crate) fn new(stripes: Stripes) -> Self {
+    pub(crate) fn new(stripes: Stripes, journal: SharedBuffer) -> Self {
         Self {
             pending: PendingWrites::default(),
             stripes: HeldStripes::new(stripes),
+            journal,
             failure: None,
             writes: 0,
         }
@@ -155,16 +159,26 @@ impl RocksStorage {
             // cache inserts below.
             let epoch = self.items.epoch();
             let mut batch = WriteBatch::with_capacity_bytes(worker.pending.len() + 1024);
+            let mut journal = journal::lock(&worker.journal);
             for write in worker.pending.iter() {
                 // Out of the cache while RocksDB changes: a read that missed
                 // the cache just before may find the new item in RocksDB, and
                 // a read after it must not find the old one in the cache.
                 self.items.remove(write.hash);
                 match write.item {
-                    Some(item) => batch.put(write.key, item),
+                    Some(item) => {
+                        batch.put(write.key, item);
+                        journal.note(write.key, item::cas(item), item.len());
+                        self.access.written(write.hash);
+                    }
                     None => batch.delete(write.key),
                 }
             }
+            if let Some((key, record)) = journal.due(&self.journal) {
+                batch.put(key, record);
+                journal.clear();
+            }
+            drop(journal);
             match self.db.write_opt(batch, &self.write_options) {
                 Ok(()) => {
                     for write in worker.pending.iter() {

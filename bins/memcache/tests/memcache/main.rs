@@ -10,6 +10,7 @@ use petrel_testkit::{Client, ServerProcess, admin_stats, stat, wait_for_stat};
 mod binary;
 mod dump;
 mod durability;
+mod eviction;
 mod limits;
 mod operations;
 mod protocol;

@@ -10,7 +10,7 @@ use rocksdb::statistics::Ticker;
 use super::*;
 
 fn log_writes(storage: &RocksStorage) -> u64 {
-    storage.evictions.statistics.get_ticker_count(Ticker::WriteWithWal)
+    storage.statistics.get_ticker_count(Ticker::WriteWithWal)
 }
 
 fn fetch(storage: &RocksStorage, worker: &mut RocksWorker, key: &[u8]) -> Option<Vec<u8>> {
@@ -139,7 +139,7 @@ fn a_refused_batch_fails_the_commit_and_leaves_nothing_behind() {
 fn the_bytes_written_to_disk_are_counted() {
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    let written = |ticker| storage.evictions.statistics.get_ticker_count(ticker);
+    let written = |ticker| storage.statistics.get_ticker_count(ticker);
     let (wal, flushed) = (written(Ticker::WalFileBytes), written(Ticker::FlushWriteBytes));
     let value = vec![b'v'; 1000];
     let store_all = |s: &RocksStorage, w: &mut RocksWorker| {

@@ -112,7 +112,7 @@ fn with_sync_writes_a_commit_fsyncs_the_log_once_per_round() {
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&StorageConfig { sync_writes: true, ..config(dir.path()) }).unwrap();
     let worker = &mut storage.worker();
-    let syncs = || storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced);
+    let syncs = || storage.statistics.get_ticker_count(Ticker::WalFileSynced);
     // The first write reserves CAS values, a synced write of its own.
     storage.store(worker, b"first", b"value", set(0), unix_now()).unwrap();
     storage.commit(worker).unwrap();
@@ -131,10 +131,10 @@ fn with_sync_writes_a_commit_fsyncs_the_log_once_per_round() {
     let storage = RocksStorage::open(&config(unsynced.path())).unwrap();
     let worker = &mut storage.worker();
     storage.store(worker, b"key", b"value", set(0), unix_now()).unwrap();
-    let before = storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced);
+    let before = storage.statistics.get_ticker_count(Ticker::WalFileSynced);
     storage.store(worker, b"key", b"value", set(0), unix_now()).unwrap();
     storage.commit(worker).unwrap();
-    assert_eq!(storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced), before);
+    assert_eq!(storage.statistics.get_ticker_count(Ticker::WalFileSynced), before);
 }
 
 /// Two workers writing to one store: each commit makes its own worker's
@@ -144,7 +144,7 @@ fn each_worker_commits_its_own_writes() {
     use rocksdb::statistics::Ticker;
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&StorageConfig { sync_writes: true, ..config(dir.path()) }).unwrap();
-    let syncs = || storage.evictions.statistics.get_ticker_count(Ticker::WalFileSynced);
+    let syncs = || storage.statistics.get_ticker_count(Ticker::WalFileSynced);
     let (first, second) = (&mut storage.worker(), &mut storage.worker());
     // The first write reserves CAS values, a synced write of its own.
     storage.store(first, b"warm-up", b"value", set(0), unix_now()).unwrap();

@@ -1,0 +1,72 @@
+//! Eviction on the real server: a key read all the while outlives a write
+//! stream several times the capacity, keys nobody reads go, and `watch
+//! evictions` names them.
+
+use super::*;
+
+/// One worker, 4 MiB of disk, no item cache: every read is of the store.
+const SMALL: &str = "[workers]\nthreads = 1\n[storage]\ncapacity = 4194304\nwrite_buffer_size = 1048576\nitem_cache_size = 0\nblock_cache_size = 8388608\n";
+
+/// 1 KiB that compress no more than an application's values do.
+fn value_of(i: usize) -> String {
+    let mut state = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (0..1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'!' + (state % 90) as u8)
+        })
+        .collect()
+}
+
+#[test]
+fn a_key_read_all_the_while_outlives_the_writes_and_watch_names_the_keys_evicted() {
+    let server = ServerProcess::start(BINARY, SMALL);
+    let mut watcher = server.connect();
+    assert_eq!(watcher.call(b"watch evictions\r\n", 4), b"OK\r\n");
+    let mut client = server.connect();
+    set(&mut client, "hot", 0, "read all the while");
+    set(&mut client, "cold", 0, "never read");
+    // 16 MiB of new items, four times the capacity, in batches of 100 at
+    // about 5 MB/s (the store's background work keeps up with a client
+    // that writes a memtable between two of its passes), reading `hot`
+    // after each batch.
+    for batch in 0..160 {
+        let mut requests = Vec::new();
+        for i in batch * 100..(batch + 1) * 100 {
+            write!(requests, "set stream-{i:06} 0 0 1024 noreply\r\n{}\r\n", value_of(i)).unwrap();
+        }
+        requests.extend_from_slice(b"get hot\r\n");
+        client.send(&requests);
+        let reply = client.read_until_line("END\r\n");
+        assert!(reply.contains("read all the while"), "hot was evicted after batch {batch}: {reply}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    client.send(b"get cold stream-000100\r\n");
+    assert_eq!(client.read_line(), "END\r\n", "unread keys written with and after the hot one are gone");
+    let stats = admin_stats(&server);
+    assert!(stat(&stats, "evictions").unwrap() > 8000, "{stats}");
+    assert!(stat(&stats, "reinserted").unwrap() > 0, "{stats}");
+    // The watcher was sent a line per eviction (as many as its queue held):
+    // keys nobody read, now gone.
+    let mut evicted = Vec::new();
+    while evicted.len() < 200 {
+        let line = watcher.read_line();
+        assert!(line.ends_with('\n') && !line.ends_with("\r\n"), "{line:?}");
+        if line.starts_with("skipped=") {
+            continue;
+        }
+        assert!(line.contains(" type=eviction key="), "{line:?}");
+        assert!(line.contains(" fetch=no ttl=-1 la="), "{line:?}");
+        let key = line.split(" key=").nth(1).unwrap().split(' ').next().unwrap().to_string();
+        let size = if key == "cold" { 10 } else { 1024 };
+        assert!(line.ends_with(&format!(" clsid=1 size={size}\n")), "{line:?}");
+        assert_ne!(key, "hot");
+        evicted.push(key);
+    }
+    for key in evicted.iter().step_by(20) {
+        client.send(format!("get {key}\r\n").as_bytes());
+        assert_eq!(client.read_line(), "END\r\n", "{key} was logged as evicted");
+    }
+}

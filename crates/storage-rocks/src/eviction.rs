@@ -1,0 +1,343 @@
+//! The eviction thread: before RocksDB drops the oldest file, the items in
+//! it that were read since written are written again, so that a hot item
+//! outlives the file it was written to (CLOCK over files, with S3-FIFO's
+//! counts: `access.rs`). It also tells merges when the store is nearly
+//! full (probation, `compaction.rs`) and counts what leaves with the file
+//! as evicted.
+//!
+//! Every [`PASS_INTERVAL`] the thread lists the live files and orders them
+//! by their newest journal record (`journal.rs`). The files that the next
+//! flushes will push out, oldest first, are those within
+//! [`REINSERT_HEADROOM`] memtables of the capacity; for each one not yet
+//! looked at, it reads the journal records up to the file's newest, and
+//! looks up the items they name. Each that is still the one recorded, and
+//! live, is written again if it was read since, and counted as evicted
+//! otherwise. The copy is the same bytes, CAS included, so nothing a client
+//! sees changes; it is written under the key's stripe, so a worker's write
+//! in flight is never undone. A copy RocksDB refuses (a stall) is skipped:
+//! that item is evicted, as it would have been anyway.
+
+use std::collections::VecDeque;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use metriken::{Counter, metric};
+use petrel_protocol_memcache::rules::{self, ItemMeta, Liveness};
+use petrel_protocol_memcache::{EVICTIONS, Eviction, Expiry, log_eviction, unix_now};
+use rocksdb::{DB, ReadOptions, WriteBatch, WriteOptions};
+
+use crate::access::{Access, PROBATION_SHARE};
+use crate::compaction::FilterState;
+use crate::item;
+use crate::journal::{self, Journal, JournalBuffer};
+use crate::stripes::{HeldStripes, Stripes};
+
+/// How often the thread looks at the files.
+pub(crate) const PASS_INTERVAL: Duration = Duration::from_millis(50);
+/// Files within this many memtables of the capacity are about to go.
+const REINSERT_HEADROOM: u64 = 2;
+/// Within this many, merges drop unread newcomers: about when four
+/// flushed files are merged, as they are.
+const PROBATION_HEADROOM: u64 = 4;
+/// Copies are written this many at a time.
+const REINSERT_BATCH: usize = 128;
+
+/// Items written again because they were read before their file went.
+#[metric(
+    name = "reinserted",
+    description = "items written again because they were read before their file was evicted"
+)]
+pub static REINSERTED: Counter = Counter::new();
+
+/// Counts an item evicted, and logs it for `watch evictions`; `fetched`:
+/// it was ever read.
+pub(crate) fn count_eviction(
+    state: &FilterState,
+    key: &[u8],
+    stored: &[u8],
+    meta: Option<ItemMeta>,
+    fetched: bool,
+) {
+    EVICTIONS.increment();
+    state.evicted.fetch_add(1, Ordering::Relaxed);
+    if let Some(meta) = meta.filter(|_| petrel_protocol_memcache::evictions_watched()) {
+        let now = unix_now();
+        log_eviction(Eviction {
+            key,
+            fetched: fetched || meta.fetched,
+            ttl: match meta.expiry {
+                Expiry::Never => None,
+                Expiry::At(at) => Some(at.saturating_sub(now)),
+            },
+            idle: now.saturating_sub(meta.last_access.max(meta.stored_at)),
+            size: stored.len().saturating_sub(item::HEADER_LEN),
+        });
+    }
+}
+
+/// What the thread needs of the store.
+pub(crate) struct Evictor {
+    pub(crate) db: Arc<DB>,
+    pub(crate) access: Arc<Access>,
+    pub(crate) journal: Arc<Journal>,
+    pub(crate) next_cas: Arc<AtomicU64>,
+    pub(crate) flush_gate: Arc<parking_lot::RwLock<()>>,
+    pub(crate) stripes: Stripes,
+    pub(crate) hasher: RandomState,
+    pub(crate) filter_state: Arc<FilterState>,
+    pub(crate) capacity: u64,
+    pub(crate) memtable: u64,
+    /// What passes carry over; made by the first.
+    pub(crate) state: Mutex<Option<Pass>>,
+}
+
+/// A live file as a pass saw it.
+struct FileSeen {
+    name: String,
+    /// The position of its newest journal record: files go in this order.
+    newest_record: u64,
+    size: u64,
+    /// Entries that are not deletions.
+    items: u64,
+}
+
+/// What passes carry over.
+pub(crate) struct Pass {
+    /// Journal records before this position have been looked at.
+    frontier: u64,
+    /// The files the last pass saw.
+    seen: Vec<FileSeen>,
+    /// (bytes the journal named, next CAS value) at recent passes.
+    clock: VecDeque<(u64, u64)>,
+    held: HeldStripes,
+    journal: JournalBuffer,
+    write_options: WriteOptions,
+}
+
+impl Evictor {
+    /// Starts the thread; it stops when the sender is dropped.
+    pub(crate) fn start(self: Arc<Self>) -> std::io::Result<(mpsc::Sender<()>, JoinHandle<()>)> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new().name("eviction".into()).spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(PASS_INTERVAL) {
+                self.pass_now();
+            }
+        })?;
+        Ok((stop, thread))
+    }
+
+    /// One pass, now (the thread's, or a test's that writes faster than
+    /// passes follow).
+    pub(crate) fn pass_now(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let pass = state.get_or_insert_with(|| self.first_pass());
+        self.pass(pass);
+    }
+
+    fn first_pass(&self) -> Pass {
+        let mut write_options = WriteOptions::default();
+        // The item is on disk already, in the file about to go: if the
+        // process dies before the copy's memtable is flushed, the item is
+        // evicted, which is all the copy was to prevent. So copies skip the
+        // write-ahead log (a write of each hot item saved).
+        write_options.disable_wal(true);
+        // A copy is never worth a stall: skip it instead.
+        write_options.set_no_slowdown(true);
+        Pass {
+            frontier: self.oldest_record(),
+            seen: Vec::new(),
+            clock: VecDeque::new(),
+            held: HeldStripes::new(self.stripes.clone()),
+            journal: JournalBuffer::new(self.memtable),
+            write_options,
+        }
+    }
+
+    /// The position of the oldest journal record on disk.
+    fn oldest_record(&self) -> u64 {
+        let mut iterator = self.db.raw_iterator();
+        iterator.seek(journal::PREFIX);
+        iterator.key().and_then(journal::position).unwrap_or(0)
+    }
+
+    /// One look at the files; see the module docs.
+    fn pass(&self, pass: &mut Pass) {
+        self.journal.write_idle(&self.db, &pass.write_options);
+        let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        let tables = property("rocksdb.live-sst-files-size");
+        let disk = tables + property("rocksdb.live-blob-file-size");
+        let items = property("rocksdb.estimate-num-keys");
+        let nearly_full = disk + PROBATION_HEADROOM * self.memtable >= self.capacity;
+        self.access.set_fill(nearly_full, items, self.newcomers_from(pass));
+        let Ok(files) = self.db.live_files() else { return };
+        let mut files: Vec<FileSeen> = files
+            .into_iter()
+            .filter(|file| file.column_family_name == rocksdb::DEFAULT_COLUMN_FAMILY_NAME)
+            .map(|file| FileSeen {
+                // A file without a record (a flush of a few writes, or one
+                // written before the journal) is taken as the newest: its
+                // items are named by a later record, if by any.
+                newest_record: file.end_key.as_deref().and_then(journal::position).unwrap_or(u64::MAX),
+                size: file.size as u64,
+                items: file.num_entries.saturating_sub(file.num_deletions),
+                name: file.name,
+            })
+            .collect();
+        files.sort_unstable_by_key(|file| file.newest_record);
+        self.count_unseen_drops(pass, &files);
+        // Bytes the next flushes push out, oldest files first. Each table
+        // file stands for its share of the blob files too, as RocksDB
+        // reckons when it drops files.
+        let leaving = (disk + REINSERT_HEADROOM * self.memtable).saturating_sub(self.capacity);
+        let share = |size: u64| (size as u128 * disk as u128 / tables.max(1) as u128) as u64;
+        let mut before = 0;
+        for file in &files {
+            if before >= leaving {
+                break;
+            }
+            if file.newest_record >= pass.frontier && file.newest_record != u64::MAX {
+                self.reinsert_through(pass, file.newest_record);
+                pass.frontier = file.newest_record + 1;
+            }
+            before += share(file.size);
+        }
+        pass.seen = files;
+    }
+
+    /// The CAS value of the items written [`PROBATION_SHARE`] of the
+    /// capacity ago: later ones are newcomers. Each pass notes where the
+    /// journal's clock of bytes and the CAS counter stand.
+    fn newcomers_from(&self, pass: &mut Pass) -> u64 {
+        let now = (self.journal.named(), self.next_cas.load(Ordering::Relaxed));
+        pass.clock.push_back(now);
+        let window = (self.capacity as f64 * PROBATION_SHARE) as u64;
+        while pass.clock.len() > 1 && pass.clock[1].0 + window <= now.0 {
+            pass.clock.pop_front();
+        }
+        match pass.clock.front() {
+            Some(&(named, cas)) if named + window <= now.0 => cas,
+            _ => 0,
+        }
+    }
+
+    /// Writes faster than passes can follow drop files before they are
+    /// looked at: their items are counted as evicted (every entry but the
+    /// records, so an overcount by the older versions among them).
+    fn count_unseen_drops(&self, pass: &mut Pass, files: &[FileSeen]) {
+        for gone in pass.seen.iter().filter(|seen| !files.iter().any(|file| file.name == seen.name)) {
+            // A merged file's records live on in the merge's output.
+            let dropped = gone.newest_record >= pass.frontier
+                && gone.newest_record != u64::MAX
+                && matches!(self.db.get_pinned(journal::key(gone.newest_record)), Ok(None));
+            if dropped {
+                // Its records are those from the frontier to its newest.
+                let items = gone.items.saturating_sub(gone.newest_record + 1 - pass.frontier);
+                EVICTIONS.add(items);
+                self.filter_state.evicted.fetch_add(items, Ordering::Relaxed);
+                pass.frontier = gone.newest_record + 1;
+            }
+        }
+    }
+
+    /// Reads the journal from the frontier through `last`, and settles
+    /// each item it names.
+    fn reinsert_through(&self, pass: &mut Pass, last: u64) {
+        let mut options = ReadOptions::default();
+        options.fill_cache(false);
+        let mut records = self.db.raw_iterator_opt(options);
+        records.seek(journal::key(pass.frontier));
+        let mut batch = WriteBatch::default();
+        // No `flush_all` between a look at an item and its copy's write.
+        let _gate = self.flush_gate.read();
+        while let (Some(key), Some(record)) = (records.key(), records.value()) {
+            match journal::position(key) {
+                Some(position) if position <= last => {}
+                _ => break,
+            }
+            self.settle(pass, &mut batch, record);
+            records.next();
+        }
+        self.write(pass, &mut batch);
+    }
+
+    /// Looks up the items a record names: each still the one recorded and
+    /// live is written again if read since, and evicted with its file
+    /// otherwise.
+    fn settle(&self, pass: &mut Pass, batch: &mut WriteBatch, record: &[u8]) {
+        let Some(items) = self.db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME) else { return };
+        let entries: Vec<(&[u8], u64)> = journal::entries(record).collect();
+        let found = self.db.batched_multi_get_cf(items, entries.iter().map(|(key, _)| key), false);
+        for ((key, cas), found) in entries.iter().zip(found) {
+            let Ok(Some(stored)) = found else { continue };
+            let meta = item::decode(&stored);
+            if !self.is_current(meta, *cas) {
+                continue;
+            }
+            let hash = self.hasher.hash_one(key);
+            if !self.access.was_read(hash) {
+                let fetched = self.access.was_kept(hash);
+                count_eviction(&self.filter_state, key, &stored, meta, fetched);
+            } else if self.copy(pass, batch, key, hash, *cas) {
+                self.access.take_reinsertion(hash);
+                pass.journal.note(key, *cas, 0);
+                if batch.len() >= REINSERT_BATCH {
+                    self.write(pass, batch);
+                }
+            }
+        }
+    }
+
+    /// Whether the item found is the one written with `cas`, and live.
+    fn is_current(&self, found: Option<ItemMeta>, cas: u64) -> bool {
+        let flushed_before = self.filter_state.flushed_before.load(Ordering::Acquire);
+        found.is_some_and(|meta| {
+            meta.cas == cas && rules::liveness(&meta, unix_now(), flushed_before) == Liveness::Live
+        })
+    }
+
+    /// Adds to `batch` a copy of the item under `key` if it is still the
+    /// one written with `cas`, and live; true if it did.
+    fn copy(&self, pass: &mut Pass, batch: &mut WriteBatch, key: &[u8], hash: u64, cas: u64) -> bool {
+        let stripe = Stripes::of(hash);
+        if !pass.held.holds(stripe) && !pass.held.try_take(stripe) {
+            // A worker's round holds it: write ours first, holding nothing
+            // while waiting, as workers do.
+            self.write(pass, batch);
+            pass.held.take_waiting(stripe);
+        }
+        let Ok(Some(stored)) = self.db.get_pinned(key) else { return false };
+        if !self.is_current(item::decode(&stored), cas) {
+            return false;
+        }
+        batch.put(key, &stored);
+        true
+    }
+
+    /// Writes the copies, with a journal record naming them, and releases
+    /// their stripes.
+    fn write(&self, pass: &mut Pass, batch: &mut WriteBatch) {
+        let copies = batch.len() as u64;
+        if copies > 0 {
+            if let Some((key, record)) = pass.journal.record(&self.journal) {
+                batch.put(key, record);
+            }
+            match self.db.write_opt(std::mem::take(batch), &pass.write_options) {
+                Ok(()) => {
+                    REINSERTED.add(copies);
+                }
+                Err(error) => {
+                    // They leave with their file.
+                    log::debug!("{copies} items not written again: {error}");
+                    EVICTIONS.add(copies);
+                    self.filter_state.evicted.fetch_add(copies, Ordering::Relaxed);
+                }
+            }
+            pass.journal.clear();
+        }
+        pass.held.release_all();
+    }
+}

@@ -1,0 +1,135 @@
+//! Eviction keeps what is read: reinsertion before a file goes, probation
+//! for newcomers, and the write journal that both rest on.
+
+use std::sync::atomic::Ordering;
+
+use super::*;
+
+/// A store of 8 MiB without an item cache, so that every read is of disk.
+fn small_store(dir: &Path) -> RocksStorage {
+    RocksStorage::open(&StorageConfig { capacity: 8 << 20, item_cache_size: 0, ..config(dir) }).unwrap()
+}
+
+/// 1 KiB that compress no more than an application's values do.
+fn value_of(i: usize) -> Vec<u8> {
+    let mut state = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (0..1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// A write as a worker's round makes it: the worker lives on, as a
+/// server's does, and so does its journal buffer.
+fn put(storage: &RocksStorage, worker: &mut RocksWorker, key: &str, value: &[u8]) {
+    storage.store(worker, key.as_bytes(), value, set(value.len()), unix_now()).unwrap();
+    storage.commit(worker).unwrap();
+}
+
+/// Writes `bytes` of new 1 KiB items, reading `hot` every 50 writes. Writes
+/// here outrun any real load: so as not to race the background work, it
+/// flushes a memtable's worth (a file each, as when flushes keep up) and
+/// makes an eviction pass every 64 writes.
+fn write_stream(storage: &RocksStorage, from: usize, bytes: usize, hot: &[&str]) -> usize {
+    write_stream_with(storage, &mut storage.worker(), from, bytes, hot)
+}
+
+fn write_stream_with(
+    storage: &RocksStorage,
+    worker: &mut RocksWorker,
+    from: usize,
+    bytes: usize,
+    hot: &[&str],
+) -> usize {
+    let count = bytes / 1024;
+    for i in from..from + count {
+        put(storage, worker, &format!("stream-{i:08}"), &value_of(i));
+        if i % 50 == 0 {
+            for key in hot {
+                assert!(get(storage, key.as_bytes()).is_some(), "{key} was evicted after {i} writes");
+            }
+        }
+        if i % 192 == 0 {
+            storage.flush_memtables().unwrap();
+        }
+        if i % 64 == 0 {
+            storage.evict_now();
+        }
+    }
+    from + count
+}
+
+#[test]
+fn a_key_read_continually_survives_a_write_stream_four_times_the_capacity_and_unread_keys_go_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = small_store(dir.path());
+    // One worker writes it all, as a busy server's does: its journal
+    // records follow its writes closely.
+    let mut worker = storage.worker();
+    put(&storage, &mut worker, "hot", b"kept because read");
+    put(&storage, &mut worker, "cold", b"never read");
+    let reinserted_before = REINSERTED.value();
+    write_stream_with(&storage, &mut worker, 0, 32 << 20, &["hot"]);
+    assert_eq!(get(&storage, b"hot"), Some(b"kept because read".to_vec()));
+    assert_eq!(get(&storage, b"cold"), None, "an unread key written with the hot one is gone");
+    assert_eq!(get(&storage, b"stream-00000100"), None, "and so are the unread ones after it");
+    assert!(REINSERTED.value() > reinserted_before, "the hot key was written again");
+    // Most of what was written is gone, and counted.
+    let written = (32 << 20) / 1024 + 2;
+    let evicted = storage.evicted();
+    assert!(evicted >= written - (8 << 20) / 1024 && evicted <= written, "{evicted} of {written}");
+    assert!(data_file_bytes(dir.path()) <= (8 << 20) + (2 << 20));
+}
+
+#[test]
+fn newcomers_nobody_reads_leave_on_probation_once_the_store_is_nearly_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = small_store(dir.path());
+    write_stream(&storage, 0, 6 << 20, &[]);
+    assert_eq!(storage.filter_state.unfetched.load(Ordering::Relaxed), 0, "not nearly full yet");
+    write_stream(&storage, 6 << 10, 16 << 20, &[]);
+    let unfetched = storage.filter_state.unfetched.load(Ordering::Relaxed);
+    assert!(unfetched > 0, "merges put unread newcomers out once nearly full");
+    assert!(unfetched <= storage.evicted());
+}
+
+#[test]
+fn the_journal_names_what_was_written_goes_on_after_a_restart_and_stays_out_of_dumps() {
+    let dir = tempfile::tempdir().unwrap();
+    let newest_record = |storage: &RocksStorage| {
+        let mut records = storage.db.raw_iterator();
+        records.seek_for_prev(journal::key(u64::MAX));
+        records.key().and_then(journal::position).expect("a record")
+    };
+    let before_restart = {
+        let storage = small_store(dir.path());
+        write_stream(&storage, 0, 1 << 20, &[]);
+        newest_record(&storage)
+    };
+    let storage = small_store(dir.path());
+    write_stream(&storage, 1 << 10, 1 << 20, &[]);
+    assert!(newest_record(&storage) > before_restart, "positions go on; none is reused");
+    // Every item is named by a record.
+    let mut named = std::collections::HashSet::new();
+    let mut records = storage.db.raw_iterator();
+    records.seek(journal::PREFIX);
+    while let Some(record) = records.value() {
+        named.extend(journal::entries(record).map(|(key, _)| key.to_vec()));
+        records.next();
+    }
+    for i in (0..2048).step_by(97) {
+        assert!(named.contains(format!("stream-{i:08}").as_bytes()), "stream-{i:08} not in the journal");
+    }
+    // A key dump lists items only.
+    let mut dump = storage.items();
+    let mut listed = 0;
+    while dump.next_item(unix_now(), &mut |key, _, _| {
+        assert!(!journal::is_journal(key));
+        listed += 1;
+    }) {}
+    assert_eq!(listed, 2048);
+}
