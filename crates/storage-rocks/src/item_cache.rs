@@ -10,8 +10,11 @@
 //!   index from key hash to the entry's offset. An entry is its length, the
 //!   key hash, the key and the stored item (header and value) exactly as
 //!   RocksDB holds it, so a hit decodes the same bytes a lookup would.
-//! - **Eviction** is first in, first out: a new entry overwrites the oldest
-//!   ones. Replaced and removed entries become garbage that the ring
+//! - **Eviction** is CLOCK over the ring: a new entry overwrites the oldest
+//!   ones, but an oldest entry read since it was written moves to the head
+//!   instead, unread again (at most [`SECOND_CHANCES`] per insert, so an
+//!   insert's cost stays bounded), so a hot item stays in memory while it
+//!   is hot. Replaced and removed entries become garbage that the ring
 //!   overwrites in turn. Writes never allocate once the index has grown to
 //!   the number of entries the ring holds.
 //! - **Coherence** is the store's job (see `lib.rs`): every write to RocksDB
@@ -34,8 +37,15 @@ pub const SHARDS: usize = 64;
 /// evict too much at once.
 const LARGEST_ENTRY_IN_SHARD: usize = 8;
 
-/// Bytes before the key: entry length (u32), key hash (u64), key length (u8).
-const ENTRY_HEADER: usize = 4 + 8 + 1;
+/// Bytes before the key: entry length (u32), key hash (u64), key length
+/// (u8), flags (u8).
+const ENTRY_HEADER: usize = 4 + 8 + 1 + 1;
+/// Where the flags are in an entry ...
+const FLAGS: usize = 13;
+/// ... and the one there is: read since written (or since it last moved).
+const READ: u8 = 1;
+/// Oldest entries that may move to the head, rather than go, per insert.
+const SECOND_CHANCES: u32 = 4;
 
 /// Where the ring wraps early, because the next entry did not fit before
 /// its end. No entry is this short.
@@ -74,8 +84,8 @@ impl ItemCache {
     /// Calls `read` with the stored item of `key` (whose hash is `hash`), if
     /// cached. The shard stays locked during `read`: keep it short.
     pub fn get<R>(&self, hash: u64, key: &[u8], read: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        let shard = self.shard(hash)?;
-        let found = shard.find(hash, key).map(read);
+        let mut shard = self.shard(hash)?;
+        let found = shard.find_read(hash, key).map(read);
         match found {
             Some(_) => HITS.increment(),
             None => MISSES.increment(),
@@ -131,7 +141,8 @@ impl ItemCache {
 }
 
 /// One ring and its index. Live and garbage entries lie in the ring in the
-/// order they were written, from `oldest` to `head`, wrapping at the end.
+/// order they were written (or moved), from `oldest` to `head`, wrapping at
+/// the end.
 struct Shard {
     ring: Box<[u8]>,
     /// Key hash → offset of the key's entry.
@@ -142,19 +153,32 @@ struct Shard {
     oldest: usize,
     /// Bytes from `oldest` to `head`, skipped ends of the ring included.
     used: usize,
+    /// An entry on its way from the tail to the head; kept for reuse.
+    moving: Vec<u8>,
 }
 
 impl Shard {
     fn new(capacity: usize) -> Self {
         // Zeroed allocation: the kernel maps pages only once they are written.
         let ring = vec![0u8; capacity.min(u32::MAX as usize)].into_boxed_slice();
-        Self { ring, index: HashMap::default(), head: 0, oldest: 0, used: 0 }
+        Self { ring, index: HashMap::default(), head: 0, oldest: 0, used: 0, moving: Vec::new() }
     }
 
+    #[cfg(test)]
     fn find(&self, hash: u64, key: &[u8]) -> Option<&[u8]> {
         let at = *self.index.get(&hash)? as usize;
         let (entry_key, stored) = self.entry(at);
         (entry_key == key).then_some(stored)
+    }
+
+    /// The stored item of `key`, for a read: marks the entry read.
+    fn find_read(&mut self, hash: u64, key: &[u8]) -> Option<&[u8]> {
+        let at = *self.index.get(&hash)? as usize;
+        if self.entry(at).0 != key {
+            return None;
+        }
+        self.ring[at + FLAGS] |= READ;
+        Some(self.entry(at).1)
     }
 
     fn insert(&mut self, hash: u64, key: &[u8], stored: &[u8]) {
@@ -163,28 +187,39 @@ impl Shard {
             self.index.remove(&hash);
             return;
         }
-        let wraps = self.head + len > self.ring.len();
-        let skipped = if wraps { self.ring.len() - self.head } else { 0 };
-        while self.used + skipped + len > self.ring.len() {
-            self.evict_oldest();
-        }
-        if wraps {
-            if skipped >= 4 {
-                self.ring[self.head..self.head + 4].copy_from_slice(&WRAP_MARK.to_le_bytes());
-            }
-            self.used += skipped;
-            self.head = 0;
-        }
-        let at = self.head;
+        let at = self.room(len, SECOND_CHANCES);
         let entry = &mut self.ring[at..at + len];
         entry[0..4].copy_from_slice(&(len as u32).to_le_bytes());
         entry[4..12].copy_from_slice(&hash.to_le_bytes());
         entry[12] = key.len() as u8;
+        entry[FLAGS] = 0;
         entry[ENTRY_HEADER..ENTRY_HEADER + key.len()].copy_from_slice(key);
         entry[ENTRY_HEADER + key.len()..].copy_from_slice(stored);
-        self.head += len;
-        self.used += len;
         self.index.insert(hash, at as u32);
+    }
+
+    /// Makes room for an entry of `len` bytes at the head, evicting the
+    /// oldest entries (moving up to `chances` read ones to the head
+    /// instead), and returns where it goes.
+    fn room(&mut self, len: usize, mut chances: u32) -> usize {
+        loop {
+            let wraps = self.head + len > self.ring.len();
+            let skipped = if wraps { self.ring.len() - self.head } else { 0 };
+            if self.used + skipped + len <= self.ring.len() {
+                if wraps {
+                    if skipped >= 4 {
+                        self.ring[self.head..self.head + 4].copy_from_slice(&WRAP_MARK.to_le_bytes());
+                    }
+                    self.used += skipped;
+                    self.head = 0;
+                }
+                let at = self.head;
+                self.head += len;
+                self.used += len;
+                return at;
+            }
+            self.evict_oldest(&mut chances);
+        }
     }
 
     fn clear(&mut self) {
@@ -194,9 +229,10 @@ impl Shard {
         self.used = 0;
     }
 
-    /// Moves `oldest` past one entry (or past the skipped end of the ring),
-    /// unindexing the entry if it is still the live one for its key.
-    fn evict_oldest(&mut self) {
+    /// Moves `oldest` past one entry (or past the skipped end of the ring).
+    /// The entry, if still the live one for its key, goes; or, if it was
+    /// read and `chances` allows, moves to the head unread.
+    fn evict_oldest(&mut self, chances: &mut u32) {
         let at = self.oldest;
         let remaining = self.ring.len() - at;
         if remaining < 4 || self.u32_at(at) == WRAP_MARK {
@@ -206,11 +242,25 @@ impl Shard {
         }
         let len = self.u32_at(at) as usize;
         let hash = u64::from_le_bytes(self.ring[at + 4..at + 12].try_into().expect("8 bytes"));
-        if self.index.get(&hash) == Some(&(at as u32)) {
-            self.index.remove(&hash);
-        }
         self.used -= len;
         self.oldest = at + len;
+        if self.index.get(&hash) != Some(&(at as u32)) {
+            return;
+        }
+        if self.ring[at + FLAGS] & READ == 0 || *chances == 0 {
+            self.index.remove(&hash);
+            return;
+        }
+        *chances -= 1;
+        let mut moving = std::mem::take(&mut self.moving);
+        moving.clear();
+        moving.extend_from_slice(&self.ring[at..at + len]);
+        moving[FLAGS] = 0;
+        // No second chances while this one moves: `moving` holds it.
+        let to = self.room(len, 0);
+        self.ring[to..to + len].copy_from_slice(&moving);
+        self.index.insert(hash, to as u32);
+        self.moving = moving;
     }
 
     /// The key and the stored item of the entry at `at`.
@@ -331,6 +381,32 @@ mod tests {
         let first = present[0];
         assert_eq!(present, (first..20_000).collect::<Vec<_>>());
         assert_eq!(shard.index.len(), present.len());
+    }
+
+    #[test]
+    fn an_entry_read_between_inserts_stays_while_the_rest_pass_through() {
+        let mut shard = Shard::new(64 << 10);
+        let hot = b"hot";
+        shard.insert(hash(hot), hot, b"kept while read");
+        for i in 0..20_000 {
+            let key = format!("key-{i}");
+            shard.insert(hash(key.as_bytes()), key.as_bytes(), &[b'v'; 100]);
+            if i % 100 == 0 {
+                assert_eq!(shard.find_read(hash(hot), hot), Some(&b"kept while read"[..]), "after {i}");
+            }
+            assert!(shard.used <= shard.ring.len());
+        }
+        // Unread, it goes within a lap of the ring.
+        for i in 0..2_000 {
+            let key = format!("more-{i}");
+            shard.insert(hash(key.as_bytes()), key.as_bytes(), &[b'v'; 100]);
+        }
+        assert_eq!(shard.find(hash(hot), hot), None);
+        // Every survivor is intact.
+        for i in 1_500..2_000 {
+            let key = format!("more-{i}");
+            assert_eq!(shard.find(hash(key.as_bytes()), key.as_bytes()), Some(&[b'v'; 100][..]));
+        }
     }
 
     #[test]
