@@ -2,11 +2,14 @@
 server, give the same log lines once the fields that must differ (time,
 line number, connection fd, slab class) are set aside."""
 
+import os
 import re
+import shutil
 import socket
+import tempfile
 import time
 
-from conftest import running_memcached
+from conftest import Server, running_memcached
 
 # memcached logs an item_get for the fetch inside every store, which
 # petrel's stores do not make: mutations and fetchers are compared apart,
@@ -67,3 +70,52 @@ def test_watch_answers_as_memcached_does(server):
                     connection.settimeout(5)
                     replies.append(connection.recv(100))
             assert replies[0] == replies[1] == b"ERROR\r\n", (request, replies)
+
+
+# The fields of an eviction line that depend on when and what was evicted.
+EVICTION_VARYING = re.compile(rb"^ts=\d+\.\d+ gid=\d+ | key=\S+| la=\d+| clsid=\d+")
+
+
+def eviction_lines(address, count):
+    """Writes 1 KiB items nobody reads (random bytes, which compression
+    cannot shrink), at about 5 MB/s, until `count` eviction lines came;
+    returns them without their varying fields."""
+    watcher = socket.create_connection(address)
+    watcher.sendall(b"watch evictions\r\n")
+    watcher.settimeout(10)
+    assert watcher.recv(4) == b"OK\r\n"
+    watcher.setblocking(False)
+    client = socket.create_connection(address)
+    received = b""
+    for batch in range(400):
+        client.sendall(b"".join(b"set k%d-%d 0 0 1024 noreply\r\n%s\r\n" % (batch, i, os.urandom(1024))
+                                for i in range(200)))
+        time.sleep(0.04)
+        try:
+            received += watcher.recv(1 << 20)
+        except BlockingIOError:
+            pass
+        if received.count(b"\n") >= count:
+            break
+    client.close()
+    watcher.close()
+    lines = received.splitlines()[:count]
+    assert len(lines) == count, f"{len(lines)} eviction lines"
+    return [EVICTION_VARYING.sub(b"", line) for line in lines]
+
+
+def test_evictions_are_logged_as_memcached_logs_them():
+    """Items written and never read, evicted: one line each, in memcached's
+    format, the same once time, line number, key, last access and slab class
+    are set aside."""
+    with running_memcached(memory_mb=2) as memcached:
+        memcached_lines = eviction_lines(memcached, 20)
+    directory = tempfile.mkdtemp(prefix="petrel-pytest-")
+    petrel = Server(directory, storage="capacity = 16777216\nitem_cache_size = 0\n")
+    try:
+        petrel_lines = eviction_lines(petrel.address, 20)
+    finally:
+        petrel.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+    assert memcached_lines == [b"type=eviction fetch=no ttl=-1 size=1024"] * 20, memcached_lines
+    assert petrel_lines == memcached_lines

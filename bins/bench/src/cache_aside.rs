@@ -1,6 +1,7 @@
 //! The cache-aside mode: an application's use of a cache, one request at a
 //! time on one connection (get; on a miss, set the value), over a key
-//! stream; the hit ratio over the second half of the stream, beside the
+//! stream; the hit ratio over the second half of the stream (or from
+//! `--measure-from`; `--start-at` goes on from an earlier run), beside the
 //! ratios the reference policies reach on the same stream at the same
 //! byte capacity. Values are incompressible, so that what a store holds in
 //! its bytes is what an application's values would take.
@@ -22,7 +23,7 @@ use crate::workload::{incompressible_value as value, key};
 pub(crate) struct CacheAsideReport {
     /// Requests sent (gets; each miss also sent a set).
     pub(crate) requests: u64,
-    /// The server's hit ratio over the measured half.
+    /// The server's hit ratio over the measured requests.
     pub(crate) hit_ratio: f64,
     /// Each reference policy's, at `capacity` bytes; empty without one.
     pub(crate) simulated: Vec<(&'static str, f64)>,
@@ -51,11 +52,11 @@ pub(crate) fn run(args: &Args) -> io::Result<CacheAsideReport> {
     let started = Instant::now();
     let connection = TcpStream::connect(args.target)?;
     connection.set_nodelay(true)?;
-    let measured_from = (args.requests / 2) as usize;
+    let measured_from = args.measure_from.unwrap_or(args.requests / 2) as usize;
     let mut client = Client { connection, incoming: Vec::new(), request: Vec::new() };
     let (mut hits, mut measured) = (0u64, 0u64);
     let stream = KeyStream::new(shape(args), args.seed).take(args.requests as usize);
-    for (position, index) in stream.enumerate() {
+    for (position, index) in stream.enumerate().skip(args.start_at as usize) {
         let hit = client.get(index, args)?;
         if !hit {
             client.set(index, args)?;

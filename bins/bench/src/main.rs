@@ -133,6 +133,14 @@ pub(crate) struct Args {
     /// Cache-aside: the key stream's seed.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// Cache-aside: skip this many requests of the stream, sent to the
+    /// server by an earlier run (to go on after a restart).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) start_at: u64,
+    /// Cache-aside: measure the hit ratio from this request of the stream
+    /// on (default: its second half).
+    #[arg(long)]
+    pub(crate) measure_from: Option<u64>,
     /// TLS: the CA (PEM) the server's certificate must chain to; turns TLS on.
     #[arg(long)]
     pub(crate) tls_ca: Option<std::path::PathBuf>,
