@@ -79,6 +79,33 @@ pub(crate) fn count_eviction(
     }
 }
 
+/// Items the store holds: entries of live files and memtables that are
+/// not deletions, less the journal's records. Versions of a key not yet
+/// merged away count each. (RocksDB's own estimate takes each deletion to
+/// remove an entry, and probation's leave many more behind than that.)
+pub(crate) fn count_items(db: &DB, journal: &Journal) -> u64 {
+    let property = |name: &str| db.property_int_value(name).ok().flatten().unwrap_or(0);
+    let in_files: u64 = db
+        .live_files()
+        .map(|files| {
+            files
+                .iter()
+                .filter(|file| file.column_family_name == rocksdb::DEFAULT_COLUMN_FAMILY_NAME)
+                .map(|file| file.num_entries.saturating_sub(file.num_deletions))
+                .sum()
+        })
+        .unwrap_or(0);
+    let in_memtables = (property("rocksdb.num-entries-active-mem-table")
+        + property("rocksdb.num-entries-imm-mem-tables"))
+    .saturating_sub(
+        property("rocksdb.num-deletes-active-mem-table") + property("rocksdb.num-deletes-imm-mem-tables"),
+    );
+    let mut records = db.raw_iterator();
+    records.seek(journal::PREFIX);
+    let oldest_record = records.key().and_then(journal::position).unwrap_or(journal.next());
+    (in_files + in_memtables).saturating_sub(journal.next().saturating_sub(oldest_record))
+}
+
 /// What the thread needs of the store.
 pub(crate) struct Evictor {
     pub(crate) db: Arc<DB>,
@@ -100,7 +127,6 @@ struct FileSeen {
     name: String,
     /// The position of its newest journal record: files go in this order.
     newest_record: u64,
-    size: u64,
     /// Entries that are not deletions.
     items: u64,
 }
@@ -168,9 +194,8 @@ impl Evictor {
     fn pass(&self, pass: &mut Pass) {
         self.journal.write_idle(&self.db, &pass.write_options);
         let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
-        let tables = property("rocksdb.live-sst-files-size");
-        let disk = tables + property("rocksdb.live-blob-file-size");
-        let items = property("rocksdb.estimate-num-keys");
+        let disk = property("rocksdb.live-sst-files-size") + property("rocksdb.live-blob-file-size");
+        let items = count_items(&self.db, &self.journal);
         let nearly_full = disk + PROBATION_HEADROOM * self.memtable >= self.capacity;
         self.access.set_fill(nearly_full, items, self.newcomers_from(pass));
         let Ok(files) = self.db.live_files() else { return };
@@ -182,18 +207,18 @@ impl Evictor {
                 // written before the journal) is taken as the newest: its
                 // items are named by a later record, if by any.
                 newest_record: file.end_key.as_deref().and_then(journal::position).unwrap_or(u64::MAX),
-                size: file.size as u64,
                 items: file.num_entries.saturating_sub(file.num_deletions),
                 name: file.name,
             })
             .collect();
         files.sort_unstable_by_key(|file| file.newest_record);
         self.count_unseen_drops(pass, &files);
-        // Bytes the next flushes push out, oldest files first. Each table
-        // file stands for its share of the blob files too, as RocksDB
-        // reckons when it drops files.
+        // Bytes the next flushes push out, oldest files first. RocksDB
+        // reckons each file (with its blob files) as an equal share of the
+        // data when it drops files, whatever its size: so do the same, or a
+        // large merged file going would take smaller ones with it unseen.
         let leaving = (disk + REINSERT_HEADROOM * self.memtable).saturating_sub(self.capacity);
-        let share = |size: u64| (size as u128 * disk as u128 / tables.max(1) as u128) as u64;
+        let share = disk / files.len().max(1) as u64;
         let mut before = 0;
         for file in &files {
             if before >= leaving {
@@ -203,7 +228,7 @@ impl Evictor {
                 self.reinsert_through(pass, file.newest_record);
                 pass.frontier = file.newest_record + 1;
             }
-            before += share(file.size);
+            before += share;
         }
         pass.seen = files;
     }

@@ -102,6 +102,11 @@ impl Journal {
         self.next.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The position the next record takes.
+    pub(crate) fn next(&self) -> u64 {
+        self.next.load(Ordering::Relaxed)
+    }
+
     /// Bytes of items the records made so far name.
     pub(crate) fn named(&self) -> u64 {
         self.named.load(Ordering::Relaxed)

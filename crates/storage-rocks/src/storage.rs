@@ -238,6 +238,7 @@ impl Storage for RocksStorage {
         WAL_WRITTEN_BYTES.set(written(Ticker::WalFileBytes));
         FLUSH_WRITTEN_BYTES.set(written(Ticker::FlushWriteBytes));
         COMPACTION_WRITTEN_BYTES.set(written(Ticker::CompactWriteBytes));
-        StorageStats { items: property("rocksdb.estimate-num-keys"), bytes: memtables + sst + blobs }
+        let items = crate::eviction::count_items(&self.db, &self.journal);
+        StorageStats { items, bytes: memtables + sst + blobs }
     }
 }
