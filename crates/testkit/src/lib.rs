@@ -378,3 +378,18 @@ pub fn admin_stats(server: &ServerProcess) -> String {
     admin.send(b"stats\r\n");
     admin.read_until_line("END\r\n")
 }
+
+/// `len` printable bytes that depend on `seed` and that compression cannot
+/// shrink the way it shrinks a repeated byte: a value that costs a store
+/// what an application's values would.
+pub fn incompressible_value(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = (seed + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            b'!' + (state % 90) as u8
+        })
+        .collect()
+}

@@ -10,19 +10,6 @@ fn small_store(dir: &Path) -> RocksStorage {
     RocksStorage::open(&StorageConfig { capacity: 8 << 20, item_cache_size: 0, ..config(dir) }).unwrap()
 }
 
-/// 1 KiB that compress no more than an application's values do.
-fn value_of(i: usize) -> Vec<u8> {
-    let mut state = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (0..1024)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 /// A write as a worker's round makes it: the worker lives on, as a
 /// server's does, and so does its journal buffer.
 fn put(storage: &RocksStorage, worker: &mut RocksWorker, key: &str, value: &[u8]) {
@@ -47,7 +34,12 @@ fn write_stream_with(
 ) -> usize {
     let count = bytes / 1024;
     for i in from..from + count {
-        put(storage, worker, &format!("stream-{i:08}"), &value_of(i));
+        put(
+            storage,
+            worker,
+            &format!("stream-{i:08}"),
+            &petrel_testkit::incompressible_value(i as u64, 1024),
+        );
         if i % 50 == 0 {
             for key in hot {
                 assert!(get(storage, key.as_bytes()).is_some(), "{key} was evicted after {i} writes");
