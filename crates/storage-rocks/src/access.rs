@@ -66,11 +66,6 @@ impl Access {
         }
     }
 
-    /// Bytes of memory the tables take.
-    pub(crate) fn memory(&self) -> usize {
-        self.slots.len() * 2
-    }
-
     fn index(&self, hash: u64) -> usize {
         // The low bits pick the lock stripe, the high ones the cache shard.
         (hash.rotate_right(20) & self.mask) as usize

@@ -284,11 +284,6 @@ impl RocksStorage {
         self.evictor.as_ref().expect("opened").pass_now();
     }
 
-    /// Bytes of memory eviction's knowledge of reads takes.
-    pub fn access_memory(&self) -> usize {
-        self.access.memory()
-    }
-
     /// Writes memtables to SST files (for tests and orderly shutdown).
     pub fn flush_memtables(&self) -> Result<(), StorageError> {
         self.db.flush().map_err(write_failure)
