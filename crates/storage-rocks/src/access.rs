@@ -4,9 +4,10 @@
 //! S3-FIFO's (Yang et al., SOSP 2023) laid over a store that can only drop
 //! whole files and merge the newest ones:
 //!
-//! - **Probation.** A newcomer (written within the last
-//!   [`PROBATION_SHARE`] of the capacity) unread by the time its file is
-//!   merged, while the store is nearly full, is dropped by the merge
+//! - **Probation.** A newcomer unread by the time its file is merged (the
+//!   store merges each flushed file once, after
+//!   [`WINDOW_FILES`](crate::merging::WINDOW_FILES) newer ones: `merging.rs`),
+//!   while the store is nearly full, is dropped by the merge
 //!   (`compaction.rs`) and its hash goes into the ghost.
 //! - **Admission.** A key written again while its hash is in the ghost was
 //!   wanted back: it skips probation.
@@ -20,8 +21,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
-/// Items written within the last this share of the capacity are newcomers.
-pub(crate) const PROBATION_SHARE: f64 = 0.125;
 /// Bytes of capacity per slot: with items of 1 KiB, four slots per item.
 pub(crate) const CAPACITY_PER_SLOT: u64 = 256;
 /// Slot bits: reads since written, saturating ...
@@ -45,8 +44,6 @@ pub(crate) struct Access {
     epoch_length: AtomicU64,
     /// The store is nearly full: merges put unread newcomers out.
     probation: AtomicBool,
-    /// Items with a CAS value from this one on are newcomers.
-    newcomers_from: AtomicU64,
 }
 
 impl Access {
@@ -62,7 +59,6 @@ impl Access {
             dropped: AtomicU64::new(0),
             epoch_length: AtomicU64::new(1024),
             probation: AtomicBool::new(false),
-            newcomers_from: AtomicU64::new(0),
         }
     }
 
@@ -112,12 +108,11 @@ impl Access {
         reinsert
     }
 
-    /// Whether a merge should drop the item now: the store is nearly full,
-    /// and the item, whose CAS value is `cas`, is a newcomer nobody read.
-    pub(crate) fn drops_on_probation(&self, hash: u64, cas: u64) -> bool {
-        self.probation.load(Ordering::Relaxed)
-            && cas >= self.newcomers_from.load(Ordering::Relaxed)
-            && self.slots[self.index(hash)].load(Ordering::Relaxed) == 0
+    /// Whether a merge (of flushed files only, `merging.rs`) should drop the
+    /// item now: the store is nearly full, and nobody read the item since it
+    /// was written, nor wanted it back.
+    pub(crate) fn drops_on_probation(&self, hash: u64) -> bool {
+        self.probation.load(Ordering::Relaxed) && self.slots[self.index(hash)].load(Ordering::Relaxed) == 0
     }
 
     /// A merge dropped the newcomer: the ghost remembers it.
@@ -137,11 +132,9 @@ impl Access {
         stamp != 0 && (now + EPOCH_STAMPS - stamp) % EPOCH_STAMPS < GHOST_EPOCHS
     }
 
-    /// Sets whether the store is nearly full, how many items it holds, and
-    /// the CAS value newcomers start from.
-    pub(crate) fn set_fill(&self, nearly_full: bool, items: u64, newcomers_from: u64) {
+    /// Sets whether the store is nearly full, and how many items it holds.
+    pub(crate) fn set_fill(&self, nearly_full: bool, items: u64) {
         self.probation.store(nearly_full, Ordering::Relaxed);
-        self.newcomers_from.store(newcomers_from, Ordering::Relaxed);
         self.epoch_length.store((items / GHOST_EPOCHS).max(1), Ordering::Relaxed);
     }
 }
@@ -176,26 +169,26 @@ mod tests {
         access.written(h(1));
         access.written(h(2));
         access.read(h(2));
-        assert!(!access.drops_on_probation(h(1), 0), "not full yet");
-        access.set_fill(true, 1000, 0);
-        assert!(access.drops_on_probation(h(1), 0));
-        assert!(!access.drops_on_probation(h(2), 0), "read");
+        assert!(!access.drops_on_probation(h(1)), "not full yet");
+        access.set_fill(true, 1000);
+        assert!(access.drops_on_probation(h(1)));
+        assert!(!access.drops_on_probation(h(2)), "read");
         access.dropped_on_probation(h(1));
         access.written(h(1));
-        assert!(!access.drops_on_probation(h(1), 0), "wanted back: admitted");
+        assert!(!access.drops_on_probation(h(1)), "wanted back: admitted");
         // After four epochs of other drops (250 each), the ghost forgets.
         (0..1000).for_each(|n| access.dropped_on_probation(h(1_000_000 + n)));
         access.written(h(1));
-        assert!(access.drops_on_probation(h(1), 0));
+        assert!(access.drops_on_probation(h(1)));
     }
 
     #[test]
     fn a_reinserted_item_is_past_probation() {
         let access = Access::new(1 << 20);
-        access.set_fill(true, 1000, 0);
+        access.set_fill(true, 1000);
         access.written(h(5));
         access.read(h(5));
         assert!(access.take_reinsertion(h(5)));
-        assert!(!access.drops_on_probation(h(5), 0));
+        assert!(!access.drops_on_probation(h(5)));
     }
 }

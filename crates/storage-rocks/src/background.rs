@@ -36,18 +36,38 @@ pub(crate) fn idle_background_threads() -> io::Result<usize> {
         let Some(tid) = task.file_name().to_str().and_then(|tid| tid.parse::<libc::pid_t>().ok()) else {
             continue;
         };
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` is a valid sched_param for the duration of the call.
-        if unsafe { libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        idle(tid)?;
         moved += 1;
     }
     Ok(moved)
+}
+
+/// Puts the calling thread in the idle scheduling class (the store's own
+/// background thread, `merging.rs`).
+#[cfg(target_os = "linux")]
+pub(crate) fn idle_current_thread() -> io::Result<()> {
+    // For sched_setscheduler, 0 is the calling thread.
+    idle(0)
+}
+
+#[cfg(target_os = "linux")]
+fn idle(tid: libc::pid_t) -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param for the duration of the call.
+    if unsafe { libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Elsewhere there is no idle class; RocksDB's threads keep their priority.
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn idle_background_threads() -> io::Result<usize> {
     Ok(0)
+}
+
+/// Elsewhere there is no idle class; the thread keeps its priority.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn idle_current_thread() -> io::Result<()> {
+    Ok(())
 }

@@ -1,11 +1,12 @@
 //! What RocksDB's background work does to items.
 //!
-//! The items column family uses FIFO compaction with intra-L0 compaction on:
+//! The items column family uses FIFO compaction; the store schedules the
+//! merges itself (`merging.rs`):
 //!
-//! - **Merging.** Once four small files (memtable flushes) accumulate,
-//!   RocksDB merges them into one. Gets consult one filter per file, so
-//!   fewer files make reads cheaper, and the merge keeps one version of each
-//!   key. On the way, [`drop_dead_items`] removes items that have expired or
+//! - **Merging.** Each flushed file is merged once, with three to seven
+//!   others, after six newer ones were flushed. Gets consult one filter
+//!   per file, so fewer files make reads cheaper, and the merge keeps one
+//!   version of each key. On the way, [`drop_dead_items`] removes items that have expired or
 //!   were flushed by `flush_all`: they stop costing disk (`reclaimed`).
 //!   While the store is nearly full, the merge also drops newcomers nobody
 //!   read since they were written (probation, `access.rs`): they are
@@ -67,7 +68,7 @@ pub fn drop_dead_items(
             return Decision::Remove;
         }
         let hash = hasher.hash_one(key);
-        if access.drops_on_probation(hash, meta.cas) {
+        if access.drops_on_probation(hash) {
             access.dropped_on_probation(hash);
             EVICTED_UNFETCHED.increment();
             state.unfetched.fetch_add(1, Ordering::Relaxed);

@@ -17,10 +17,9 @@
 //! in flight is never undone. A copy RocksDB refuses (a stall) is skipped:
 //! that item is evicted, as it would have been anyway.
 
-use std::collections::VecDeque;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -30,7 +29,7 @@ use petrel_protocol_memcache::rules::{self, ItemMeta, Liveness};
 use petrel_protocol_memcache::{EVICTIONS, Eviction, Expiry, log_eviction, unix_now};
 use rocksdb::{DB, ReadOptions, WriteBatch, WriteOptions};
 
-use crate::access::{Access, PROBATION_SHARE};
+use crate::access::Access;
 use crate::compaction::FilterState;
 use crate::item;
 use crate::journal::{self, Journal, JournalBuffer};
@@ -40,8 +39,7 @@ use crate::stripes::{HeldStripes, Stripes};
 pub(crate) const PASS_INTERVAL: Duration = Duration::from_millis(50);
 /// Files within this many memtables of the capacity are about to go.
 const REINSERT_HEADROOM: u64 = 2;
-/// Within this many, merges drop unread newcomers: about when four
-/// flushed files are merged, as they are.
+/// Within this many, merges drop unread newcomers.
 const PROBATION_HEADROOM: u64 = 4;
 /// Copies are written this many at a time.
 const REINSERT_BATCH: usize = 128;
@@ -111,7 +109,6 @@ pub(crate) struct Evictor {
     pub(crate) db: Arc<DB>,
     pub(crate) access: Arc<Access>,
     pub(crate) journal: Arc<Journal>,
-    pub(crate) next_cas: Arc<AtomicU64>,
     pub(crate) flush_gate: Arc<parking_lot::RwLock<()>>,
     pub(crate) stripes: Stripes,
     pub(crate) hasher: RandomState,
@@ -137,8 +134,6 @@ pub(crate) struct Pass {
     frontier: u64,
     /// The files the last pass saw.
     seen: Vec<FileSeen>,
-    /// (bytes the journal named, next CAS value) at recent passes.
-    clock: VecDeque<(u64, u64)>,
     held: HeldStripes,
     journal: JournalBuffer,
     write_options: WriteOptions,
@@ -176,7 +171,6 @@ impl Evictor {
         Pass {
             frontier: self.oldest_record(),
             seen: Vec::new(),
-            clock: VecDeque::new(),
             held: HeldStripes::new(self.stripes.clone()),
             journal: JournalBuffer::new(self.memtable),
             write_options,
@@ -197,7 +191,7 @@ impl Evictor {
         let disk = property("rocksdb.live-sst-files-size") + property("rocksdb.live-blob-file-size");
         let items = count_items(&self.db, &self.journal);
         let nearly_full = disk + PROBATION_HEADROOM * self.memtable >= self.capacity;
-        self.access.set_fill(nearly_full, items, self.newcomers_from(pass));
+        self.access.set_fill(nearly_full, items);
         let Ok(files) = self.db.live_files() else { return };
         let mut files: Vec<FileSeen> = files
             .into_iter()
@@ -231,22 +225,6 @@ impl Evictor {
             before += share;
         }
         pass.seen = files;
-    }
-
-    /// The CAS value of the items written [`PROBATION_SHARE`] of the
-    /// capacity ago: later ones are newcomers. Each pass notes where the
-    /// journal's clock of bytes and the CAS counter stand.
-    fn newcomers_from(&self, pass: &mut Pass) -> u64 {
-        let now = (self.journal.named(), self.next_cas.load(Ordering::Relaxed));
-        pass.clock.push_back(now);
-        let window = (self.capacity as f64 * PROBATION_SHARE) as u64;
-        while pass.clock.len() > 1 && pass.clock[1].0 + window <= now.0 {
-            pass.clock.pop_front();
-        }
-        match pass.clock.front() {
-            Some(&(named, cas)) if named + window <= now.0 => cas,
-            _ => 0,
-        }
     }
 
     /// Writes faster than passes can follow drop files before they are

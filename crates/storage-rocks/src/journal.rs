@@ -82,8 +82,6 @@ pub(crate) type SharedBuffer = Arc<Mutex<JournalBuffer>>;
 #[derive(Debug, Default)]
 pub(crate) struct Journal {
     next: AtomicU64,
-    /// Bytes of the items named by records made so far: a clock of writes.
-    named: AtomicU64,
     buffers: Mutex<Vec<SharedBuffer>>,
 }
 
@@ -105,11 +103,6 @@ impl Journal {
     /// The position the next record takes.
     pub(crate) fn next(&self) -> u64 {
         self.next.load(Ordering::Relaxed)
-    }
-
-    /// Bytes of items the records made so far name.
-    pub(crate) fn named(&self) -> u64 {
-        self.named.load(Ordering::Relaxed)
     }
 
     /// A buffer for a new worker of a store whose memtables hold `memtable`
@@ -196,7 +189,6 @@ impl JournalBuffer {
         if self.entries.is_empty() {
             return None;
         }
-        journal.named.fetch_add(self.item_bytes, Ordering::Relaxed);
         Some((key(journal.take()), &self.entries[..]))
     }
 

@@ -22,13 +22,13 @@
 //!   the idle scheduling class (`background.rs`), so a request preempts them.
 //! - **Expiry** is checked on every read, so an expired item is never
 //!   returned, whatever is still on disk. A compaction filter drops expired
-//!   and flushed items when RocksDB merges the small files that memtable
-//!   flushes leave (see `compaction.rs`).
+//!   and flushed items when the store merges the files that memtable
+//!   flushes leave (`merging.rs`, `compaction.rs`).
 //! - **Bounded disk, hot items kept.** FIFO compaction: once the files
 //!   exceed `capacity`, RocksDB drops the oldest file whole. Before it goes,
 //!   the eviction thread writes again the items in it that were read since
 //!   written (`eviction.rs`, from the write journal: `journal.rs`), and
-//!   while the store is nearly full, merges of the newest files drop
+//!   while the store is nearly full, merges of flushed files drop
 //!   newcomers nobody read (`compaction.rs`): S3-FIFO's policy over files,
 //!   with what it knows of reads in memory (`access.rs`).
 //! - **Durability.** A round's writes reach the write-ahead log in one
@@ -50,6 +50,7 @@ mod eviction;
 mod item;
 mod item_cache;
 mod journal;
+mod merging;
 mod options;
 mod pending;
 mod read;
@@ -134,8 +135,8 @@ pub struct RocksStorage {
     /// the eviction thread from its first look at an item to the write of
     /// its copy, so that a copy never brings back a flushed item.
     flush_gate: Arc<parking_lot::RwLock<()>>,
-    /// The next CAS value; the eviction thread reads it as a clock.
-    next_cas: Arc<AtomicU64>,
+    /// The next CAS value.
+    next_cas: AtomicU64,
     /// CAS values below this are reserved on disk.
     cas_reserved: AtomicU64,
     /// Held while a new reservation is written.
@@ -147,8 +148,10 @@ pub struct RocksStorage {
     statistics: Options,
     /// Reinserts read items and counts evictions.
     evictor: Option<Arc<eviction::Evictor>>,
-    /// Stops the eviction thread when dropped.
-    watcher: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    /// Merges flushed files.
+    merger: Option<Arc<merging::Merger>>,
+    /// Stop the eviction and merging threads when dropped.
+    threads: Vec<(mpsc::Sender<()>, JoinHandle<()>)>,
     /// Tests run this between a miss's RocksDB read and its cache fill.
     #[cfg(test)]
     before_fill: Mutex<Option<Box<dyn FnMut() + Send>>>,
@@ -186,13 +189,14 @@ impl RocksStorage {
             Ok(moved) => log::debug!("{moved} RocksDB background threads in the idle scheduling class"),
             Err(error) => log::warn!("RocksDB's background threads keep their priority: {error}"),
         }
-        // The options API offers no switch for intra-L0 compaction; the
-        // option string does. See compaction.rs for what it does.
+        // RocksDB's own merges (intra-L0 compaction) are off: the store
+        // schedules them (merging.rs). The options API has no switch for
+        // them; the option string does.
         db.set_options(&[(
             "compaction_options_fifo",
             // The capacity counts blob files too (`max_data_files_size`).
             &format!(
-                "{{max_table_files_size={0};max_data_files_size={0};allow_compaction=true}}",
+                "{{max_table_files_size={0};max_data_files_size={0};allow_compaction=false}}",
                 config.capacity
             ),
         )])
@@ -218,13 +222,14 @@ impl RocksStorage {
             journal: Arc::default(),
             memtable: config.memtable_size(),
             flush_gate: Arc::default(),
-            next_cas: Arc::default(),
+            next_cas: AtomicU64::new(0),
             cas_reserved: AtomicU64::new(0),
             cas_renewal: Mutex::new(()),
             filter_state: filter_state.clone(),
             statistics: db_options,
             evictor: None,
-            watcher: None,
+            merger: None,
+            threads: Vec::new(),
             #[cfg(test)]
             before_fill: Mutex::new(None),
         };
@@ -234,7 +239,6 @@ impl RocksStorage {
             db: storage.db.clone(),
             access: storage.access.clone(),
             journal: storage.journal.clone(),
-            next_cas: storage.next_cas.clone(),
             flush_gate: storage.flush_gate.clone(),
             stripes: storage.stripes.clone(),
             hasher: storage.hasher.clone(),
@@ -244,10 +248,12 @@ impl RocksStorage {
             state: Default::default(),
         });
         storage.evictor = Some(evictor.clone());
-        storage.watcher = Some(evictor.start().map_err(|e| OpenError::Meta {
-            path,
-            detail: format!("cannot start the eviction thread: {e}"),
-        })?);
+        let thread_error =
+            |e| OpenError::Meta { path: path.clone(), detail: format!("cannot start a thread: {e}") };
+        storage.threads.push(evictor.start().map_err(thread_error)?);
+        let merger = Arc::new(merging::Merger::new(storage.db.clone()));
+        storage.merger = Some(merger.clone());
+        storage.threads.push(merger.start().map_err(thread_error)?);
         Ok(storage)
     }
 
@@ -282,6 +288,9 @@ impl RocksStorage {
     #[cfg(test)]
     pub(crate) fn evict_now(&self) {
         self.evictor.as_ref().expect("opened").pass_now();
+        if let Err(error) = self.merger.as_ref().expect("opened").merge_now() {
+            log::debug!("{error}");
+        }
     }
 
     /// Writes memtables to SST files (for tests and orderly shutdown).
@@ -292,9 +301,9 @@ impl RocksStorage {
 
 impl Drop for RocksStorage {
     fn drop(&mut self) {
-        if let Some((stop, watcher)) = self.watcher.take() {
+        for (stop, thread) in self.threads.drain(..) {
             drop(stop);
-            let _ = watcher.join();
+            let _ = thread.join();
         }
     }
 }

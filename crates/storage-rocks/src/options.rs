@@ -16,11 +16,9 @@ const ROCKSDB_LOG_FILES: usize = 4;
 /// The manifest (the list of live files) is rewritten past this size.
 const MANIFEST_FILE_SIZE: usize = 8 << 20;
 
-/// Intra-L0 compaction merges at most `capacity` divided by this.
-const MERGED_FILES_IN_CAPACITY: u64 = 8;
-
 /// The items family: tuned for point lookups, FIFO compaction within the
-/// capacity. The compaction filter is set by the caller.
+/// capacity (merges are the store's: `merging.rs`). The compaction filter
+/// is set by the caller.
 pub(crate) fn items(config: &StorageConfig, block_cache: &Cache) -> Options {
     // Tuned for point lookups, the only reads a cache makes. FIFO keeps
     // every file in level 0, so a get consults each file's filter: keep
@@ -62,9 +60,6 @@ pub(crate) fn items(config: &StorageConfig, block_cache: &Cache) -> Options {
     let mut fifo = FifoCompactOptions::default();
     fifo.set_max_table_files_size(config.capacity);
     items.set_fifo_compaction_options(&fifo);
-    // Merged files stay small next to the capacity: eviction drops and
-    // looks at a file at a time.
-    items.set_max_compaction_bytes(config.capacity / MERGED_FILES_IN_CAPACITY);
     items
 }
 

@@ -138,9 +138,11 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
     let reclaimed_before = RECLAIMED.value();
     let expired = StoreRequest::set(0, Expiry::At(1), 1 << 20);
-    // Four memtable flushes, four files: RocksDB merges them. Each holds a
-    // new version of the same 500 live keys and 500 keys already expired.
-    for round in 0..4 {
+    // Four memtable flushes, four files, each with a new version of the
+    // same 500 live keys and 500 keys already expired; then the flushes
+    // of the window after them, a key each. The store merges the four.
+    use crate::merging::{GROUP_FILES, WINDOW_FILES};
+    for round in 0..GROUP_FILES {
         for i in 0..500 {
             let value = format!("round-{round}-{i}");
             storage
@@ -157,8 +159,16 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
         storage.flush_memtables().unwrap();
         storage.stats();
     }
+    for filler in 0..WINDOW_FILES {
+        let merger = storage.merger.as_ref().unwrap();
+        assert_eq!(merger.merge_now().unwrap(), 0, "no merge before {WINDOW_FILES} newer files");
+        storage
+            .one_off(|s, w| s.store(w, format!("filler-{filler}").as_bytes(), b"-", set(0), unix_now()))
+            .unwrap();
+        storage.flush_memtables().unwrap();
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while storage.db.live_files().unwrap().len() > 1 {
+    while storage.db.live_files().unwrap().len() > 1 + WINDOW_FILES {
         assert!(std::time::Instant::now() < deadline, "the files were not merged");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -174,7 +184,11 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
         journal_records += 1;
         records.next();
     }
-    assert_eq!(entries - journal_records, 500, "only the newest version of each live key is left");
+    assert_eq!(
+        entries - journal_records - WINDOW_FILES as u64,
+        500,
+        "only the newest version of each live key is left, and the fillers"
+    );
     assert!(RECLAIMED.value() - reclaimed_before >= 2000);
     assert_eq!(storage.evicted(), 0, "merging is not evicting");
     for i in 0..500 {
