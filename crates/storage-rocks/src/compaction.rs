@@ -6,8 +6,9 @@
 //! - **Merging.** Each flushed file is merged once, with three to seven
 //!   others, after six newer ones were flushed. Gets consult one filter
 //!   per file, so fewer files make reads cheaper, and the merge keeps one
-//!   version of each key. On the way, [`drop_dead_items`] removes items that have expired or
-//!   were flushed by `flush_all`: they stop costing disk (`reclaimed`).
+//!   version of each key. On the way, [`drop_dead_items`] removes items
+//!   that have expired or were flushed by `flush_all`: they stop costing
+//!   disk (`reclaimed`).
 //!   While the store is nearly full, the merge also drops newcomers nobody
 //!   read since they were written (probation, `access.rs`): they are
 //!   evicted early, counted in `evictions` and `evicted_unfetched`.

@@ -85,6 +85,16 @@ impl Merger {
         merged.extend(outputs.iter().filter_map(|name| file_number(name)));
         Ok(count)
     }
+
+    /// The numbers of the files not to merge, oldest first: in a store
+    /// opened empty, the outputs of its merges (for tests).
+    #[cfg(test)]
+    pub(crate) fn outputs(&self) -> Vec<u64> {
+        let merged = self.merged.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut outputs: Vec<u64> = merged.iter().copied().collect();
+        outputs.sort_unstable();
+        outputs
+    }
 }
 
 /// How many of `flushed` files (not merged yet), oldest first, to merge

@@ -195,3 +195,32 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
         assert_eq!(get(&storage, format!("live-{i}").as_bytes()), Some(format!("round-3-{i}").into_bytes()));
     }
 }
+
+#[test]
+fn a_merged_file_is_never_merged_again() {
+    use crate::merging::{GROUP_FILES, WINDOW_FILES};
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    let merger = storage.merger.as_ref().unwrap();
+    let flush_files = |count: usize, from: usize| {
+        for n in from..from + count {
+            storage
+                .one_off(|s, w| s.store(w, format!("key-{n}").as_bytes(), b"-", set(0), unix_now()))
+                .unwrap();
+            storage.flush_memtables().unwrap();
+            merger.merge_now().ok();
+        }
+    };
+    flush_files(WINDOW_FILES + GROUP_FILES, 0);
+    let first_outputs = merger.outputs();
+    assert_eq!(first_outputs.len(), 1, "one merge, into one file");
+    flush_files(3 * (WINDOW_FILES + GROUP_FILES), 100);
+    let live: Vec<String> = storage.db.live_files().unwrap().into_iter().map(|file| file.name).collect();
+    assert!(merger.outputs().len() >= 3, "later groups were merged too");
+    for output in &first_outputs {
+        assert!(
+            live.iter().any(|name| name.ends_with(&format!("{output:06}.sst"))),
+            "{output} was merged again"
+        );
+    }
+}
