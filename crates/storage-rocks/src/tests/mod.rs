@@ -112,9 +112,9 @@ fn evicts_the_oldest_past_capacity(value_len: usize) {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    // The newest writes are kept; the oldest went first.
+    // The newest write is kept (not merged yet). Which older items went
+    // is eviction's policy (tests/eviction.rs), not FIFO order any more.
     assert!(get(&storage, format!("key-{:08}", count - 1).as_bytes()).is_some());
-    assert!(get(&storage, b"key-00000000").is_none());
     // Evicted: at least what no longer fits, at most what was written.
     let evicted = storage.evicted();
     assert!(evicted >= (count - capacity as usize / value.len()) as u64 / 2, "{evicted}");
