@@ -21,8 +21,12 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
-/// Bytes of capacity per slot: with items of 1 KiB, four slots per item.
-pub(crate) const CAPACITY_PER_SLOT: u64 = 256;
+/// Bytes of capacity per slot: with items of 1 KiB, sixteen slots per
+/// item. Keys that share a slot share their counts, and a write starts the
+/// slot over: at four slots per item a fifth of the items lost their reads
+/// to a neighbour's write, which cost 0.004 of hit ratio on the
+/// eviction loads (docs/performance.md, section 22).
+pub(crate) const CAPACITY_PER_SLOT: u64 = 64;
 /// Slot bits: reads since written, saturating ...
 const READS: u8 = 0b011;
 /// ... and past probation (admitted from the ghost, or reinserted).
@@ -47,7 +51,7 @@ pub(crate) struct Access {
 }
 
 impl Access {
-    /// Tables for a store of `capacity` bytes: three bytes per
+    /// Tables for a store of `capacity` bytes: two bytes per
     /// [`CAPACITY_PER_SLOT`].
     pub(crate) fn new(capacity: u64) -> Self {
         let slots = (capacity / CAPACITY_PER_SLOT).clamp(1 << 12, 1 << 32).next_power_of_two();

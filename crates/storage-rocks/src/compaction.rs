@@ -4,7 +4,7 @@
 //! merges itself (`merging.rs`):
 //!
 //! - **Merging.** Each flushed file is merged once, with three to seven
-//!   others, after six newer ones were flushed. Gets consult one filter
+//!   others, after a newer one was flushed (`merging.rs`). Gets consult one filter
 //!   per file, so fewer files make reads cheaper, and the merge keeps one
 //!   version of each key. On the way, [`drop_dead_items`] removes items
 //!   that have expired or were flushed by `flush_all`: they stop costing

@@ -5,8 +5,11 @@
 //! full (probation, `compaction.rs`) and counts what leaves with the file
 //! as evicted.
 //!
-//! Every [`PASS_INTERVAL`] the thread lists the live files and orders them
-//! by their newest journal record (`journal.rs`). The files that the next
+//! Whenever RocksDB's files changed (`versions.rs`: looked at every 10 ms
+//! while the store is written; probation and reinsertion judge items best
+//! soon after a flush, docs/performance.md section 22), the thread lists
+//! the live files and orders them by their newest journal record
+//! (`journal.rs`). The files that the next
 //! flushes will push out, oldest first, are those within
 //! [`REINSERT_HEADROOM`] memtables of the capacity; for each one not yet
 //! looked at, it reads the journal records up to the file's newest, and
@@ -22,7 +25,6 @@ use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use metriken::{Counter, metric};
 use petrel_protocol_memcache::rules::{self, ItemMeta, Liveness};
@@ -34,9 +36,8 @@ use crate::compaction::FilterState;
 use crate::item;
 use crate::journal::{self, Journal, JournalBuffer};
 use crate::stripes::{HeldStripes, Stripes};
+use crate::versions::VersionWatch;
 
-/// How often the thread looks at the files.
-pub(crate) const PASS_INTERVAL: Duration = Duration::from_millis(50);
 /// Files within this many memtables of the capacity are about to go.
 const REINSERT_HEADROOM: u64 = 2;
 /// Within this many, merges drop unread newcomers.
@@ -144,8 +145,13 @@ impl Evictor {
     pub(crate) fn start(self: Arc<Self>) -> std::io::Result<(mpsc::Sender<()>, JoinHandle<()>)> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new().name("eviction".into()).spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(PASS_INTERVAL) {
-                self.pass_now();
+            let mut files = VersionWatch::default();
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(files.interval()) {
+                if files.changed(&self.db) {
+                    self.pass_now();
+                } else {
+                    self.write_idle_records();
+                }
             }
         })?;
         Ok((stop, thread))
@@ -157,6 +163,14 @@ impl Evictor {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let pass = state.get_or_insert_with(|| self.first_pass());
         self.pass(pass);
+    }
+
+    /// Between passes: the journal records of workers gone quiet.
+    fn write_idle_records(&self) {
+        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(pass) = state.as_ref() {
+            self.journal.write_idle(&self.db, &pass.write_options);
+        }
     }
 
     fn first_pass(&self) -> Pass {

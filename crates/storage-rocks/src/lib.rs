@@ -56,6 +56,7 @@ mod pending;
 mod read;
 mod storage;
 mod stripes;
+mod versions;
 mod write;
 
 use std::hash::BuildHasher;

@@ -7,10 +7,18 @@
 //! the capacity. Instead this thread merges each flushed file once, after
 //! [`WINDOW_FILES`] newer ones were flushed, with at least
 //! [`GROUP_FILES`] - 1 others, through RocksDB's `CompactFiles` and the
-//! same compaction filter (`compaction.rs`). So every newcomer has the
-//! same time to be read before a merge judges it (S3-FIFO's small queue),
+//! same compaction filter (`compaction.rs`). So every newcomer has a
+//! like time to be read before a merge judges it (S3-FIFO's small queue),
 //! a file is never merged twice, and the number of files stays near
 //! the capacity over `GROUP_FILES` memtables plus the window.
+//!
+//! The window is short: a newcomer is judged once between one and
+//! `GROUP_FILES` memtables were written after it (at most a sixteenth of
+//! the capacity). Measured on the eviction loads, a window of six files
+//! (a tenth of the capacity, S3-FIFO's share) kept fewer hot items
+//! (docs/performance.md, section 22): a newcomer read in its first short
+//! while is the likelier to be read again, and one dropped too early
+//! comes back through the ghost.
 //!
 //! The thread runs in the idle scheduling class, as RocksDB's background
 //! threads do (`background.rs`): a merge runs in the thread that asks.
@@ -22,10 +30,10 @@ use std::thread::JoinHandle;
 
 use rocksdb::{AsRawPtr, DB};
 
-use crate::eviction::PASS_INTERVAL;
+use crate::versions::VersionWatch;
 
 /// A flushed file is merged once this many newer ones were flushed ...
-pub(crate) const WINDOW_FILES: usize = 6;
+pub(crate) const WINDOW_FILES: usize = 1;
 /// ... with the others past the window, once there are this many ...
 pub(crate) const GROUP_FILES: usize = 4;
 /// ... but no more than this many at once.
@@ -60,7 +68,11 @@ impl Merger {
             if let Err(error) = crate::background::idle_current_thread() {
                 log::warn!("the merging thread keeps its priority: {error}");
             }
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(PASS_INTERVAL) {
+            let mut files = VersionWatch::default();
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(files.interval()) {
+                if !files.changed(&self.db) {
+                    continue;
+                }
                 if let Err(error) = self.merge_now() {
                     // A file RocksDB was dropping meanwhile: try again later.
                     log::debug!("{error}");
@@ -73,8 +85,10 @@ impl Merger {
     /// Merges the files past the window, if there are enough; returns how
     /// many it merged.
     pub(crate) fn merge_now(&self) -> Result<usize, MergeError> {
-        let files = table_files(&self.db);
+        // Files are listed under the lock: a list taken before another
+        // merge finished would lack its output, and forget it was merged.
         let mut merged = self.merged.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let files = table_files(&self.db);
         merged.retain(|number| files.iter().any(|(live, _)| live == number));
         let flushed: Vec<&(u64, String)> =
             files.iter().filter(|(number, _)| !merged.contains(number)).collect();
