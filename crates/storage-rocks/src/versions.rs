@@ -67,4 +67,14 @@ mod tests {
         assert!(watch.changed(&db), "a flush");
         assert!(!watch.changed(&db));
     }
+
+    #[test]
+    fn a_quiet_store_is_looked_at_seldom_and_a_change_brings_the_looks_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DB::open_default(dir.path()).unwrap();
+        let mut watch = VersionWatch { seen: None, changed_at: Instant::now() - QUIET_AFTER };
+        assert_eq!(watch.interval(), QUIET_INTERVAL, "quiet for a second");
+        assert!(watch.changed(&db));
+        assert_eq!(watch.interval(), BUSY_INTERVAL, "just changed");
+    }
 }
