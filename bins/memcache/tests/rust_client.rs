@@ -103,7 +103,9 @@ fn exercise_the_classic_client(client: &Client, binary: bool) {
     // touch and expiry: relative seconds, and a time in the past.
     assert!(client.touch("greeting", 1).unwrap());
     assert!(!client.touch("absent", 1).unwrap());
-    client.set("short", "lived", 1).unwrap();
+    // 2 s, not 1: a relative time counts from the current whole second, so
+    // 1 can be over at once when the second turns between set and get.
+    client.set("short", "lived", 2).unwrap();
     client.set("long", "lived", 3600).unwrap();
     let past =
         (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 60) as u32;
@@ -121,7 +123,10 @@ fn exercise_the_classic_client(client: &Client, binary: bool) {
     // the raw-socket tests instead.
 
     // flush_all with a delay keeps items until it passes; without, at once.
-    client.flush_with_delay(2).unwrap();
+    // As in memcached, the delay counts from the start of the current
+    // second less one: 3 takes effect between 1 and 2 s from now (2 could
+    // take effect a moment later, when the second turns).
+    client.flush_with_delay(3).unwrap();
     assert_eq!(client.get::<String>("long").unwrap().as_deref(), Some("lived"));
     std::thread::sleep(Duration::from_millis(3100));
     assert_eq!(client.get::<String>("long").unwrap(), None);
