@@ -141,6 +141,12 @@ pub(crate) struct Args {
     /// on (default: its second half).
     #[arg(long)]
     pub(crate) measure_from: Option<u64>,
+    /// Cache-aside: measure only once an exact LRU at `--capacity` has set
+    /// this many times its capacity; if that comes later than
+    /// `--measure-from`, the stream is longer by as much, so the measured
+    /// part keeps its length (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) warm_up_laps: f64,
     /// TLS: the CA (PEM) the server's certificate must chain to; turns TLS on.
     #[arg(long)]
     pub(crate) tls_ca: Option<std::path::PathBuf>,

@@ -39,6 +39,27 @@ pub(crate) fn hit_ratio(
     hits as f64 / measured.max(1) as f64
 }
 
+/// How many requests of `stream` (cache-aside) it takes `policy` to set
+/// `bytes` of items of `size` bytes; `None` if the stream ends first.
+pub(crate) fn filled_after(
+    policy: &mut dyn Policy,
+    stream: impl Iterator<Item = u64>,
+    size: u64,
+    bytes: u64,
+) -> Option<usize> {
+    let mut set = 0;
+    for (index, key) in stream.enumerate() {
+        if !policy.get(key) {
+            policy.insert(key, size);
+            set += size;
+            if set >= bytes {
+                return Some(index + 1);
+            }
+        }
+    }
+    None
+}
+
 /// Least recently used, exactly: each access moves the item to the front.
 pub(crate) struct Lru {
     capacity: u64,
@@ -286,6 +307,16 @@ mod tests {
         assert_eq!(cached_after(Lru::new(20), "abac"), [0, 2], "LRU keeps the read a");
         assert_eq!(cached_after(Fifo::new(20), "abac"), [1, 2], "FIFO drops the oldest, a");
         assert_eq!(cached_after(Clock::new(20), "abac"), [0, 2], "CLOCK gives the read a a second chance");
+    }
+
+    #[test]
+    fn a_policy_is_filled_after_it_set_the_bytes_asked() {
+        // Room for two items of 10 bytes; a, b, a hit, c, then d: the
+        // fourth set (40 bytes, two laps) is d, the fifth request.
+        let keys = || "abacd".bytes().map(|byte| (byte - b'a') as u64);
+        assert_eq!(filled_after(&mut Lru::new(20), keys(), 10, 40), Some(5));
+        assert_eq!(filled_after(&mut Lru::new(20), keys(), 10, 30), Some(4));
+        assert_eq!(filled_after(&mut Lru::new(20), keys(), 10, 50), None, "the stream ends first");
     }
 
     #[test]
