@@ -48,6 +48,9 @@ pub(crate) struct Access {
     epoch_length: AtomicU64,
     /// The store is nearly full: merges put unread newcomers out.
     probation: AtomicBool,
+    /// Tests: on probation whatever the fill.
+    #[cfg(test)]
+    held_on_probation: AtomicBool,
 }
 
 impl Access {
@@ -63,6 +66,8 @@ impl Access {
             dropped: AtomicU64::new(0),
             epoch_length: AtomicU64::new(1024),
             probation: AtomicBool::new(false),
+            #[cfg(test)]
+            held_on_probation: AtomicBool::new(false),
         }
     }
 
@@ -119,6 +124,19 @@ impl Access {
         self.probation.load(Ordering::Relaxed) && self.slots[self.index(hash)].load(Ordering::Relaxed) == 0
     }
 
+    /// Tests: the store is on probation from now on, however full.
+    #[cfg(test)]
+    pub(crate) fn hold_on_probation(&self) {
+        self.held_on_probation.store(true, Ordering::Relaxed);
+        self.probation.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the store is nearly full, so that merges drop unread
+    /// newcomers.
+    pub(crate) fn on_probation(&self) -> bool {
+        self.probation.load(Ordering::Relaxed)
+    }
+
     /// A merge dropped the newcomer: the ghost remembers it.
     pub(crate) fn dropped_on_probation(&self, hash: u64) {
         let dropped = self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -138,6 +156,8 @@ impl Access {
 
     /// Sets whether the store is nearly full, and how many items it holds.
     pub(crate) fn set_fill(&self, nearly_full: bool, items: u64) {
+        #[cfg(test)]
+        let nearly_full = nearly_full || self.held_on_probation.load(Ordering::Relaxed);
         self.probation.store(nearly_full, Ordering::Relaxed);
         self.epoch_length.store((items / GHOST_EPOCHS).max(1), Ordering::Relaxed);
     }

@@ -3,15 +3,14 @@
 //! The items column family uses FIFO compaction; the store schedules the
 //! merges itself (`merging.rs`):
 //!
-//! - **Merging.** Each flushed file is merged once, with three to seven
-//!   others, after a newer one was flushed (`merging.rs`). Gets consult one filter
-//!   per file, so fewer files make reads cheaper, and the merge keeps one
-//!   version of each key. On the way, [`drop_dead_items`] removes items
-//!   that have expired or were flushed by `flush_all`: they stop costing
-//!   disk (`reclaimed`).
-//!   While the store is nearly full, the merge also drops newcomers nobody
-//!   read since they were written (probation, `access.rs`): they are
-//!   evicted early, counted in `evictions` and `evicted_unfetched`.
+//! - **Merging.** While the store is nearly full, each flushed file is
+//!   merged once, with three to seven others, after a newer one was
+//!   flushed, if enough of their items would go (`merging.rs`). The merge
+//!   drops newcomers nobody read since they were written (probation,
+//!   `access.rs`): they are evicted early, counted in `evictions` and
+//!   `evicted_unfetched`. On the way, [`drop_dead_items`] removes items
+//!   that have expired or were flushed by `flush_all` (`reclaimed`), and
+//!   the merge keeps one version of each key.
 //! - **Eviction.** Once the files exceed the capacity, RocksDB deletes the
 //!   oldest file whole, after `eviction.rs` wrote again the items in it
 //!   read since written, and counted the others as evicted.

@@ -300,7 +300,9 @@ impl Evictor {
             if !self.access.was_read(hash) {
                 let fetched = self.access.was_kept(hash);
                 count_eviction(&self.filter_state, key, &stored, meta, fetched);
-            } else if (!batch.is_empty() || self.wait_for_memtable_room()) && self.copy(pass, batch, key, hash, *cas) {
+            } else if (!batch.is_empty() || self.wait_for_memtable_room())
+                && self.copy(pass, batch, key, hash, *cas)
+            {
                 self.access.take_reinsertion(hash);
                 pass.journal.note(key, *cas, 0);
                 if batch.len() >= REINSERT_BATCH {
@@ -317,9 +319,8 @@ impl Evictor {
     /// [`ROOM_WAIT`]; true to go on either way.
     fn wait_for_memtable_room(&self) -> bool {
         let deadline = std::time::Instant::now() + ROOM_WAIT;
-        let pending = || {
-            self.db.property_int_value("rocksdb.num-immutable-mem-table").ok().flatten().unwrap_or(0) > 0
-        };
+        let pending =
+            || self.db.property_int_value("rocksdb.num-immutable-mem-table").ok().flatten().unwrap_or(0) > 0;
         while pending() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }

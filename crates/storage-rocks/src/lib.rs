@@ -252,7 +252,11 @@ impl RocksStorage {
         let thread_error =
             |e| OpenError::Meta { path: path.clone(), detail: format!("cannot start a thread: {e}") };
         storage.threads.push(evictor.start().map_err(thread_error)?);
-        let merger = Arc::new(merging::Merger::new(storage.db.clone()));
+        let merger = Arc::new(merging::Merger::new(
+            storage.db.clone(),
+            storage.access.clone(),
+            storage.hasher.clone(),
+        ));
         storage.merger = Some(merger.clone());
         storage.threads.push(merger.start().map_err(thread_error)?);
         Ok(storage)

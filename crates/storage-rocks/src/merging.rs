@@ -20,28 +20,52 @@
 //! while is the likelier to be read again, and one dropped too early
 //! comes back through the ghost.
 //!
+//! A merge is worth its writes only for what it drops: it rewrites every
+//! item it keeps. So a group is merged only while the store is nearly
+//! full (probation, `access.rs`) and when at least [`MIN_DROP_SHARE`] of
+//! the items its journal records name would go; otherwise its files are
+//! left as they are, and judged when they are the oldest (`eviction.rs`).
+//! Measured on the eviction loads, merges that would drop little were a
+//! third of the bytes written (docs/performance.md, section 23).
+//!
 //! The thread runs in the idle scheduling class, as RocksDB's background
 //! threads do (`background.rs`): a merge runs in the thread that asks.
 
 use std::collections::HashSet;
+use std::collections::hash_map::RandomState;
 use std::ffi::{CStr, CString, c_char};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
-use rocksdb::{AsRawPtr, DB};
+use metriken::{Counter, metric};
+use rocksdb::{AsRawPtr, DB, ReadOptions};
 
+use crate::access::Access;
+use crate::journal;
 use crate::versions::VersionWatch;
 
 /// A flushed file is merged once this many newer ones were flushed ...
 pub(crate) const WINDOW_FILES: usize = 1;
 /// ... with the others past the window, once there are this many ...
 pub(crate) const GROUP_FILES: usize = 4;
-/// ... but no more than this many at once.
+/// ... but no more than this many at once, and only if this share of
+/// their items would go.
 const MOST_FILES: usize = 8;
+pub(crate) const MIN_DROP_SHARE: f64 = 0.4;
+
+/// Groups of flushed files left unmerged: too little to drop.
+#[metric(
+    name = "merges_skipped",
+    description = "groups of flushed files left unmerged, as too little would go"
+)]
+pub static MERGES_SKIPPED: Counter = Counter::new();
 
 /// What the thread needs of the store.
 pub(crate) struct Merger {
     db: Arc<DB>,
+    access: Arc<Access>,
+    hasher: RandomState,
     /// Numbers of the files not to merge: the outputs of merges, and the
     /// files there were at open (whose history is unknown).
     merged: Mutex<HashSet<u64>>,
@@ -56,9 +80,9 @@ pub(crate) struct MergeError {
 }
 
 impl Merger {
-    pub(crate) fn new(db: Arc<DB>) -> Self {
-        let at_open = table_files(&db).into_iter().map(|(number, _)| number).collect();
-        Self { db, merged: Mutex::new(at_open) }
+    pub(crate) fn new(db: Arc<DB>, access: Arc<Access>, hasher: RandomState) -> Self {
+        let at_open = table_files(&db).into_iter().map(|file| file.number).collect();
+        Self { db, access, hasher, merged: Mutex::new(at_open) }
     }
 
     /// Starts the thread; it stops when the sender is dropped.
@@ -89,15 +113,57 @@ impl Merger {
         // merge finished would lack its output, and forget it was merged.
         let mut merged = self.merged.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let files = table_files(&self.db);
-        merged.retain(|number| files.iter().any(|(live, _)| live == number));
-        let flushed: Vec<&(u64, String)> =
-            files.iter().filter(|(number, _)| !merged.contains(number)).collect();
+        merged.retain(|number| files.iter().any(|live| live.number == *number));
+        let flushed: Vec<&TableFile> = files.iter().filter(|file| !merged.contains(&file.number)).collect();
         let Some(count) = files_to_merge(flushed.len()) else { return Ok(0) };
-        let names: Vec<String> = flushed[..count].iter().map(|(_, name)| name.clone()).collect();
+        let group = &flushed[..count];
+        if !self.worth_merging(&files, group) {
+            MERGES_SKIPPED.increment();
+            merged.extend(group.iter().map(|file| file.number));
+            return Ok(0);
+        }
+        let names: Vec<String> = group.iter().map(|file| file.name.clone()).collect();
         let outputs =
             compact_files(&self.db, &names).map_err(|detail| MergeError { files: names, detail })?;
         merged.extend(outputs.iter().filter_map(|name| file_number(name)));
         Ok(count)
+    }
+
+    /// Whether merging `group` (flushed files, oldest first) would drop
+    /// enough: the store is on probation, and at least [`MIN_DROP_SHARE`]
+    /// of the items the group's journal records name are unread newcomers.
+    /// A group without records is merged, as before the journal.
+    fn worth_merging(&self, files: &[TableFile], group: &[&TableFile]) -> bool {
+        if !self.access.on_probation() {
+            return false;
+        }
+        let (Some(first), Some(last)) = (group.first(), group.last()) else { return false };
+        let (Some(first_record), Some(last_record)) = (first.newest_record, last.newest_record) else {
+            return true;
+        };
+        // The group's records follow the newest record of the files before it.
+        let from = files
+            .iter()
+            .filter_map(|file| file.newest_record)
+            .filter(|&record| record < first_record)
+            .max()
+            .map_or(0, |record| record + 1);
+        let mut options = ReadOptions::default();
+        options.fill_cache(false);
+        let mut records = self.db.raw_iterator_opt(options);
+        records.seek(journal::key(from));
+        let (mut named, mut dropped) = (0u64, 0u64);
+        while let (Some(key), Some(record)) = (records.key(), records.value()) {
+            if journal::position(key).is_none_or(|position| position > last_record) {
+                break;
+            }
+            for (key, _) in journal::entries(record) {
+                named += 1;
+                dropped += self.access.drops_on_probation(self.hasher.hash_one(key)) as u64;
+            }
+            records.next();
+        }
+        named == 0 || dropped as f64 >= MIN_DROP_SHARE * named as f64
     }
 
     /// The numbers of the files not to merge, oldest first: in a store
@@ -118,17 +184,30 @@ fn files_to_merge(flushed: usize) -> Option<usize> {
     (past_window >= GROUP_FILES).then_some(past_window.min(MOST_FILES))
 }
 
-/// The items family's table files, oldest (lowest number) first, as
-/// (number, name).
-fn table_files(db: &DB) -> Vec<(u64, String)> {
-    let mut files: Vec<(u64, String)> = db
+/// A table file of the items family.
+struct TableFile {
+    number: u64,
+    name: String,
+    /// The position of its newest journal record (its largest key).
+    newest_record: Option<u64>,
+}
+
+/// The items family's table files, oldest (lowest number) first.
+fn table_files(db: &DB) -> Vec<TableFile> {
+    let mut files: Vec<TableFile> = db
         .live_files()
         .unwrap_or_default()
         .into_iter()
         .filter(|file| file.column_family_name == rocksdb::DEFAULT_COLUMN_FAMILY_NAME)
-        .filter_map(|file| Some((file_number(&file.name)?, file.name)))
+        .filter_map(|file| {
+            Some(TableFile {
+                number: file_number(&file.name)?,
+                newest_record: file.end_key.as_deref().and_then(journal::position),
+                name: file.name,
+            })
+        })
         .collect();
-    files.sort_unstable();
+    files.sort_unstable_by_key(|file| file.number);
     files
 }
 

@@ -4,6 +4,7 @@ mod batch;
 mod durability;
 mod eviction;
 pub(crate) mod item_cache;
+mod merging;
 mod stall;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -136,13 +137,25 @@ fn data_file_bytes(dir: &Path) -> u64 {
 fn merging_files_drops_expired_items_and_older_versions_without_counting_evictions() {
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    // Merges run only while the store is nearly full (`merging.rs`).
+    storage.access.hold_on_probation();
     let reclaimed_before = RECLAIMED.value();
     let expired = StoreRequest::set(0, Expiry::At(1), 1 << 20);
     // Four memtable flushes, four files, each with a new version of the
-    // same 500 live keys and 500 keys already expired; then the flushes
-    // of the window after them, a key each. The store merges the four.
+    // same 500 live keys, read so that probation keeps them, and 500 keys
+    // already expired; then the flushes of the window after them, a key
+    // each. The store merges the four.
     use crate::merging::{GROUP_FILES, WINDOW_FILES};
     for round in 0..GROUP_FILES {
+        // The dead first: a key written starts its read count over, and so
+        // does one that shares its slot.
+        for i in 0..500 {
+            storage
+                .one_off(|s, w| {
+                    s.store(w, format!("dead-{round}-{i}").as_bytes(), b"gone", expired, unix_now())
+                })
+                .unwrap();
+        }
         for i in 0..500 {
             let value = format!("round-{round}-{i}");
             storage
@@ -150,11 +163,9 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
                     s.store(w, format!("live-{i}").as_bytes(), value.as_bytes(), set(0), unix_now())
                 })
                 .unwrap();
-            storage
-                .one_off(|s, w| {
-                    s.store(w, format!("dead-{round}-{i}").as_bytes(), b"gone", expired, unix_now())
-                })
-                .unwrap();
+        }
+        for i in 0..500 {
+            assert!(get(&storage, format!("live-{i}").as_bytes()).is_some());
         }
         storage.flush_memtables().unwrap();
         storage.stats();
@@ -201,12 +212,16 @@ fn a_merged_file_is_never_merged_again() {
     use crate::merging::{GROUP_FILES, WINDOW_FILES};
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    storage.access.hold_on_probation();
     let merger = storage.merger.as_ref().unwrap();
+    // Each file: a key read, kept by the merge, and one never read, which
+    // makes the merge worth its writes.
     let flush_files = |count: usize, from: usize| {
         for n in from..from + count {
-            storage
-                .one_off(|s, w| s.store(w, format!("key-{n}").as_bytes(), b"-", set(0), unix_now()))
-                .unwrap();
+            for key in [format!("read-{n}"), format!("unread-{n}")] {
+                storage.one_off(|s, w| s.store(w, key.as_bytes(), b"-", set(0), unix_now())).unwrap();
+            }
+            assert!(get(&storage, format!("read-{n}").as_bytes()).is_some());
             storage.flush_memtables().unwrap();
             merger.merge_now().ok();
         }

@@ -1,0 +1,76 @@
+//! Which groups of flushed files the store merges (`merging.rs`): only
+//! while it is nearly full, and only those with enough to drop.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::merging::{GROUP_FILES, WINDOW_FILES};
+
+/// Flushes one file per entry of `files`, each with the keys given (items
+/// of 4 KiB, from one worker, so that its journal records name them in
+/// the same file) and those of them marked read read back.
+fn flush_files(storage: &RocksStorage, files: &[Vec<(String, bool)>]) {
+    let mut worker = storage.worker();
+    for keys in files {
+        for (key, _) in keys {
+            storage.store(&mut worker, key.as_bytes(), &[b'-'; 4096], set(4096), unix_now()).unwrap();
+            storage.commit(&mut worker).unwrap();
+        }
+        for (key, read) in keys {
+            if *read {
+                assert!(get(storage, key.as_bytes()).is_some());
+            }
+        }
+        storage.flush_memtables().unwrap();
+    }
+}
+
+fn table_files(storage: &RocksStorage) -> usize {
+    storage.db.live_files().unwrap().len()
+}
+
+/// A group and its window: files of sixteen items each (two journal
+/// records' worth), `read` or not.
+fn group(first: usize, read: bool) -> Vec<Vec<(String, bool)>> {
+    (first..first + WINDOW_FILES + GROUP_FILES)
+        .map(|file| (0..16).map(|key| (format!("file-{file}-key-{key}"), read)).collect())
+        .collect()
+}
+
+#[test]
+fn far_from_its_capacity_the_store_leaves_flushed_files_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    flush_files(&storage, &group(0, false));
+    let merger = storage.merger.as_ref().unwrap();
+    assert_eq!(merger.merge_now().unwrap(), 0);
+    assert_eq!(table_files(&storage), WINDOW_FILES + GROUP_FILES, "no merge: nothing would be dropped");
+    assert!(merger.outputs().len() >= GROUP_FILES, "the group is settled, not merged later");
+}
+
+#[test]
+fn on_probation_a_group_read_since_written_is_left_and_one_of_unread_newcomers_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    storage.access.hold_on_probation();
+    let merger = storage.merger.as_ref().unwrap();
+    flush_files(&storage, &group(0, true));
+    merger.merge_now().unwrap();
+    assert_eq!(
+        table_files(&storage),
+        WINDOW_FILES + GROUP_FILES,
+        "every item would be kept: a merge would only write them again"
+    );
+    flush_files(&storage, &group(100, false));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while table_files(&storage) == 2 * (WINDOW_FILES + GROUP_FILES) {
+        merger.merge_now().ok();
+        assert!(Instant::now() < deadline, "the group of unread newcomers was not merged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The group merged: the first group's window file (read, kept) and
+    // the oldest newcomers' files.
+    let newcomers = ((GROUP_FILES - WINDOW_FILES) * 16) as u64;
+    assert!(storage.evicted() >= newcomers, "the newcomers went: {}", storage.evicted());
+    assert_eq!(get(&storage, b"file-0-key-0").as_deref(), Some(&[b'-'; 4096][..]), "the read items stay");
+}
