@@ -5,8 +5,9 @@
 //! end, reinsertion at drop of the items read since written (CLOCK over
 //! files, what the store now does), and probation (items unread since
 //! written dropped when their file is merged, remembered in a ghost FIFO so
-//! that their return is kept).
-//! docs/performance.md (section 17) gives what it found.
+//! that their return is kept), and merges left undone when they would drop
+//! little.
+//! docs/performance.md (sections 17 and 23) gives what it found.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -32,6 +33,10 @@ pub(crate) struct LogShape {
     /// they were last written (CLOCK over files), and merge the newest
     /// files after a drop too.
     pub(crate) reinsert_at_drop: bool,
+    /// Merge a run only if this share of its entries would go (older
+    /// versions, and newcomers on probation); else leave its files as
+    /// they are (0: always merge).
+    pub(crate) min_drop_share: f64,
 }
 
 /// The current version of a key.
@@ -157,6 +162,13 @@ impl LogCache {
 
     fn merge(&mut self, run: usize) {
         let full = self.disk + self.shape.memtable * self.shape.merge_trigger as u64 >= self.shape.capacity;
+        if self.shape.min_drop_share > 0.0 && self.drop_share(run, full) < self.shape.min_drop_share {
+            let newest = self.files.len();
+            for file in self.files.range_mut(newest - run..) {
+                file.merged = true;
+            }
+            return;
+        }
         let mut inputs = Vec::new();
         for _ in 0..run {
             let file = self.files.pop_back().expect("files");
@@ -187,6 +199,25 @@ impl LogCache {
         let bytes = kept.iter().map(|e| e.2).sum();
         self.disk += bytes;
         self.files.push_back(File { entries: kept, bytes, merged: true });
+    }
+}
+
+impl LogCache {
+    /// The share of the newest `run` files' entries a merge would drop.
+    fn drop_share(&self, run: usize, full: bool) -> f64 {
+        let newest = self.files.len();
+        let (mut entries, mut dropped) = (0u64, 0u64);
+        for &(key, version, _) in self.files.range(newest - run..).flat_map(|file| &file.entries) {
+            entries += 1;
+            let goes = match self.current.get(&key) {
+                Some(entry) if entry.version == version => {
+                    self.shape.probation && full && !entry.read && !entry.admitted
+                }
+                _ => true,
+            };
+            dropped += goes as u64;
+        }
+        dropped as f64 / entries.max(1) as f64
     }
 }
 
@@ -245,6 +276,7 @@ mod tests {
                 reinsert_after,
                 probation: false,
                 reinsert_at_drop: false,
+                min_drop_share: 0.0,
             };
             let mut model = LogCache::new(shape);
             let ratio = hit_ratio(&mut model, KeyStream::new(zipf(0.99), 1).take(200_000), 100, 100_000);
@@ -292,14 +324,16 @@ mod tests {
                     "{capacity_mb} MiB a={alpha} oh={one_hit}: LRU {lru:.3} S3 {s3:.3} ({:.2})",
                     (1.0 - s3) / (1.0 - lru)
                 );
-                for (memtable_div, reinsert_after, probation, reinsert_at_drop) in [
-                    (40, 2.0, false, false),
-                    (40, 0.5, false, false),
-                    (40, 0.7, true, false),
-                    (40, 2.0, false, true),
-                    (40, 2.0, true, true),
-                    (80, 2.0, true, true),
-                    (20, 2.0, true, true),
+                for (memtable_div, reinsert_after, probation, reinsert_at_drop, min_drop_share) in [
+                    (40, 2.0, false, false, 0.0),
+                    (40, 0.5, false, false, 0.0),
+                    (40, 0.7, true, false, 0.0),
+                    (40, 2.0, false, true, 0.0),
+                    (40, 2.0, true, true, 0.0),
+                    (80, 2.0, true, true, 0.0),
+                    (20, 2.0, true, true, 0.0),
+                    (64, 2.0, true, true, 0.0),
+                    (64, 2.0, true, true, 0.4),
                 ] {
                     let mut model = LogCache::new(LogShape {
                         capacity,
@@ -309,10 +343,11 @@ mod tests {
                         reinsert_after,
                         probation,
                         reinsert_at_drop,
+                        min_drop_share,
                     });
                     let ratio = hit_ratio(&mut model, stream(), size, 300_000);
                     line += &format!(
-                        " | m/{memtable_div} r{reinsert_after} p{} d{} {ratio:.3} ({:.2}) ri={} pd={}",
+                        " | m/{memtable_div} r{reinsert_after} p{} d{} s{min_drop_share} {ratio:.3} ({:.2}) ri={} pd={}",
                         probation as u8,
                         reinsert_at_drop as u8,
                         (1.0 - ratio) / (1.0 - lru),

@@ -20,13 +20,13 @@
 //! while is the likelier to be read again, and one dropped too early
 //! comes back through the ghost.
 //!
-//! A merge is worth its writes only for what it drops: it rewrites every
-//! item it keeps. So a group is merged only while the store is nearly
-//! full (probation, `access.rs`) and when at least [`MIN_DROP_SHARE`] of
-//! the items its journal records name would go; otherwise its files are
-//! left as they are, and judged when they are the oldest (`eviction.rs`).
-//! Measured on the eviction loads, merges that would drop little were a
-//! third of the bytes written (docs/performance.md, section 23).
+//! A merge rewrites every item it keeps. While the store is nearly full
+//! (probation, `access.rs`), where merges run for what they drop, a group
+//! is merged only when at least [`MIN_DROP_SHARE`] of the items its
+//! journal records name would go; otherwise its files are left as they
+//! are, and judged when they are the oldest (`eviction.rs`). Measured on
+//! the eviction loads, merges that would drop little were a third of the
+//! bytes written (docs/performance.md, section 23).
 //!
 //! The thread runs in the idle scheduling class, as RocksDB's background
 //! threads do (`background.rs`): a merge runs in the thread that asks.
@@ -129,13 +129,16 @@ impl Merger {
         Ok(count)
     }
 
-    /// Whether merging `group` (flushed files, oldest first) would drop
-    /// enough: the store is on probation, and at least [`MIN_DROP_SHARE`]
-    /// of the items the group's journal records name are unread newcomers.
-    /// A group without records is merged, as before the journal.
+    /// Whether merging `group` (flushed files, oldest first) is worth its
+    /// writes. Far from the capacity it is: it keeps the files few (left
+    /// unmerged there, hundreds of files slowed every write load of
+    /// `scripts/compare`, docs/performance.md section 23). On probation,
+    /// only if at least [`MIN_DROP_SHARE`] of the items the group's journal
+    /// records name are unread newcomers. A group without records is
+    /// merged, as before the journal.
     fn worth_merging(&self, files: &[TableFile], group: &[&TableFile]) -> bool {
         if !self.access.on_probation() {
-            return false;
+            return true;
         }
         let (Some(first), Some(last)) = (group.first(), group.last()) else { return false };
         let (Some(first_record), Some(last_record)) = (first.newest_record, last.newest_record) else {
