@@ -14,8 +14,10 @@ const BINARY: &str = env!("CARGO_BIN_EXE_petrel-memcache");
 
 /// A small capacity, so that the load evicts within seconds.
 const CAPACITY: u64 = 64 << 20;
-/// Memtables of 1 MiB: at least 32 fit in the capacity, so flushed files
-/// are merged (and expired items dropped) as with the defaults.
+const MEMTABLE: u64 = 1 << 20;
+/// Memtables of 1 MiB (`MEMTABLE`): at least 32 fit in the capacity, so
+/// flushed files are merged (and expired items dropped) as with the
+/// defaults.
 const CONFIG: &str = "[workers]\nthreads = 2\n[storage]\nitem_cache_size = 16777216\nblock_cache_size = 16777216\nwrite_buffer_size = 1048576\ncapacity = 67108864\n";
 
 /// One client's endless mix: sets with and without expiry, gets, deletes,
@@ -141,7 +143,15 @@ fn mixed_load_with_expiry_and_eviction_levels_off() {
     assert_eq!(stat(&stats, "store_errors"), Some(0), "{stats}");
     // Memory and files level off: the second half grows little past the first.
     assert!(rss_late <= rss_early + rss_early / 5 + (16 << 20), "RSS {rss_early} then {rss_late}");
-    assert!(files_late <= files_early + 16, "open files {files_early} then {files_late}");
+    // Table files are bounded by the capacity: at most one per memtable of
+    // it (64 here), the count a store nearly full reaches once merges that
+    // would drop little are left undone (`merging.rs`); it may still be
+    // climbing to that bound in the second half.
+    let table_file_bound = CAPACITY / MEMTABLE;
+    assert!(
+        files_late <= files_early.max(table_file_bound) + 16 + table_file_bound / 2,
+        "open files {files_early} then {files_late}"
+    );
     // Disk stays near the capacity: tables, plus the write-ahead log
     // (2 x 2 x 1 MiB), RocksDB's text logs (4 x 1 MiB) and the manifest.
     assert!(disk_peak <= CAPACITY + (16 << 20), "disk {disk_peak}");
