@@ -130,9 +130,9 @@ impl Merger {
     }
 
     /// Whether merging `group` (flushed files, oldest first) is worth its
-    /// writes. Far from the capacity it is: it keeps the files few (left
-    /// unmerged there, hundreds of files slowed every write load of
-    /// `scripts/compare`, docs/performance.md section 23). On probation,
+    /// writes. Far from the capacity it is: it keeps the files few, where
+    /// a large store's would otherwise grow by one per memtable, and with
+    /// them what walks them (docs/performance.md, section 23). On probation,
     /// only if at least [`MIN_DROP_SHARE`] of the items the group's journal
     /// records name are unread newcomers. A group without records is
     /// merged, as before the journal.
