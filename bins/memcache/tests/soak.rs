@@ -148,10 +148,7 @@ fn mixed_load_with_expiry_and_eviction_levels_off() {
     // would drop little are left undone (`merging.rs`); it may still be
     // climbing to that bound in the second half.
     let table_file_bound = CAPACITY / MEMTABLE;
-    assert!(
-        files_late <= files_early + table_file_bound + 16,
-        "open files {files_early} then {files_late}"
-    );
+    assert!(files_late <= files_early + table_file_bound + 16, "open files {files_early} then {files_late}");
     // Disk stays near the capacity: tables, plus the write-ahead log
     // (2 x 2 x 1 MiB), RocksDB's text logs (4 x 1 MiB) and the manifest.
     assert!(disk_peak <= CAPACITY + (16 << 20), "disk {disk_peak}");
