@@ -131,12 +131,6 @@ impl Access {
         self.probation.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the store is nearly full, so that merges drop unread
-    /// newcomers.
-    pub(crate) fn on_probation(&self) -> bool {
-        self.probation.load(Ordering::Relaxed)
-    }
-
     /// A merge dropped the newcomer: the ghost remembers it.
     pub(crate) fn dropped_on_probation(&self, hash: u64) {
         let dropped = self.dropped.fetch_add(1, Ordering::Relaxed);

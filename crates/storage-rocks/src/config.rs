@@ -83,7 +83,7 @@ impl Default for StorageConfig {
 
 /// A memtable holds at most `capacity` divided by this: eviction works a
 /// flushed file at a time, and coarse files keep fewer hot items ...
-const MEMTABLES_IN_CAPACITY: u64 = 64;
+pub(crate) const MEMTABLES_IN_CAPACITY: u64 = 64;
 /// ... but no less than this, so that flushes stay few.
 const SMALLEST_MEMTABLE: u64 = 256 << 10;
 

@@ -45,6 +45,7 @@ mod background;
 mod bookkeeping;
 mod compaction;
 mod config;
+mod drop_estimate;
 mod dump;
 mod eviction;
 mod item;

@@ -1,6 +1,6 @@
-//! Which groups of flushed files the store merges (`merging.rs`): all of
-//! them far from its capacity, and on probation only those with enough to
-//! drop.
+//! Which groups of flushed files the store merges (`merging.rs`): those
+//! with enough to drop, older versions anywhere, unread newcomers on
+//! probation.
 
 use std::time::{Duration, Instant};
 
@@ -38,20 +38,41 @@ fn group(first: usize, read: bool) -> Vec<Vec<(String, bool)>> {
         .collect()
 }
 
-#[test]
-fn far_from_its_capacity_the_store_merges_to_keep_its_files_few() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    // Items all read: on probation this group would be left as it is.
-    flush_files(&storage, &group(0, true));
+/// A group and its window whose files all hold the same sixteen keys.
+fn rewrites(first: usize) -> Vec<Vec<(String, bool)>> {
+    (0..WINDOW_FILES + GROUP_FILES)
+        .map(|_| (0..16).map(|key| (format!("rewritten-{first}-{key}"), false)).collect())
+        .collect()
+}
+
+/// Merges until the store has `files` table files; fails after 30 s.
+fn merge_down_to(storage: &RocksStorage, files: usize, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while table_files(&storage) == WINDOW_FILES + GROUP_FILES {
+    while table_files(storage) > files {
         storage.merger.as_ref().unwrap().merge_now().ok();
-        assert!(Instant::now() < deadline, "the group was not merged");
+        assert!(Instant::now() < deadline, "{what} was not merged");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(table_files(&storage), WINDOW_FILES + 1);
+}
+
+#[test]
+fn far_from_its_capacity_the_store_merges_only_to_drop_older_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    let merger = storage.merger.as_ref().unwrap();
+    flush_files(&storage, &group(0, false));
+    merger.merge_now().unwrap();
+    assert_eq!(
+        table_files(&storage),
+        WINDOW_FILES + GROUP_FILES,
+        "nothing would go: a merge would only write the items again"
+    );
+    flush_files(&storage, &rewrites(100));
+    let before = 2 * (WINDOW_FILES + GROUP_FILES);
+    merge_down_to(&storage, before - GROUP_FILES + 1, "the group of rewritten keys");
     assert_eq!(storage.evicted(), 0, "nothing is evicted far from the capacity");
+    assert!(get(&storage, b"file-0-key-0").is_some(), "the group left unmerged is all there");
+    assert!(get(&storage, b"rewritten-100-15").is_some());
 }
 
 #[test]
@@ -68,12 +89,8 @@ fn on_probation_a_group_read_since_written_is_left_and_one_of_unread_newcomers_m
         "every item would be kept: a merge would only write them again"
     );
     flush_files(&storage, &group(100, false));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while table_files(&storage) == 2 * (WINDOW_FILES + GROUP_FILES) {
-        merger.merge_now().ok();
-        assert!(Instant::now() < deadline, "the group of unread newcomers was not merged");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let before = 2 * (WINDOW_FILES + GROUP_FILES);
+    merge_down_to(&storage, before - GROUP_FILES + 1, "the group of unread newcomers");
     // The group merged: the first group's window file (read, kept) and
     // the oldest newcomers' files.
     let newcomers = ((GROUP_FILES - WINDOW_FILES) * 16) as u64;
