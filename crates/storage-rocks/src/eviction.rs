@@ -300,9 +300,12 @@ impl Evictor {
             if !self.access.was_read(hash) {
                 let fetched = self.access.was_kept(hash);
                 count_eviction(&self.filter_state, key, &stored, meta, fetched);
-            } else if (!batch.is_empty() || self.wait_for_memtable_room())
-                && self.copy(pass, batch, key, hash, *cas)
-            {
+                continue;
+            }
+            if batch.is_empty() {
+                self.wait_for_memtable_room();
+            }
+            if self.copy(pass, batch, key, hash, *cas) {
                 self.access.take_reinsertion(hash);
                 pass.journal.note(key, *cas, 0);
                 if batch.len() >= REINSERT_BATCH {
@@ -316,15 +319,14 @@ impl Evictor {
     /// pending, since the copies could fill the last memtable RocksDB
     /// allows and stall (a copy refused is an item evicted: 15% of them on
     /// the Zipf 0.99 eviction load before this wait). Gives up after
-    /// [`ROOM_WAIT`]; true to go on either way.
-    fn wait_for_memtable_room(&self) -> bool {
+    /// [`ROOM_WAIT`].
+    fn wait_for_memtable_room(&self) {
         let deadline = std::time::Instant::now() + ROOM_WAIT;
         let pending =
             || self.db.property_int_value("rocksdb.num-immutable-mem-table").ok().flatten().unwrap_or(0) > 0;
         while pending() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        true
     }
 
     /// Whether the item found is the one written with `cas`, and live.
