@@ -45,6 +45,14 @@ fn rewrites(first: usize) -> Vec<Vec<(String, bool)>> {
         .collect()
 }
 
+/// Flushes `files` (into a store that has none), has the merging thread
+/// look, and checks that it left them as they are, `why`.
+fn flush_and_see_left(storage: &RocksStorage, files: &[Vec<(String, bool)>], why: &str) {
+    flush_files(storage, files);
+    storage.merger.as_ref().unwrap().merge_now().unwrap();
+    assert_eq!(table_files(storage), files.len(), "{why}: a merge would only write the items again");
+}
+
 /// Merges until the store has `files` table files; fails after 30 s.
 fn merge_down_to(storage: &RocksStorage, files: usize, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -59,14 +67,7 @@ fn merge_down_to(storage: &RocksStorage, files: usize, what: &str) {
 fn far_from_its_capacity_the_store_merges_only_to_drop_older_versions() {
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    let merger = storage.merger.as_ref().unwrap();
-    flush_files(&storage, &group(0, false));
-    merger.merge_now().unwrap();
-    assert_eq!(
-        table_files(&storage),
-        WINDOW_FILES + GROUP_FILES,
-        "nothing would go: a merge would only write the items again"
-    );
+    flush_and_see_left(&storage, &group(0, false), "nothing would go");
     flush_files(&storage, &rewrites(100));
     let before = 2 * (WINDOW_FILES + GROUP_FILES);
     merge_down_to(&storage, before - GROUP_FILES + 1, "the group of rewritten keys");
@@ -80,14 +81,7 @@ fn on_probation_a_group_read_since_written_is_left_and_one_of_unread_newcomers_m
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
     storage.access.hold_on_probation();
-    let merger = storage.merger.as_ref().unwrap();
-    flush_files(&storage, &group(0, true));
-    merger.merge_now().unwrap();
-    assert_eq!(
-        table_files(&storage),
-        WINDOW_FILES + GROUP_FILES,
-        "every item would be kept: a merge would only write them again"
-    );
+    flush_and_see_left(&storage, &group(0, true), "every item would be kept");
     flush_files(&storage, &group(100, false));
     let before = 2 * (WINDOW_FILES + GROUP_FILES);
     merge_down_to(&storage, before - GROUP_FILES + 1, "the group of unread newcomers");
