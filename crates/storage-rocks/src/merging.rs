@@ -55,10 +55,10 @@ pub(crate) const WINDOW_FILES: usize = 1;
 /// ... with the others past the window, once there are this many ...
 pub(crate) const GROUP_FILES: usize = 4;
 /// ... but no more than this many at once, and only if this share of
-/// their writes would go: a merge then drops about as many bytes as it
+/// their writes would go: a merge then drops nearly as many bytes as it
 /// writes again. Measured on the eviction loads at 25 MiB (misses against
-/// LRU's, bytes written per byte set): 0.4 gave 0.89 to 0.92 and up to
-/// 3.16, 0.45 gave 0.93 and 3.0, 0.5 gave 0.91 to 0.95 and 2.9
+/// LRU's, bytes written per byte set): 0.4 gave 0.89 to 0.92 and 3.1 to
+/// 3.2, 0.45 gave 0.93 and 3.0, 0.5 gave 0.91 to 0.95 and 2.9 to 3.1
 /// (docs/performance.md, section 24).
 const MOST_FILES: usize = 8;
 pub(crate) const MIN_DROP_SHARE: f64 = 0.45;
