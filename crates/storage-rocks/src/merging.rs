@@ -66,7 +66,7 @@ pub(crate) const MIN_DROP_SHARE: f64 = 0.45;
 /// that misses memory looks at every file's filter. A store whose
 /// memtables are a sixty-fourth of its capacity (`config.rs`) stays under
 /// it; a larger one keeps its files as few as merging makes them.
-const MOST_FILES_LEFT: usize = 2 * crate::config::MEMTABLES_IN_CAPACITY as usize;
+pub(crate) const MOST_FILES_LEFT: usize = 2 * crate::config::MEMTABLES_IN_CAPACITY as usize;
 
 /// Groups of flushed files left unmerged: too little to drop.
 #[metric(

@@ -91,3 +91,25 @@ fn on_probation_a_group_read_since_written_is_left_and_one_of_unread_newcomers_m
     assert!(storage.evicted() >= newcomers, "the newcomers went: {}", storage.evicted());
     assert_eq!(get(&storage, b"file-0-key-0").as_deref(), Some(&[b'-'; 4096][..]), "the read items stay");
 }
+
+#[test]
+fn past_its_most_files_the_store_merges_whatever_a_group_drops() {
+    use crate::merging::MOST_FILES_LEFT;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    // Files of sixteen distinct unread keys, far from the capacity: nothing
+    // a merge would drop, so each group is left, up to the limit.
+    let files: Vec<Vec<(String, bool)>> = (0..MOST_FILES_LEFT)
+        .map(|file| (0..16).map(|key| (format!("file-{file}-key-{key}"), false)).collect())
+        .collect();
+    flush_files(&storage, &files);
+    storage.merger.as_ref().unwrap().merge_now().unwrap();
+    // (and perhaps a file of the meta family)
+    assert!(table_files(&storage) >= MOST_FILES_LEFT, "no group was worth merging");
+    // A group more, as little to drop, past the limit: merged. (Groups
+    // once left are not looked at again.)
+    flush_files(&storage, &group(1000, false));
+    let merged = MOST_FILES_LEFT + WINDOW_FILES + 1;
+    merge_down_to(&storage, merged + 1, "a group past the limit");
+    assert!(get(&storage, b"file-0-key-0").is_some() && get(&storage, b"file-1001-key-15").is_some());
+}
