@@ -15,7 +15,7 @@ use petrel_metrics::ServerInfo;
 use petrel_protocol::{ParseError, Protocol, Recovery, Service};
 
 use crate::store::Storage;
-use crate::{ConnectionState, Limits, Memcache, MemcacheService};
+use crate::{Clock, ConnectionState, Limits, Memcache, MemcacheService, unix_now};
 
 mod binary;
 mod meta;
@@ -32,6 +32,8 @@ use text::{
 pub struct Harness<S: Storage> {
     /// The store, for checks below the protocol.
     pub storage: Arc<S>,
+    /// The service's clock: it moves only when a case moves it.
+    pub clock: Clock,
     service: MemcacheService<S>,
     protocol: Memcache,
     /// The text connection's state.
@@ -45,10 +47,13 @@ impl<S: Storage> Harness<S> {
     pub fn new(storage: S) -> Self {
         let storage = Arc::new(storage);
         let limits = Limits { item_size_max: 1024, ..Limits::default() };
+        let clock = Clock::manual(unix_now());
         let service =
-            MemcacheService::new(storage.clone(), limits, Arc::new(ServerInfo::new("conformance", 1)));
+            MemcacheService::new(storage.clone(), limits, Arc::new(ServerInfo::new("conformance", 1)))
+                .with_clock(clock.clone());
         Self {
             storage,
+            clock,
             service,
             protocol: Memcache::new(limits),
             state: ConnectionState::default(),

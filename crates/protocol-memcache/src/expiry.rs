@@ -1,5 +1,7 @@
 //! When items expire: memcached's exptime rules and the clock.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Relative expiration times up to this many seconds (30 days); larger ones
@@ -9,6 +11,48 @@ pub const MAX_RELATIVE_EXPTIME: i64 = 60 * 60 * 24 * 30;
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Where a service reads the time, in whole seconds as memcached does.
+///
+/// Servers use the system's clock. Tests use a manual one, so that a reply
+/// giving the seconds an item has left does not depend on whether a second
+/// ticked between two requests, and so that time can pass at once.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// The system's clock: [`unix_now`].
+    #[default]
+    System,
+    /// A clock that moves only when told, shared by its clones.
+    Manual(Arc<AtomicU64>),
+}
+
+impl Clock {
+    /// A manual clock showing `seconds` since the Unix epoch.
+    pub fn manual(seconds: u64) -> Self {
+        Self::Manual(Arc::new(AtomicU64::new(seconds)))
+    }
+
+    /// Seconds since the Unix epoch, now.
+    pub fn now(&self) -> u64 {
+        match self {
+            Self::System => unix_now(),
+            Self::Manual(seconds) => seconds.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Moves a manual clock `seconds` forward.
+    ///
+    /// # Panics
+    /// On the system's clock, which no one can move.
+    pub fn advance(&self, seconds: u64) {
+        match self {
+            Self::System => panic!("the system's clock cannot be moved"),
+            Self::Manual(now) => {
+                now.fetch_add(seconds, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// When an item expires.

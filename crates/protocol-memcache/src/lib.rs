@@ -60,7 +60,7 @@ use petrel_protocol::{Flow, ParseError, Parsed, Protocol, Recovery};
 
 pub use crawler::{CrawlerCommand, DumpFormat, ItemCursor, KeyDump};
 pub use error::Error;
-pub use expiry::{Expiry, MAX_RELATIVE_EXPTIME, unix_now};
+pub use expiry::{Clock, Expiry, MAX_RELATIVE_EXPTIME, unix_now};
 pub use key::{Key, Keys, MAX_KEY_LEN};
 pub use memory::MemoryStorage;
 pub use meta::{ArithmeticMode, MAX_OPAQUE_LEN, MetaCommand, MetaFlags, Return, Returns};

@@ -22,7 +22,7 @@ use crate::request::{Limits, Request};
 use crate::response::{Hit, MetaCode, Response, ReturnFlag};
 use crate::store::{Storage, StorageError};
 use crate::watch::WatchLog;
-use crate::{Error, Memcache};
+use crate::{Clock, Error, Memcache};
 
 mod binary;
 mod counts;
@@ -85,6 +85,7 @@ pub struct MemcacheService<S: Storage> {
     unfinished: Option<Box<dyn ResponseStream>>,
     /// This worker's way to the watchers (`watch`).
     watch_log: WatchLog,
+    clock: Clock,
 }
 
 impl<S: Storage> MemcacheService<S> {
@@ -101,7 +102,14 @@ impl<S: Storage> MemcacheService<S> {
             counts: Counts::default(),
             unfinished: None,
             watch_log: WatchLog::default(),
+            clock: Clock::System,
         }
+    }
+
+    /// This service reading the time from `clock` (tests: a manual one).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// `lru_crawler`: a dump's lines come from the stream the session
@@ -114,7 +122,7 @@ impl<S: Storage> MemcacheService<S> {
             CrawlerCommand::Dump(format) => (format, self.storage.items()),
             CrawlerCommand::EmptyDump(format) => (format, Box::new(NoItems) as Box<dyn ItemCursor>),
         };
-        self.unfinished = Some(Box::new(KeyDump::new(items, format, crate::unix_now())));
+        self.unfinished = Some(Box::new(KeyDump::new(items, format, self.clock.now())));
         Response::Silent
     }
 

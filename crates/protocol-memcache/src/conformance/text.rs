@@ -1,7 +1,7 @@
 //! Conformance cases of the classic text commands, stats and concurrency.
 
 use super::{Harness, cas_of};
-use crate::expiry::{Expiry, unix_now};
+use crate::expiry::Expiry;
 use crate::store::{
     ArithmeticRequest, Counted, FetchRequest, Fetched, Storage, StoreMode, StoreRequest, Stored,
 };
@@ -89,7 +89,7 @@ pub(super) fn delete_and_touch<S: Storage>(h: &mut Harness<S>) {
 }
 
 pub(super) fn expiry<S: Storage>(h: &mut Harness<S>) {
-    let now = unix_now();
+    let now = h.clock.now();
     h.expect("set neg 0 -1 1\r\na\r\n", "STORED\r\n");
     h.expect("get neg\r\n", "END\r\n");
     h.expect(&format!("set past 0 {} 1\r\na\r\n", now - 10), "STORED\r\n");
@@ -100,6 +100,13 @@ pub(super) fn expiry<S: Storage>(h: &mut Harness<S>) {
     h.expect("mg relative t\r\n", "HD t100\r\n");
     h.expect("gat -1 relative\r\n", "VALUE relative 0 1\r\na\r\nEND\r\n");
     h.expect("get relative\r\n", "END\r\n");
+    // An item is there until the second its time runs out, then gone.
+    h.expect("set soon 0 5 1\r\na\r\n", "STORED\r\n");
+    h.clock.advance(4);
+    h.expect("mg soon v t\r\n", "VA 1 t1\r\na\r\n");
+    h.clock.advance(1);
+    h.expect("get soon\r\n", "END\r\n");
+    let now = h.clock.now();
     // Below the protocol, with time passed in: an item is gone from its
     // expiry time on, and only then.
     h.storage
@@ -147,16 +154,23 @@ pub(super) fn flush_all<S: Storage>(h: &mut Harness<S>) {
     // A delayed flush: what exists at that moment goes, what comes later stays.
     h.expect("flush_all 100\r\n", "OK\r\n");
     h.expect("get c\r\n", "VALUE c 0 1\r\nc\r\nEND\r\n");
-    let now = unix_now();
+    // As in memcached, a delay of 100 takes effect 99 seconds on.
+    h.clock.advance(98);
+    h.expect("get c\r\n", "VALUE c 0 1\r\nc\r\nEND\r\n");
+    h.clock.advance(1);
+    h.expect("get c\r\n", "END\r\n");
+    h.expect("set d 0 0 1\r\nd\r\n", "STORED\r\n");
+    h.expect("get d\r\n", "VALUE d 0 1\r\nd\r\nEND\r\n");
+    let now = h.clock.now();
     let set = StoreRequest::set(0, Expiry::Never, 1024);
     h.storage.one_off(|s, w| s.flush_all(w, now + 10, now)).unwrap();
     h.storage.one_off(|s, w| s.store(w, b"late", b"v", set, now + 11)).unwrap();
     assert!(matches!(
-        h.storage.one_off(|s, w| s.fetch(w, b"c", FetchRequest::default(), None, now + 9)),
+        h.storage.one_off(|s, w| s.fetch(w, b"d", FetchRequest::default(), None, now + 9)),
         Ok(Fetched::Hit(_))
     ));
     assert!(matches!(
-        h.storage.one_off(|s, w| s.fetch(w, b"c", FetchRequest::default(), None, now + 10)),
+        h.storage.one_off(|s, w| s.fetch(w, b"d", FetchRequest::default(), None, now + 10)),
         Ok(Fetched::Miss { .. })
     ));
     assert!(matches!(
@@ -235,6 +249,7 @@ pub(super) fn stats<S: Storage>(h: &mut Harness<S>) {
 pub(super) fn concurrent_incr<S: Storage>(h: &mut Harness<S>) {
     h.expect("set n 0 0 1\r\n0\r\n", "STORED\r\n");
     let storage = h.storage.clone();
+    let now = h.clock.now();
     std::thread::scope(|scope| {
         for _ in 0..8 {
             let storage = &storage;
@@ -250,7 +265,7 @@ pub(super) fn concurrent_incr<S: Storage>(h: &mut Harness<S>) {
                 // Each thread a worker of its own, as in the server.
                 let mut worker = storage.worker();
                 for _ in 0..1000 {
-                    let counted = storage.arithmetic(&mut worker, b"n", incr, unix_now());
+                    let counted = storage.arithmetic(&mut worker, b"n", incr, now);
                     assert!(matches!(counted, Ok(Counted::Value(..))));
                 }
                 storage.commit(&mut worker).unwrap();
@@ -266,7 +281,7 @@ pub(super) fn concurrent_incr<S: Storage>(h: &mut Harness<S>) {
                 scope.spawn(move || {
                     let add =
                         StoreRequest { mode: StoreMode::Add, ..StoreRequest::set(0, Expiry::Never, 1024) };
-                    let stored = storage.one_off(|s, w| s.store(w, b"once", b"x", add, unix_now()));
+                    let stored = storage.one_off(|s, w| s.store(w, b"once", b"x", add, now));
                     matches!(stored, Ok(Stored::Stored { .. })) as usize
                 })
             })

@@ -7,7 +7,7 @@
 
 use super::{MemcacheService, note_store_failure};
 use crate::binary::{BinaryCommand, BinaryReply, BinaryRequest, BinaryResponse, NO_VIVIFY, Opcode, Status};
-use crate::expiry::{Expiry, unix_now};
+use crate::expiry::Expiry;
 use crate::request::StoreCommand;
 use crate::response::Response;
 use crate::store::{
@@ -120,7 +120,7 @@ impl<S: Storage> MemcacheService<S> {
         value: &[u8],
         cas: u64,
     ) -> BinaryReply<'static> {
-        let now = unix_now();
+        let now = self.clock.now();
         let compare_cas = nonzero(cas);
         let request = StoreRequest {
             // With a CAS, a Set, Add or Replace is a `cas`.
@@ -158,7 +158,7 @@ impl<S: Storage> MemcacheService<S> {
         exptime: u32,
         cas: u64,
     ) -> BinaryReply<'static> {
-        let now = unix_now();
+        let now = self.clock.now();
         let request = ArithmeticRequest {
             increment: opcode.loud() == Opcode::Increment,
             delta,

@@ -5,7 +5,7 @@ use petrel_metrics::Timer;
 
 use super::{GET_LATENCY, MemcacheService, quiet_if, store_failed};
 use crate::Error;
-use crate::expiry::{Expiry, unix_now};
+use crate::expiry::Expiry;
 use crate::key::Key;
 use crate::meta::{ArithmeticMode, MetaFlags, Return};
 use crate::response::{MetaCode, Response, ReturnFlag};
@@ -18,7 +18,7 @@ impl<S: Storage> MemcacheService<S> {
     pub(super) fn meta_get<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
         let _timer = Timer::start(&GET_LATENCY);
         self.counts.cmd_get += 1;
-        let now = unix_now();
+        let now = self.clock.now();
         let fetch = FetchRequest {
             touch: flags.ttl.map(|t| Expiry::from_exptime(t, now)),
             vivify: flags.vivify.map(|t| Expiry::from_exptime(t, now)),
@@ -74,7 +74,7 @@ impl<S: Storage> MemcacheService<S> {
         flags: MetaFlags<'_>,
         value: &[u8],
     ) -> Response<'s> {
-        let now = unix_now();
+        let now = self.clock.now();
         let request = StoreRequest {
             mode: flags.set_mode,
             flags: flags.client_flags.unwrap_or(0),
@@ -106,7 +106,7 @@ impl<S: Storage> MemcacheService<S> {
     }
 
     pub(super) fn meta_delete<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
-        let now = unix_now();
+        let now = self.clock.now();
         let request = DeleteRequest {
             compare_cas: flags.compare_cas,
             invalidate: flags.invalidate,
@@ -125,7 +125,7 @@ impl<S: Storage> MemcacheService<S> {
     }
 
     pub(super) fn meta_arithmetic<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
-        let now = unix_now();
+        let now = self.clock.now();
         let increment = flags.arithmetic_mode == ArithmeticMode::Increment;
         let request = ArithmeticRequest {
             increment,
@@ -175,7 +175,7 @@ impl<S: Storage> MemcacheService<S> {
     }
 
     pub(super) fn meta_debug<'s>(&'s mut self, key: Key<'_>) -> Response<'s> {
-        let now = unix_now();
+        let now = self.clock.now();
         let fetch = FetchRequest { no_bump: true, ..FetchRequest::default() };
         match self.storage.fetch(&mut self.worker, &key, fetch, None, now) {
             Ok(Fetched::Hit(found)) => {

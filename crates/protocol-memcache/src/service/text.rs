@@ -8,7 +8,7 @@ use super::{
     store_failed,
 };
 use crate::Error;
-use crate::expiry::{Expiry, unix_now};
+use crate::expiry::Expiry;
 use crate::key::Key;
 use crate::request::StoreCommand;
 use crate::response::{Hit, Response};
@@ -26,7 +26,7 @@ impl<S: Storage> MemcacheService<S> {
         last: bool,
     ) -> Response<'s> {
         let _timer = Timer::start(&GET_LATENCY);
-        let now = unix_now();
+        let now = self.clock.now();
         let fetch = FetchRequest {
             touch: touch.map(|exptime| Expiry::from_exptime(exptime, now)),
             ..FetchRequest::default()
@@ -75,7 +75,7 @@ impl<S: Storage> MemcacheService<S> {
         cas: u64,
         noreply: bool,
     ) -> Response<'static> {
-        let now = unix_now();
+        let now = self.clock.now();
         let mode = match command {
             StoreCommand::Set | StoreCommand::Cas => StoreMode::Set,
             StoreCommand::Add => StoreMode::Add,
@@ -155,7 +155,9 @@ impl<S: Storage> MemcacheService<S> {
 
     pub(super) fn unlink_after_failed_set(&mut self, key: &[u8]) {
         // When this fails too (a full disk, a stall), the old value stays.
-        if let Err(error) = self.storage.delete(&mut self.worker, key, DeleteRequest::default(), unix_now()) {
+        if let Err(error) =
+            self.storage.delete(&mut self.worker, key, DeleteRequest::default(), self.clock.now())
+        {
             super::log_store_failure(&error);
         }
     }
@@ -176,7 +178,7 @@ impl<S: Storage> MemcacheService<S> {
         request: DeleteRequest,
     ) -> Result<Deleted, StorageError> {
         let _timer = Timer::start(&DELETE_LATENCY);
-        let deleted = self.storage.delete(&mut self.worker, key, request, unix_now());
+        let deleted = self.storage.delete(&mut self.worker, key, request, self.clock.now());
         match deleted {
             Ok(Deleted::Deleted) => self.counts.delete_hits += 1,
             Ok(Deleted::NotFound) => self.counts.delete_misses += 1,
@@ -216,7 +218,7 @@ impl<S: Storage> MemcacheService<S> {
         request: ArithmeticRequest,
     ) -> Result<Counted, StorageError> {
         let _timer = Timer::start(&ARITHMETIC_LATENCY);
-        let counted = self.storage.arithmetic(&mut self.worker, key, request, unix_now());
+        let counted = self.storage.arithmetic(&mut self.worker, key, request, self.clock.now());
         match counted {
             Ok(Counted::Value(..)) => self.counts.arithmetic(request.increment, true),
             Ok(Counted::NotFound) => self.counts.arithmetic(request.increment, false),
@@ -238,7 +240,7 @@ impl<S: Storage> MemcacheService<S> {
     pub(super) fn touch_counted(&mut self, key: &[u8], exptime: i64) -> Result<Fetched, StorageError> {
         let _timer = Timer::start(&TOUCH_LATENCY);
         self.counts.cmd_touch += 1;
-        let now = unix_now();
+        let now = self.clock.now();
         let fetch =
             FetchRequest { touch: Some(Expiry::from_exptime(exptime, now)), ..FetchRequest::default() };
         let fetched = self.storage.fetch(&mut self.worker, key, fetch, None, now);
@@ -252,7 +254,7 @@ impl<S: Storage> MemcacheService<S> {
 
     pub(super) fn flush_all(&mut self, delay: i64, noreply: bool) -> Response<'static> {
         self.counts.cmd_flush += 1;
-        let now = unix_now();
+        let now = self.clock.now();
         // memcached's `oldest_live` is the flush time less a second, and
         // takes effect once reached: a delay of 1 is now, one of 2 a second
         // from now.
