@@ -27,7 +27,11 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use metriken::{AtomicCounterHistogram, Value};
+use metriken::Value;
+
+mod latency;
+
+pub use latency::{LatencyHistogram, LatencyShard, Timer};
 
 /// The percentiles a histogram is reported at, with their suffixes.
 pub const PERCENTILES: [(&str, f64); 5] =
@@ -215,38 +219,6 @@ fn padded(values: &[u64]) -> impl Iterator<Item = u64> + '_ {
     values.iter().copied().chain(std::iter::repeat(0)).take(PERCENTILES.len())
 }
 
-/// A latency histogram in nanoseconds: 2^7 buckets per power of two (under
-/// 1% relative error) up to 2^40 ns (18 minutes).
-pub const fn latency_histogram() -> AtomicCounterHistogram {
-    AtomicCounterHistogram::new(7, 40)
-}
-
-/// Measures how long something takes and records it, in nanoseconds, into a
-/// latency histogram when dropped or [`stop`](Self::stop)ped.
-#[must_use = "a timer records when it is stopped or dropped"]
-pub struct Timer<'a> {
-    histogram: &'a AtomicCounterHistogram,
-    start: Instant,
-}
-
-impl<'a> Timer<'a> {
-    /// Starts timing.
-    pub fn start(histogram: &'a AtomicCounterHistogram) -> Self {
-        Self { histogram, start: Instant::now() }
-    }
-
-    /// Stops timing and records the duration.
-    pub fn stop(self) {}
-}
-
-impl Drop for Timer<'_> {
-    fn drop(&mut self) {
-        let nanos = self.start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-        // A duration beyond the histogram's range is not worth failing over.
-        let _ = self.histogram.increment(nanos);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,7 +231,7 @@ mod tests {
     static TEST_GAUGE: Gauge = Gauge::new();
 
     #[metric(name = "test_latency", description = "a histogram for tests")]
-    static TEST_LATENCY: AtomicCounterHistogram = latency_histogram();
+    static TEST_LATENCY: LatencyHistogram = LatencyHistogram::new();
 
     fn text(write: fn(&mut Vec<u8>)) -> String {
         let mut out = Vec::new();
@@ -271,8 +243,9 @@ mod tests {
     fn renders_counters_gauges_and_histograms_under_one_name() {
         TEST_COUNTER.add(3);
         TEST_GAUGE.set(-2);
+        let shard = TEST_LATENCY.shard();
         for nanos in 1..=1000 {
-            TEST_LATENCY.increment(nanos).unwrap();
+            shard.histogram().increment(nanos).unwrap();
         }
 
         let stats = text(write_stats);
@@ -303,14 +276,5 @@ mod tests {
         assert!(text(write_stats).contains("STAT test_counter 2\r\n"));
         assert!(text(write_prometheus).contains("\ntest_counter 5\n"));
         assert!(text(write_stats).contains("STAT test_gauge -2\r\n"), "gauges are levels, not reset");
-    }
-
-    #[test]
-    fn timer_records_on_drop() {
-        #[metric(name = "test_timer")]
-        static TEST_TIMER: AtomicCounterHistogram = latency_histogram();
-        Timer::start(&TEST_TIMER).stop();
-        let total: u64 = (&TEST_TIMER.load().unwrap()).into_iter().map(|b| b.count()).sum();
-        assert_eq!(total, 1);
     }
 }

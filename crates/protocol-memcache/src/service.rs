@@ -12,8 +12,8 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use metriken::{AtomicCounterHistogram, metric};
-use petrel_metrics::{ServerInfo, latency_histogram};
+use metriken::metric;
+use petrel_metrics::{LatencyHistogram, LatencyShard, ServerInfo};
 use petrel_protocol::{ConnectionEvent, IfCommitFails, ResponseStream, Service};
 
 use crate::binary::{BinaryCommand, BinaryReply, BinaryRequest, BinaryResponse, Opcode, Status};
@@ -33,15 +33,36 @@ mod watching;
 use counts::{Counts, STORE_ERRORS};
 
 #[metric(name = "get_latency", description = "nanoseconds to serve a retrieval (get, gets, gat, gats, mg)")]
-static GET_LATENCY: AtomicCounterHistogram = latency_histogram();
+static GET_LATENCY: LatencyHistogram = LatencyHistogram::new();
 #[metric(name = "set_latency", description = "nanoseconds to serve a storage request (set ... cas, ms)")]
-static SET_LATENCY: AtomicCounterHistogram = latency_histogram();
+static SET_LATENCY: LatencyHistogram = LatencyHistogram::new();
 #[metric(name = "delete_latency", description = "nanoseconds to serve delete and md")]
-static DELETE_LATENCY: AtomicCounterHistogram = latency_histogram();
+static DELETE_LATENCY: LatencyHistogram = LatencyHistogram::new();
 #[metric(name = "arithmetic_latency", description = "nanoseconds to serve incr, decr and ma")]
-static ARITHMETIC_LATENCY: AtomicCounterHistogram = latency_histogram();
+static ARITHMETIC_LATENCY: LatencyHistogram = LatencyHistogram::new();
 #[metric(name = "touch_latency", description = "nanoseconds to serve touch")]
-static TOUCH_LATENCY: AtomicCounterHistogram = latency_histogram();
+static TOUCH_LATENCY: LatencyHistogram = LatencyHistogram::new();
+
+/// This worker's shards of the latency histograms.
+struct Latencies {
+    get: LatencyShard,
+    set: LatencyShard,
+    delete: LatencyShard,
+    arithmetic: LatencyShard,
+    touch: LatencyShard,
+}
+
+impl Latencies {
+    fn new() -> Self {
+        Self {
+            get: GET_LATENCY.shard(),
+            set: SET_LATENCY.shard(),
+            delete: DELETE_LATENCY.shard(),
+            arithmetic: ARITHMETIC_LATENCY.shard(),
+            touch: TOUCH_LATENCY.shard(),
+        }
+    }
+}
 
 /// Response text reused between requests.
 #[derive(Debug, Default)]
@@ -86,6 +107,7 @@ pub struct MemcacheService<S: Storage> {
     /// This worker's way to the watchers (`watch`).
     watch_log: WatchLog,
     clock: Clock,
+    latencies: Latencies,
 }
 
 impl<S: Storage> MemcacheService<S> {
@@ -103,6 +125,7 @@ impl<S: Storage> MemcacheService<S> {
             unfinished: None,
             watch_log: WatchLog::default(),
             clock: Clock::System,
+            latencies: Latencies::new(),
         }
     }
 

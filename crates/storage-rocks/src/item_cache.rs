@@ -58,6 +58,28 @@ static MISSES: Counter = Counter::new();
 #[metric(name = "item_cache_bytes", description = "bytes of the item cache's rings in use, garbage included")]
 static BYTES_USED: Gauge = Gauge::new();
 
+/// One worker's item cache reads since its last round ended, added to the
+/// shared counters once per round ([`publish`](Self::publish)) rather than
+/// by every read.
+#[derive(Debug, Default)]
+pub struct ReadCounts {
+    hits: u64,
+    misses: u64,
+}
+
+impl ReadCounts {
+    /// Adds the counts to `item_cache_hits` and `item_cache_misses`, and
+    /// starts again from zero.
+    pub fn publish(&mut self) {
+        if self.hits > 0 {
+            HITS.add(std::mem::take(&mut self.hits));
+        }
+        if self.misses > 0 {
+            MISSES.add(std::mem::take(&mut self.misses));
+        }
+    }
+}
+
 /// Hot items in memory; see the module docs.
 pub struct ItemCache {
     shards: Box<[Mutex<Shard>]>,
@@ -82,13 +104,20 @@ impl ItemCache {
     }
 
     /// Calls `read` with the stored item of `key` (whose hash is `hash`), if
-    /// cached. The shard stays locked during `read`: keep it short.
-    pub fn get<R>(&self, hash: u64, key: &[u8], read: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    /// cached, and counts the hit or miss in `counts`. The shard stays
+    /// locked during `read`: keep it short.
+    pub fn get<R>(
+        &self,
+        counts: &mut ReadCounts,
+        hash: u64,
+        key: &[u8],
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Option<R> {
         let mut shard = self.shard(hash)?;
         let found = shard.find_read(hash, key).map(read);
         match found {
-            Some(_) => HITS.increment(),
-            None => MISSES.increment(),
+            Some(_) => counts.hits += 1,
+            None => counts.misses += 1,
         };
         found
     }

@@ -8,6 +8,7 @@ use petrel_protocol_memcache::rules::{self, ItemMeta, Liveness};
 use petrel_protocol_memcache::{FetchRequest, Fetched, StorageError};
 
 use crate::item::{self, HEADER_LEN};
+use crate::item_cache::ReadCounts;
 use crate::stripes::Stripes;
 use crate::{RocksStorage, read_failure};
 
@@ -74,15 +75,16 @@ impl RocksStorage {
     /// RocksDB (filling the cache); `None` when the item must be rewritten.
     pub(crate) fn fetch_without_write(
         &self,
+        counts: &mut ReadCounts,
         key: &[u8],
         hash: u64,
         fetch: &FetchRequest,
         mut value: Option<&mut Vec<u8>>,
         now: u64,
     ) -> Result<Option<Fetched>, StorageError> {
-        let cached = self
-            .items
-            .get(hash, key, |stored| self.fetch_read_only(key, stored, fetch, value.as_deref_mut(), now));
+        let cached = self.items.get(counts, hash, key, |stored| {
+            self.fetch_read_only(key, stored, fetch, value.as_deref_mut(), now)
+        });
         if let Some(answer) = cached {
             return Ok(answer);
         }

@@ -72,7 +72,9 @@ impl Storage for RocksStorage {
         if !changes_item {
             // The common case: a plain read, without a lock when the item
             // cache has it, and no write unless the rules change the item.
-            if let Some(answer) = self.fetch_without_write(key, hash, &fetch, value.as_deref_mut(), now)? {
+            if let Some(answer) =
+                self.fetch_without_write(&mut worker.reads, key, hash, &fetch, value.as_deref_mut(), now)?
+            {
                 if let Fetched::Hit(_) = answer {
                     self.access.read(hash);
                 }

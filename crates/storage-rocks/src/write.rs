@@ -22,6 +22,7 @@ use petrel_protocol_memcache::StorageError;
 use petrel_protocol_memcache::rules::ItemMeta;
 use rocksdb::WriteBatch;
 
+use crate::item_cache::ReadCounts;
 use crate::journal::{self, SharedBuffer};
 use crate::pending::{BATCH_LIMIT, PendingWrites};
 use crate::stripes::{HeldStripes, Stripes};
@@ -42,6 +43,8 @@ pub struct RocksWorker {
     failure: Option<StorageError>,
     /// Writes left for a commit to make durable, ever: `Storage::writes`.
     pub(crate) writes: u64,
+    /// Item cache reads this round.
+    pub(crate) reads: ReadCounts,
 }
 
 impl RocksWorker {
@@ -52,6 +55,7 @@ impl RocksWorker {
             journal,
             failure: None,
             writes: 0,
+            reads: ReadCounts::default(),
         }
     }
 }
@@ -202,6 +206,7 @@ impl RocksStorage {
     /// The round's commit: writes the batch; fails if it or any batch
     /// written early since the last commit failed.
     pub(crate) fn commit_round(&self, worker: &mut RocksWorker) -> Result<(), StorageError> {
+        worker.reads.publish();
         self.write_batch(worker);
         match worker.failure.take() {
             Some(failure) => Err(failure),

@@ -3,7 +3,7 @@
 
 use petrel_metrics::Timer;
 
-use super::{GET_LATENCY, MemcacheService, quiet_if, store_failed};
+use super::{MemcacheService, quiet_if, store_failed};
 use crate::Error;
 use crate::expiry::Expiry;
 use crate::key::Key;
@@ -16,7 +16,7 @@ use crate::store::{
 
 impl<S: Storage> MemcacheService<S> {
     pub(super) fn meta_get<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
-        let _timer = Timer::start(&GET_LATENCY);
+        let _timer = Timer::start(self.latencies.get.histogram());
         self.counts.cmd_get += 1;
         let now = self.clock.now();
         let fetch = FetchRequest {

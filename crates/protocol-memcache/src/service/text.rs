@@ -3,10 +3,7 @@
 
 use petrel_metrics::Timer;
 
-use super::{
-    ARITHMETIC_LATENCY, DELETE_LATENCY, GET_LATENCY, MemcacheService, SET_LATENCY, TOUCH_LATENCY, quiet_if,
-    store_failed,
-};
+use super::{MemcacheService, quiet_if, store_failed};
 use crate::Error;
 use crate::expiry::Expiry;
 use crate::key::Key;
@@ -25,7 +22,7 @@ impl<S: Storage> MemcacheService<S> {
         cas: bool,
         last: bool,
     ) -> Response<'s> {
-        let _timer = Timer::start(&GET_LATENCY);
+        let _timer = Timer::start(self.latencies.get.histogram());
         let now = self.clock.now();
         let fetch = FetchRequest {
             touch: touch.map(|exptime| Expiry::from_exptime(exptime, now)),
@@ -114,7 +111,7 @@ impl<S: Storage> MemcacheService<S> {
         request: StoreRequest,
         now: u64,
     ) -> Result<Stored, StorageError> {
-        let _timer = Timer::start(&SET_LATENCY);
+        let _timer = Timer::start(self.latencies.set.histogram());
         self.counts.cmd_set += 1;
         let stored = self.storage.store(&mut self.worker, key, value, request, now);
         self.log_store(key, value.len(), &request, &stored, now);
@@ -177,7 +174,7 @@ impl<S: Storage> MemcacheService<S> {
         key: &[u8],
         request: DeleteRequest,
     ) -> Result<Deleted, StorageError> {
-        let _timer = Timer::start(&DELETE_LATENCY);
+        let _timer = Timer::start(self.latencies.delete.histogram());
         let deleted = self.storage.delete(&mut self.worker, key, request, self.clock.now());
         match deleted {
             Ok(Deleted::Deleted) => self.counts.delete_hits += 1,
@@ -217,7 +214,7 @@ impl<S: Storage> MemcacheService<S> {
         key: &[u8],
         request: ArithmeticRequest,
     ) -> Result<Counted, StorageError> {
-        let _timer = Timer::start(&ARITHMETIC_LATENCY);
+        let _timer = Timer::start(self.latencies.arithmetic.histogram());
         let counted = self.storage.arithmetic(&mut self.worker, key, request, self.clock.now());
         match counted {
             Ok(Counted::Value(..)) => self.counts.arithmetic(request.increment, true),
@@ -238,7 +235,7 @@ impl<S: Storage> MemcacheService<S> {
 
     /// Sets an item's expiry, counting hits and misses.
     pub(super) fn touch_counted(&mut self, key: &[u8], exptime: i64) -> Result<Fetched, StorageError> {
-        let _timer = Timer::start(&TOUCH_LATENCY);
+        let _timer = Timer::start(self.latencies.touch.histogram());
         self.counts.cmd_touch += 1;
         let now = self.clock.now();
         let fetch =

@@ -8,7 +8,7 @@ fn hash(key: &[u8]) -> u64 {
 }
 
 fn cached(cache: &ItemCache, key: &[u8]) -> Option<Vec<u8>> {
-    cache.get(hash(key), key, |stored| stored.to_vec())
+    cache.get(&mut ReadCounts::default(), hash(key), key, |stored| stored.to_vec())
 }
 
 #[test]
@@ -29,10 +29,13 @@ fn returns_what_was_inserted_until_replaced_or_removed() {
 fn a_colliding_hash_never_returns_another_keys_item() {
     let cache = ItemCache::new(1 << 20);
     cache.insert(cache.epoch(), 7, b"first", b"1");
-    assert_eq!(cache.get(7, b"second", |s| s.to_vec()), None);
+    assert_eq!(cache.get(&mut ReadCounts::default(), 7, b"second", |s| s.to_vec()), None);
     cache.insert(cache.epoch(), 7, b"second", b"2");
-    assert_eq!(cache.get(7, b"first", |s| s.to_vec()), None);
-    assert_eq!(cache.get(7, b"second", |s| s.to_vec()).as_deref(), Some(&b"2"[..]));
+    assert_eq!(cache.get(&mut ReadCounts::default(), 7, b"first", |s| s.to_vec()), None);
+    assert_eq!(
+        cache.get(&mut ReadCounts::default(), 7, b"second", |s| s.to_vec()).as_deref(),
+        Some(&b"2"[..])
+    );
 }
 
 #[test]
@@ -53,7 +56,7 @@ fn off_when_too_small() {
     let cache = ItemCache::new(0);
     assert!(!cache.is_on());
     cache.insert(cache.epoch(), 1, b"k", b"v");
-    assert_eq!(cache.get(1, b"k", |s| s.to_vec()), None);
+    assert_eq!(cache.get(&mut ReadCounts::default(), 1, b"k", |s| s.to_vec()), None);
 }
 
 #[test]
@@ -132,4 +135,24 @@ fn an_entry_too_large_for_its_shard_is_not_cached_and_drops_the_old_one() {
     shard.insert(hash(b"k"), b"k", b"small");
     shard.insert(hash(b"k"), b"k", &[0u8; 2 << 10]);
     assert_eq!(shard.find(hash(b"k"), b"k"), None);
+}
+
+#[test]
+fn a_worker_counts_its_hits_and_misses_and_adds_them_once_a_round() {
+    let cache = ItemCache::new(1 << 20);
+    cache.insert(cache.epoch(), hash(b"k"), b"k", b"v");
+    let mut counts = ReadCounts::default();
+    for _ in 0..3 {
+        assert!(cache.get(&mut counts, hash(b"k"), b"k", |_| ()).is_some());
+    }
+    assert!(cache.get(&mut counts, hash(b"nope"), b"nope", |_| ()).is_none());
+    assert_eq!((counts.hits, counts.misses), (3, 1));
+    let (hits, misses) = (HITS.value(), MISSES.value());
+    counts.publish();
+    assert_eq!((counts.hits, counts.misses), (0, 0));
+    // Other tests count too, at the same time: at least this round's.
+    assert!(HITS.value() >= hits + 3 && MISSES.value() > misses);
+    // With the cache off nothing is read, so nothing is counted.
+    assert!(ItemCache::new(0).get(&mut counts, hash(b"k"), b"k", |_| ()).is_none());
+    assert_eq!((counts.hits, counts.misses), (0, 0));
 }

@@ -5,6 +5,8 @@ use std::sync::atomic::Ordering;
 
 use petrel_protocol_memcache::{Storage, unix_now};
 
+use crate::item_cache::ReadCounts;
+
 use super::*;
 
 #[test]
@@ -16,8 +18,11 @@ fn gets_are_served_by_the_item_cache_once_filled() {
     drop(storage);
     // Reopened: the cache is empty, and the first read fills it.
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    let cached =
-        |key: &[u8]| storage.items.get(storage.hash(key), key, |stored| item::value(stored).to_vec());
+    let cached = |key: &[u8]| {
+        storage
+            .items
+            .get(&mut ReadCounts::default(), storage.hash(key), key, |stored| item::value(stored).to_vec())
+    };
     assert_eq!(cached(b"written"), None);
     assert_eq!(get(&storage, b"written"), Some(b"1".to_vec()));
     assert_eq!(cached(b"written"), Some(b"1".to_vec()));
@@ -60,7 +65,9 @@ fn a_write_during_a_fill_is_not_hidden_by_the_older_item() {
         assert!(std::time::Instant::now() < deadline, "the write was hidden by the filled item");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let cached = storage.items.get(storage.hash(b"k"), b"k", |stored| item::value(stored).to_vec());
+    let cached = storage
+        .items
+        .get(&mut ReadCounts::default(), storage.hash(b"k"), b"k", |stored| item::value(stored).to_vec());
     assert_eq!(cached, Some(b"new".to_vec()));
 }
 
