@@ -87,6 +87,10 @@ pub(crate) struct Args {
     /// Value length in bytes.
     #[arg(long, default_value_t = 1024)]
     pub(crate) value_size: usize,
+    /// Values no compressor shrinks (pseudo-random bytes) instead of the key
+    /// index and filler, which a store that compresses keeps in a few bytes.
+    #[arg(long)]
+    pub(crate) incompressible: bool,
     /// How keys are picked.
     #[arg(long, value_enum, default_value = "uniform")]
     pub(crate) distribution: KeyDistribution,
@@ -275,13 +279,14 @@ fn prefill(args: &Args) -> std::io::Result<()> {
     let mut batch = Vec::new();
     let mut reply = vec![0u8; 8 * 256];
     let keys: Vec<u64> = (0..args.keys).collect();
+    let values = workload::Values::of(args);
     for chunk in keys.chunks(256) {
         batch.clear();
         for &index in chunk {
             batch.extend_from_slice(b"set ");
             workload::key(index, args.key_size, &mut batch);
             let _ = write!(batch, " 0 0 {}\r\n", args.value_size);
-            workload::value(index, args.value_size, &mut batch);
+            values.write(index, args.value_size, &mut batch);
             batch.extend_from_slice(b"\r\n");
         }
         stream.write_all(&batch)?;

@@ -24,6 +24,7 @@ pub(crate) struct Workload {
     keys: u64,
     key_size: usize,
     value_size: usize,
+    values: Values,
     get_ratio: f64,
     multiget: usize,
 }
@@ -51,6 +52,7 @@ impl Workload {
             keys: args.keys,
             key_size: args.key_size,
             value_size: args.value_size,
+            values: Values::of(args),
             get_ratio: args.get_ratio,
             multiget: args.multiget,
         }
@@ -79,12 +81,7 @@ impl Workload {
 
     /// Appends the value stored under key `index`.
     pub(crate) fn value(&self, index: u64, out: &mut Vec<u8>) {
-        value(index, self.value_size, out);
-    }
-
-    /// The value size.
-    pub(crate) fn value_size(&self) -> usize {
-        self.value_size
+        self.values.write(index, self.value_size, out);
     }
 
     /// Appends the rest of a `set` line after the key: ` 0 0 <size>\r\n`.
@@ -99,6 +96,30 @@ pub(crate) fn key(index: u64, size: usize, out: &mut Vec<u8>) {
     let digits = size.saturating_sub(1).max(1);
     out.push(b'k');
     let _ = write!(out, "{index:0digits$}");
+}
+
+/// What values are made of.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Values {
+    /// [`value`]: the key index, then filler.
+    Filler,
+    /// [`incompressible_value`] (`--incompressible`).
+    Incompressible,
+}
+
+impl Values {
+    /// The values of a run with `args`.
+    pub(crate) fn of(args: &Args) -> Self {
+        if args.incompressible { Self::Incompressible } else { Self::Filler }
+    }
+
+    /// Appends the value of key `index`, `size` bytes long.
+    pub(crate) fn write(self, index: u64, size: usize, out: &mut Vec<u8>) {
+        match self {
+            Self::Filler => value(index, size, out),
+            Self::Incompressible => incompressible_value(index, size, out),
+        }
+    }
 }
 
 /// The value of key `index`: its index, then filler, `size` bytes long, so a

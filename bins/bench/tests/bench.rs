@@ -71,6 +71,23 @@ fn prefilled_gets_all_hit_with_the_right_values() {
     server.wait();
 }
 
+#[test]
+fn incompressible_values_are_written_and_checked_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = memcache(dir.path());
+    let (report, ok) = bench(&server, "--keys 500 --prefill --incompressible --get-ratio 1 --duration 0.5");
+    assert!(ok, "{report}");
+    assert_eq!(report["hit_rate"], 1.0, "{report}");
+    assert_eq!(report["wrong_values"], 0, "{report}");
+    // The same keys checked as filler values are wrong: each run checks
+    // the values it would have written.
+    let (report, ok) = bench(&server, "--keys 500 --get-ratio 1 --duration 0.5 --connections 1");
+    assert!(!ok, "{report}");
+    assert!(report["wrong_values"].as_u64().unwrap() > 0, "{report}");
+    server.shutdown();
+    server.wait();
+}
+
 /// Requests due at arbitrary moments leave on time, not when the next
 /// whole millisecond of an `epoll_wait` timeout has passed: at a low rate
 /// over staggered connections, late sending would put the median latency
