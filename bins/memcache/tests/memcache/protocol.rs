@@ -78,6 +78,15 @@ fn data_port_stats_use_memcached_names() {
     assert_eq!(stat(&stats, "get_hits"), Some(1));
     assert_eq!(stat(&stats, "get_misses"), Some(1));
     assert_eq!(stat(&stats, "cmd_set"), Some(1));
+    // Each worker times its requests in a histogram of its own; stats sum
+    // the workers' histograms, whichever worker served the connection.
+    for name in ["get_latency_max", "set_latency_max"] {
+        assert!(
+            stat(&stats, name) > Some(0),
+            "{name}:
+{stats}"
+        );
+    }
     let admin = admin_stats(&server);
     for name in [
         "rocksdb_block_cache_usage",
