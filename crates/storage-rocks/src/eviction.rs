@@ -54,6 +54,14 @@ const ROOM_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 )]
 pub static REINSERTED: Counter = Counter::new();
 
+/// Their bytes as written (keys, items and the batch's framing): what the
+/// policy adds to the disk's writes, beside the merges.
+#[metric(
+    name = "reinserted_bytes",
+    description = "bytes of the items written again because they were read before their file was evicted"
+)]
+pub static REINSERTED_BYTES: Counter = Counter::new();
+
 /// Counts an item evicted, and logs it for `watch evictions`; `fetched`:
 /// it was ever read.
 pub(crate) fn count_eviction(
@@ -360,12 +368,14 @@ impl Evictor {
     fn write(&self, pass: &mut Pass, batch: &mut WriteBatch) {
         let copies = batch.len() as u64;
         if copies > 0 {
+            let bytes = batch.size_in_bytes() as u64;
             if let Some((key, record)) = pass.journal.record(&self.journal) {
                 batch.put(key, record);
             }
             match self.db.write_opt(std::mem::take(batch), &pass.write_options) {
                 Ok(()) => {
                     REINSERTED.add(copies);
+                    REINSERTED_BYTES.add(bytes);
                 }
                 Err(error) => {
                     // They leave with their file.

@@ -76,7 +76,7 @@ use bookkeeping::META;
 use compaction::FilterState;
 pub use compaction::{EVICTED_UNFETCHED, RECLAIMED};
 pub use config::{Compression, StorageConfig, WriteStall};
-pub use eviction::REINSERTED;
+pub use eviction::{REINSERTED, REINSERTED_BYTES};
 use item_cache::ItemCache;
 use journal::Journal;
 pub use stripes::STRIPES;

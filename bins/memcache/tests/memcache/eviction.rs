@@ -37,6 +37,7 @@ fn a_key_read_all_the_while_outlives_the_writes_and_watch_names_the_keys_evicted
     let stats = admin_stats(&server);
     assert!(stat(&stats, "evictions").unwrap() > 8000, "{stats}");
     assert!(stat(&stats, "reinserted").unwrap() > 0, "{stats}");
+    assert!(stat(&stats, "reinserted_bytes").unwrap() > 0, "{stats}");
     // What 4 MiB hold, give or take versions not merged away yet (the
     // tombstones probation leaves must not make it look empty).
     let items = stat(&stats, "curr_items").unwrap();

@@ -65,11 +65,19 @@ fn a_key_read_continually_survives_a_write_stream_four_times_the_capacity_and_un
     put(&storage, &mut worker, "hot", b"kept because read");
     put(&storage, &mut worker, "cold", b"never read");
     let reinserted_before = REINSERTED.value();
+    let reinserted_bytes_before = REINSERTED_BYTES.value();
     write_stream_with(&storage, &mut worker, 0, 32 << 20, &["hot"]);
     assert_eq!(get(&storage, b"hot"), Some(b"kept because read".to_vec()));
     assert_eq!(get(&storage, b"cold"), None, "an unread key written with the hot one is gone");
     assert_eq!(get(&storage, b"stream-00000100"), None, "and so are the unread ones after it");
     assert!(REINSERTED.value() > reinserted_before, "the hot key was written again");
+    // Each copy's bytes are counted: at least its key and stored item.
+    let copies = REINSERTED.value() - reinserted_before;
+    let copied_bytes = REINSERTED_BYTES.value() - reinserted_bytes_before;
+    assert!(
+        copied_bytes >= copies * ("hot".len() + "kept because read".len()) as u64,
+        "{copied_bytes} for {copies}"
+    );
     // Most of what was written is gone, and counted.
     let written = (32 << 20) / 1024 + 2;
     let evicted = storage.evicted();
