@@ -132,7 +132,8 @@ def write_report(options, setup, rows, ping, big, big_keys, memaslap_tps):
         "says otherwise (100 KB values: 8 connections, 2,000 keys), prefilled; "
         f"{options.runs} runs of {options.duration:g} s (latency: {setup.open_loop_stretch * options.duration:g} s) after 1 s of "
         "warm-up per server, alternating A B A B; medians.")
-    add("- Every petrel-memcache write is in RocksDB's write-ahead log before it is acknowledged.")
+    add("- Every petrel-memcache write is in RocksDB's write-ahead log before it is acknowledged; with an fsync of it "
+        "before the replies leave (`sync_writes = true`): [benchmarks-sync-writes.md](benchmarks-sync-writes.md).")
     add("- What the profiles showed, and what changed because of them: [performance.md](performance.md).\n")
     load_tables(rows, add)
     add("\n![throughput and latency](benchmarks.png)\n")
