@@ -131,7 +131,8 @@ def write_report(options, setup, rows, ping, big, big_keys, memaslap_tps):
     add(f"- Loads: {setup.connections} connections, {setup.value}-byte values, {setup.keys} keys (fits in memory) unless the load "
         "says otherwise (100 KB values: 8 connections, 2,000 keys), prefilled; "
         f"{options.runs} runs of {options.duration:g} s (latency: {setup.open_loop_stretch * options.duration:g} s) after 1 s of "
-        "warm-up per server, alternating A B A B; medians.")
+        "warm-up per server, alternating A B A B; medians. Each run is checked against the server's own counters "
+        "(`cmd_get`, `cmd_set`, `request_errors`): a run whose server did not serve what petrel-bench counted is refused.")
     add("- Every petrel-memcache write is in RocksDB's write-ahead log before it is acknowledged; with an fsync of it "
         "before the replies leave (`sync_writes = true`): [benchmarks-sync-writes.md](benchmarks-sync-writes.md).")
     add("- What the profiles showed, and what changed because of them: [performance.md](performance.md).\n")
