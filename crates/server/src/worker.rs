@@ -71,7 +71,8 @@ struct Connection<T> {
     /// wait for the socket, so that a write that completes at once does not
     /// cost a second wake-up.
     writable: bool,
-    /// When the socket last had an event (kept only with an idle timeout).
+    /// When the socket last had an event or the connection's responses were
+    /// delivered (kept only with an idle timeout).
     last_active: Instant,
     /// Listed in the worker's `waiting`.
     waiting: bool,
@@ -99,7 +100,7 @@ pub(crate) struct Worker<P: Protocol, V> {
     /// Silent connections are closed after this long.
     idle_timeout: Option<Duration>,
     tls: Option<Arc<TlsAcceptor>>,
-    /// When the loop last woke, read once per wake-up (with an idle timeout).
+    /// When the loop last woke or last committed (kept with an idle timeout).
     now: Instant,
     last_sweep: Instant,
     shutdown: Arc<Shutdown>,
@@ -267,6 +268,11 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             return;
         }
         let committed = Committed::by::<P, V>(&mut self.service);
+        if self.idle_timeout.is_some() {
+            // The round (a stalled write, say) may have outlasted the idle
+            // timeout: a client waiting on its responses is not idle.
+            self.now = Instant::now();
+        }
         if let Err(error) = &committed {
             log::error!("the commit of {} connections' requests failed: {error}", self.unsent.len());
         }
@@ -279,6 +285,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         let mut unsent = std::mem::take(&mut self.unsent);
         for (key, progress) in unsent.drain(..) {
             let Some(connection) = self.sessions.get_mut(key) else { continue };
+            connection.last_active = self.now;
             let sent = match &committed {
                 Ok(committed) => connection.session.send_output(progress, committed),
                 Err(error) => connection
