@@ -13,23 +13,18 @@
 //! flushes will push out, oldest first, are those within
 //! [`REINSERT_HEADROOM`] memtables of the capacity; for each one not yet
 //! looked at, it reads the journal records up to the file's newest, and
-//! looks up the items they name. Each that is still the one recorded, and
-//! live, is written again if it was read since, and counted as evicted
-//! otherwise. The copy is the same bytes, CAS included, so nothing a client
-//! sees changes; it is written under the key's stripe, so a worker's write
-//! in flight is never undone. A copy RocksDB refuses (a stall) is skipped:
-//! that item is evicted, as it would have been anyway.
+//! settles the items they name (`reinsertion.rs`): each that is still the
+//! one recorded, live and read since is written again, and the rest are
+//! counted as evicted.
 
 use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
-use metriken::{Counter, metric};
-use petrel_protocol_memcache::rules::{self, ItemMeta, Liveness};
+use petrel_protocol_memcache::rules::ItemMeta;
 use petrel_protocol_memcache::{EVICTIONS, Eviction, Expiry, log_eviction, unix_now};
-use rocksdb::{DB, ReadOptions, WriteBatch, WriteOptions};
+use rocksdb::{DB, WriteOptions};
 
 use crate::access::Access;
 use crate::compaction::FilterState;
@@ -42,25 +37,6 @@ use crate::versions::VersionWatch;
 const REINSERT_HEADROOM: u64 = 2;
 /// Within this many, merges drop unread newcomers.
 const PROBATION_HEADROOM: u64 = 4;
-/// Copies are written this many at a time ...
-const REINSERT_BATCH: usize = 128;
-/// ... each batch once no flush is pending, or after this long.
-const ROOM_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Items written again because they were read before their file went.
-#[metric(
-    name = "reinserted",
-    description = "items written again because they were read before their file was evicted"
-)]
-pub static REINSERTED: Counter = Counter::new();
-
-/// Their bytes as written (keys, items and the batch's framing): what the
-/// policy adds to the disk's writes, beside the merges.
-#[metric(
-    name = "reinserted_bytes",
-    description = "bytes of the items written again because they were read before their file was evicted"
-)]
-pub static REINSERTED_BYTES: Counter = Counter::new();
 
 /// Counts an item evicted, and logs it for `watch evictions`; `fetched`:
 /// it was ever read.
@@ -126,6 +102,9 @@ pub(crate) struct Evictor {
     pub(crate) filter_state: Arc<FilterState>,
     pub(crate) capacity: u64,
     pub(crate) memtable: u64,
+    /// `write_stall = "busy"`: the store refuses writes while RocksDB
+    /// stalls them.
+    pub(crate) busy_on_stall: bool,
     /// What passes carry over; made by the first.
     pub(crate) state: Mutex<Option<Pass>>,
 }
@@ -142,12 +121,15 @@ struct FileSeen {
 /// What passes carry over.
 pub(crate) struct Pass {
     /// Journal records before this position have been looked at.
-    frontier: u64,
+    pub(crate) frontier: u64,
     /// The files the last pass saw.
     seen: Vec<FileSeen>,
-    held: HeldStripes,
-    journal: JournalBuffer,
-    write_options: WriteOptions,
+    pub(crate) held: HeldStripes,
+    pub(crate) journal: JournalBuffer,
+    /// Copies a stall refused, to try again: keys and CASes, encoded as a
+    /// journal record's entries.
+    pub(crate) refused: Vec<u8>,
+    pub(crate) write_options: WriteOptions,
 }
 
 impl Evictor {
@@ -175,6 +157,15 @@ impl Evictor {
         self.pass(pass);
     }
 
+    /// Settles every item the journal names from the frontier on, whatever
+    /// the files (a test's look at the copies alone).
+    #[cfg(test)]
+    pub(crate) fn settle_all_now(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let pass = state.get_or_insert_with(|| self.first_pass());
+        self.reinsert_through(pass, u64::MAX);
+    }
+
     /// Between passes: the journal records of workers gone quiet.
     fn write_idle_records(&self) {
         let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -190,13 +181,17 @@ impl Evictor {
         // evicted, which is all the copy was to prevent. So copies skip the
         // write-ahead log (a write of each hot item saved).
         write_options.disable_wal(true);
-        // A copy is never worth a stall: skip it instead.
-        write_options.set_no_slowdown(true);
+        // On a stall, copies wait as the workers' writes do, or are refused
+        // as theirs are with `write_stall = "busy"` (and tried again). Were
+        // they refused while workers wait, a write-heavy load would keep
+        // them out: the waiting writes go first when room comes.
+        write_options.set_no_slowdown(self.busy_on_stall);
         Pass {
             frontier: self.oldest_record(),
             seen: Vec::new(),
             held: HeldStripes::new(self.stripes.clone()),
             journal: JournalBuffer::new(self.memtable),
+            refused: Vec::new(),
             write_options,
         }
     }
@@ -268,124 +263,5 @@ impl Evictor {
                 pass.frontier = gone.newest_record + 1;
             }
         }
-    }
-
-    /// Reads the journal from the frontier through `last`, and settles
-    /// each item it names.
-    fn reinsert_through(&self, pass: &mut Pass, last: u64) {
-        let mut options = ReadOptions::default();
-        options.fill_cache(false);
-        let mut records = self.db.raw_iterator_opt(options);
-        records.seek(journal::key(pass.frontier));
-        let mut batch = WriteBatch::default();
-        // No `flush_all` between a look at an item and its copy's write.
-        let _gate = self.flush_gate.read();
-        while let (Some(key), Some(record)) = (records.key(), records.value()) {
-            match journal::position(key) {
-                Some(position) if position <= last => {}
-                _ => break,
-            }
-            self.settle(pass, &mut batch, record);
-            records.next();
-        }
-        self.write(pass, &mut batch);
-    }
-
-    /// Looks up the items a record names: each still the one recorded and
-    /// live is written again if read since, and evicted with its file
-    /// otherwise.
-    fn settle(&self, pass: &mut Pass, batch: &mut WriteBatch, record: &[u8]) {
-        let Some(items) = self.db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME) else { return };
-        let entries: Vec<(&[u8], u64)> = journal::entries(record).collect();
-        let found = self.db.batched_multi_get_cf(items, entries.iter().map(|(key, _)| key), false);
-        for ((key, cas), found) in entries.iter().zip(found) {
-            let Ok(Some(stored)) = found else { continue };
-            let meta = item::decode(&stored);
-            if !self.is_current(meta, *cas) {
-                continue;
-            }
-            let hash = self.hasher.hash_one(key);
-            if !self.access.was_read(hash) {
-                let fetched = self.access.was_kept(hash);
-                count_eviction(&self.filter_state, key, &stored, meta, fetched);
-                continue;
-            }
-            if batch.is_empty() {
-                self.wait_for_memtable_room();
-            }
-            if self.copy(pass, batch, key, hash, *cas) {
-                self.access.take_reinsertion(hash);
-                pass.journal.note(key, *cas, 0);
-                if batch.len() >= REINSERT_BATCH {
-                    self.write(pass, batch);
-                }
-            }
-        }
-    }
-
-    /// Before a batch of copies, holding no stripe: waits while a flush is
-    /// pending, since the copies could fill the last memtable RocksDB
-    /// allows and stall (a copy refused is an item evicted: 15% of them on
-    /// the Zipf 0.99 eviction load before this wait). Gives up after
-    /// [`ROOM_WAIT`].
-    fn wait_for_memtable_room(&self) {
-        let deadline = std::time::Instant::now() + ROOM_WAIT;
-        let pending =
-            || self.db.property_int_value("rocksdb.num-immutable-mem-table").ok().flatten().unwrap_or(0) > 0;
-        while pending() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-    }
-
-    /// Whether the item found is the one written with `cas`, and live.
-    fn is_current(&self, found: Option<ItemMeta>, cas: u64) -> bool {
-        let flushed_before = self.filter_state.flushed_before.load(Ordering::Acquire);
-        found.is_some_and(|meta| {
-            meta.cas == cas && rules::liveness(&meta, unix_now(), flushed_before) == Liveness::Live
-        })
-    }
-
-    /// Adds to `batch` a copy of the item under `key` if it is still the
-    /// one written with `cas`, and live; true if it did.
-    fn copy(&self, pass: &mut Pass, batch: &mut WriteBatch, key: &[u8], hash: u64, cas: u64) -> bool {
-        let stripe = Stripes::of(hash);
-        if !pass.held.holds(stripe) && !pass.held.try_take(stripe) {
-            // A worker's round holds it: write ours first, holding nothing
-            // while waiting, as workers do.
-            self.write(pass, batch);
-            pass.held.take_waiting(stripe);
-        }
-        let Ok(Some(stored)) = self.db.get_pinned(key) else { return false };
-        if !self.is_current(item::decode(&stored), cas) {
-            return false;
-        }
-        batch.put(key, &stored);
-        true
-    }
-
-    /// Writes the copies, with a journal record naming them, and releases
-    /// their stripes.
-    fn write(&self, pass: &mut Pass, batch: &mut WriteBatch) {
-        let copies = batch.len() as u64;
-        if copies > 0 {
-            let bytes = batch.size_in_bytes() as u64;
-            if let Some((key, record)) = pass.journal.record(&self.journal) {
-                batch.put(key, record);
-            }
-            match self.db.write_opt(std::mem::take(batch), &pass.write_options) {
-                Ok(()) => {
-                    REINSERTED.add(copies);
-                    REINSERTED_BYTES.add(bytes);
-                }
-                Err(error) => {
-                    // They leave with their file.
-                    log::debug!("{copies} items not written again: {error}");
-                    EVICTIONS.add(copies);
-                    self.filter_state.evicted.fetch_add(copies, Ordering::Relaxed);
-                }
-            }
-            pass.journal.clear();
-        }
-        pass.held.release_all();
     }
 }

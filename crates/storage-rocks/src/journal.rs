@@ -192,6 +192,11 @@ impl JournalBuffer {
         Some((key(journal.take()), &self.entries[..]))
     }
 
+    /// What the buffer holds, encoded as a record's entries.
+    pub(crate) fn entries(&self) -> &[u8] {
+        &self.entries
+    }
+
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
         self.item_bytes = 0;

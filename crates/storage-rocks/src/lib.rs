@@ -55,6 +55,7 @@ mod merging;
 mod options;
 mod pending;
 mod read;
+mod reinsertion;
 mod storage;
 mod stripes;
 mod versions;
@@ -76,9 +77,9 @@ use bookkeeping::META;
 use compaction::FilterState;
 pub use compaction::{EVICTED_UNFETCHED, RECLAIMED};
 pub use config::{Compression, StorageConfig, WriteStall};
-pub use eviction::{REINSERTED, REINSERTED_BYTES};
 use item_cache::ItemCache;
 use journal::Journal;
+pub use reinsertion::{REINSERTED, REINSERTED_BYTES};
 pub use stripes::STRIPES;
 use stripes::Stripes;
 pub use write::RocksWorker;
@@ -247,6 +248,7 @@ impl RocksStorage {
             filter_state: storage.filter_state.clone(),
             capacity: config.capacity,
             memtable: config.memtable_size(),
+            busy_on_stall: storage.busy_on_stall,
             state: Default::default(),
         });
         storage.evictor = Some(evictor.clone());

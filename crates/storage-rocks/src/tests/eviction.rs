@@ -1,7 +1,9 @@
 //! Eviction keeps what is read: reinsertion before a file goes, probation
 //! for newcomers, and the write journal that both rest on.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use super::*;
 
@@ -132,4 +134,56 @@ fn the_journal_names_what_was_written_goes_on_after_a_restart_and_stays_out_of_d
         listed += 1;
     }) {}
     assert_eq!(listed, 2048);
+}
+
+/// Stops every write, as RocksDB does when flushes or merges fall behind.
+fn stall_writes(storage: &RocksStorage, stalled: bool) {
+    let (stop, slowdown) = if stalled { ("1", "1") } else { ("36", "20") };
+    storage
+        .db
+        .set_options(&[("level0_slowdown_writes_trigger", slowdown), ("level0_stop_writes_trigger", stop)])
+        .unwrap();
+}
+
+#[test]
+fn a_hot_item_is_copied_through_a_stall_of_writes_in_either_stall_mode() {
+    for write_stall in [WriteStall::Wait, WriteStall::Busy] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StorageConfig { write_stall, item_cache_size: 0, ..config(dir.path()) };
+        let storage = Arc::new(RocksStorage::open(&config).unwrap());
+        let mut worker = storage.worker();
+        put(&storage, &mut worker, "hot", b"read");
+        put(&storage, &mut worker, "cold", b"never read");
+        assert!(get(&storage, b"hot").is_some());
+        // The record naming them, as the eviction thread writes a quiet
+        // worker's; then a file in level 0, for the stall below.
+        std::thread::sleep(Duration::from_millis(30));
+        storage.journal.write_idle(&storage.db, &rocksdb::WriteOptions::default());
+        storage.flush_memtables().unwrap();
+        let evicted_before = storage.evicted();
+
+        stall_writes(&storage, true);
+        let settling = {
+            let storage = storage.clone();
+            std::thread::spawn(move || storage.evictor.as_ref().unwrap().settle_all_now())
+        };
+        // Longer than a copy waits for room before it is written.
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(!settling.is_finished(), "{write_stall:?}: the copy waits for the stall to end");
+        stall_writes(&storage, false);
+        settling.join().unwrap();
+
+        assert_eq!(storage.evicted() - evicted_before, 1, "{write_stall:?}: only the unread item");
+        // The copy is in the memtable, to outlive their file.
+        let mut memtable_only = rocksdb::ReadOptions::default();
+        memtable_only.set_read_tier(rocksdb::ReadTier::Memtable);
+        let mut entries = storage.db.raw_iterator_opt(memtable_only);
+        entries.seek_to_first();
+        let mut in_memtable = Vec::new();
+        while let Some(key) = entries.key().filter(|key| !journal::is_journal(key)) {
+            in_memtable.push(key.to_vec());
+            entries.next();
+        }
+        assert_eq!(in_memtable, [b"hot".to_vec()], "{write_stall:?}");
+    }
 }
