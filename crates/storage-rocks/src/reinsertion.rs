@@ -84,12 +84,7 @@ impl Evictor {
             let refused = std::mem::take(&mut pass.refused);
             let _gate = self.flush_gate.read();
             for (key, cas) in journal::entries(&refused) {
-                if self.copy(pass, batch, key, self.hasher.hash_one(key), cas) {
-                    pass.journal.note(key, cas, 0);
-                    if batch.len() >= REINSERT_BATCH {
-                        self.write(pass, batch);
-                    }
-                }
+                self.copy(pass, batch, key, self.hasher.hash_one(key), cas);
             }
             self.write(pass, batch);
         }
@@ -123,10 +118,6 @@ impl Evictor {
             }
             if self.copy(pass, batch, key, hash, *cas) {
                 self.access.take_reinsertion(hash);
-                pass.journal.note(key, *cas, 0);
-                if batch.len() >= REINSERT_BATCH {
-                    self.write(pass, batch);
-                }
             }
         }
     }
@@ -158,7 +149,8 @@ impl Evictor {
     }
 
     /// Adds to `batch` a copy of the item under `key` if it is still the
-    /// one written with `cas`, and live; true if it did.
+    /// one written with `cas`, and live, noting it for the batch's journal
+    /// record and writing the batch once full; true if it did.
     fn copy(&self, pass: &mut Pass, batch: &mut WriteBatch, key: &[u8], hash: u64, cas: u64) -> bool {
         let stripe = Stripes::of(hash);
         if !pass.held.holds(stripe) && !pass.held.try_take(stripe) {
@@ -172,6 +164,10 @@ impl Evictor {
             return false;
         }
         batch.put(key, &stored);
+        pass.journal.note(key, cas, 0);
+        if batch.len() >= REINSERT_BATCH {
+            self.write(pass, batch);
+        }
         true
     }
 
