@@ -8,6 +8,10 @@
 //! requests so the server can be scraped and probed: `/metrics` (Prometheus
 //! text), `/health` and `/ready`. Nothing here can change cached data.
 //!
+//! Any other HTTP request (`POST`, `PUT`, ...) closes the connection
+//! unanswered at its request line: a web page can make a browser send a
+//! `POST` whose body holds admin commands, and none of them may run.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use petrel_metrics::ServerInfo;
@@ -17,10 +21,17 @@
 //!     .with_command("hello", Arc::new(|argument: &str| format!("HELLO {argument}")));
 //! ```
 
+use metriken::{Counter, metric};
 use petrel_metrics::ServerInfo;
 use petrel_protocol::{Flow, ParseError, Parsed, Protocol, Recovery, Service};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+#[metric(
+    name = "admin_http_request_closes",
+    description = "admin connections closed at an HTTP request other than GET (a web page's POST)"
+)]
+static HTTP_REQUEST_CLOSES: Counter = Counter::new();
 
 /// The longest command line, or HTTP request head, accepted.
 pub const MAX_REQUEST: usize = 8192;
@@ -79,6 +90,8 @@ pub enum Error {
     UnknownCommand,
     /// No end of line within [`MAX_REQUEST`] bytes.
     TooLong,
+    /// An HTTP request other than a `GET`: the connection closes unanswered.
+    HttpRequest,
 }
 
 impl Protocol for Admin {
@@ -103,6 +116,9 @@ impl Protocol for Admin {
             return Ok(Parsed { message: Request::HttpGet(path), consumed: end + 4 });
         }
         let consumed = newline + 1;
+        if is_http_request_line(line) {
+            return Err(ParseError::Invalid { error: Error::HttpRequest, recovery: Recovery::Close });
+        }
         let request = match line.trim_ascii() {
             b"version" => Request::Version,
             b"stats" => Request::Stats,
@@ -159,8 +175,18 @@ impl Protocol for Admin {
         out.extend_from_slice(match error {
             Error::UnknownCommand => b"ERROR\r\n",
             Error::TooLong => b"CLIENT_ERROR line too long\r\n",
+            Error::HttpRequest => {
+                HTTP_REQUEST_CLOSES.increment();
+                b""
+            }
         });
     }
+}
+
+/// Whether `line` is an HTTP request line (`POST / HTTP/1.1`): its last
+/// word is an HTTP version. No admin command ends so.
+fn is_http_request_line(line: &[u8]) -> bool {
+    line.trim_ascii_end().rsplit(|&b| b == b' ').next().is_some_and(|last| last.starts_with(b"HTTP/"))
 }
 
 fn incomplete_or_too_long(input: &[u8]) -> ParseError<Error> {
@@ -327,6 +353,21 @@ mod tests {
         assert_eq!(serve(b"echo\n"), (b"OK \r\n".to_vec(), Flow::Continue));
         assert_eq!(serve(b"flush_all\r\n"), (b"ERROR\r\n".to_vec(), Flow::Continue));
         assert_eq!(serve(b"set k 0 0 1\r\n"), (b"ERROR\r\n".to_vec(), Flow::Continue));
+    }
+
+    #[test]
+    fn http_requests_other_than_get_close_unanswered() {
+        for line in [&b"POST / HTTP/1.1\r\n"[..], b"PUT /x HTTP/1.0\r\n", b"checkpoint HTTP/1.1\n"] {
+            assert_eq!(
+                Admin.parse(&mut (), line),
+                Err(ParseError::Invalid { error: Error::HttpRequest, recovery: Recovery::Close }),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        let mut out = Vec::new();
+        Admin.compose_error(&Error::HttpRequest, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

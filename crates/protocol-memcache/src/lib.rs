@@ -67,7 +67,7 @@ pub use meta::{ArithmeticMode, MAX_OPAQUE_LEN, MetaCommand, MetaFlags, Return, R
 pub use parse::TextState;
 pub use request::{ITEM_OVERHEAD, Limits, Request, StoreCommand};
 pub use response::{Hit, MetaCode, Reply, Response, ReturnFlag, parse_reply};
-pub use service::MemcacheService;
+pub use service::{MemcacheService, RESPONSE_PART};
 pub use store::{
     ArithmeticRequest, Counted, DeleteRequest, Deleted, EVICTIONS, FetchRequest, Fetched, Found, ItemInfo,
     Storage, StorageError, StorageStats, StoreMode, StoreRequest, Stored,

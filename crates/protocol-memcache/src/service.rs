@@ -8,13 +8,14 @@
 //! into the service's scratch buffers, which are reused from one request to
 //! the next, so a steady load allocates nothing.
 
+use std::any::Any;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use metriken::metric;
 use petrel_metrics::{LatencyHistogram, LatencyShard, ServerInfo};
-use petrel_protocol::{ConnectionEvent, IfCommitFails, ResponseStream, Service};
+use petrel_protocol::{ConnectionEvent, IfCommitFails, ResponseStream, Service, Streamed};
 
 use crate::binary::{BinaryCommand, BinaryReply, BinaryRequest, BinaryResponse, Opcode, Status};
 use crate::crawler::{CrawlerCommand, ItemCursor, KeyDump};
@@ -27,10 +28,13 @@ use crate::{Clock, Error, Memcache};
 mod binary;
 mod counts;
 mod meta;
+mod retrieval;
 mod text;
 mod watching;
 
 use counts::{Counts, STORE_ERRORS};
+pub use retrieval::RESPONSE_PART;
+use retrieval::{RestOfRetrieval, Retrieval};
 
 #[metric(name = "get_latency", description = "nanoseconds to serve a retrieval (get, gets, gat, gats, mg)")]
 static GET_LATENCY: LatencyHistogram = LatencyHistogram::new();
@@ -79,6 +83,21 @@ impl Scratch {
         self.flags.clear();
     }
 
+    /// Gives back what a large response grew the buffers to: one item of
+    /// up to a mebibyte would otherwise stay allocated by every worker that
+    /// ever served one.
+    fn release_large(&mut self) {
+        const KEPT: usize = 2 * retrieval::RESPONSE_PART;
+        if self.bytes.capacity() > KEPT {
+            self.bytes.clear();
+            self.bytes.shrink_to(KEPT);
+        }
+        if self.hits.capacity() > KEPT / 64 {
+            self.hits.clear();
+            self.hits.shrink_to(KEPT / 64);
+        }
+    }
+
     /// Copies `data` in; returns where it went.
     fn push(&mut self, data: &[u8]) -> Range<usize> {
         let start = self.bytes.len();
@@ -99,6 +118,8 @@ pub struct MemcacheService<S: Storage> {
     /// that request's reply acknowledges a change: for `if_commit_fails`.
     writes_before: u64,
     acknowledges_change: Acknowledges,
+    /// The store's reply for the last commit, if it failed.
+    commit_failure: Option<&'static str>,
     /// This worker's counts, published once per round.
     counts: Counts,
     /// The rest of a key dump or a watch the last request began, for the
@@ -121,6 +142,7 @@ impl<S: Storage> MemcacheService<S> {
             scratch: Scratch::default(),
             writes_before: 0,
             acknowledges_change: Acknowledges::Nothing,
+            commit_failure: None,
             counts: Counts::default(),
             unfinished: None,
             watch_log: WatchLog::default(),
@@ -133,6 +155,13 @@ impl<S: Storage> MemcacheService<S> {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// Bytes this service holds for replies being composed (its scratch
+    /// buffers): at most [`RESPONSE_PART`] and one item past a round that
+    /// served a large reply, whatever the request.
+    pub fn held_bytes(&self) -> usize {
+        self.scratch.bytes.capacity() + self.scratch.hits.capacity() * std::mem::size_of::<Hit>()
     }
 
     /// `lru_crawler`: a dump's lines come from the stream the session
@@ -192,9 +221,9 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
         self.writes_before = self.storage.writes(&self.worker);
         self.acknowledges_change = acknowledges_change(&request);
         match request {
-            Request::Get { keys, cas, last } => self.get(keys.iter(), None, cas, last),
+            Request::Get { keys, cas, last } => self.get(keys, Retrieval { touch: None, cas, last }),
             Request::GetAndTouch { exptime, keys, cas, last } => {
-                self.get(keys.iter(), Some(exptime), cas, last)
+                self.get(keys, Retrieval { touch: Some(exptime), cas, last })
             }
             Request::TooLarge { key, command, noreply } => self.too_large(key, command, noreply),
             Request::Store { command, key, flags, exptime, value, cas, noreply } => {
@@ -226,14 +255,25 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
         self.unfinished.take()
     }
 
+    fn compose_next(&mut self, rest: &mut dyn ResponseStream, out: &mut Vec<u8>) -> Streamed {
+        match (rest as &mut dyn Any).downcast_mut::<RestOfRetrieval>() {
+            Some(retrieval) => self.compose_rest(retrieval, out),
+            None => rest.compose_next(out),
+        }
+    }
+
     fn connection_event(&mut self, event: ConnectionEvent) {
         self.log_connection(event);
     }
 
     fn commit(&mut self) -> std::io::Result<()> {
-        // Once per round: the round's counts reach the shared counters.
+        // Once per round: the round's counts reach the shared counters, and
+        // the scratch buffers shrink back after a large response.
         self.counts.publish();
-        self.storage.commit(&mut self.worker).map_err(|error| {
+        self.scratch.release_large();
+        let committed = self.storage.commit(&mut self.worker);
+        self.commit_failure = committed.as_ref().err().map(|error| error.reply);
+        committed.map_err(|error| {
             STORE_ERRORS.increment();
             std::io::Error::other(error.to_string())
         })
@@ -242,22 +282,32 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
     /// A reply that acknowledged a write becomes `SERVER_ERROR` if the
     /// commit fails, as when the write itself fails; every other reply
     /// (retrievals, refusals, errors, silenced replies) stands.
-    fn if_commit_fails(&mut self) -> IfCommitFails<Response<'_>> {
+    fn if_commit_fails(&mut self) -> IfCommitFails {
         if self.storage.writes(&self.worker) == self.writes_before {
             return IfCommitFails::ReplyStands;
         }
-        match self.acknowledges_change {
-            Acknowledges::Nothing => IfCommitFails::ReplyStands,
-            Acknowledges::Text => IfCommitFails::Reply(Response::Error(Error::Server(COMMIT_FAILED))),
-            Acknowledges::Binary { opcode, opaque } => {
-                let reply = BinaryReply::Failed { status: Status::OutOfMemory, message: COMMIT_FAILED };
-                IfCommitFails::Reply(Response::Binary(BinaryResponse { opcode, opaque, reply }))
-            }
+        match self.acknowledges_change.note() {
+            Some(note) => IfCommitFails::Replace(note),
+            None => IfCommitFails::ReplyStands,
         }
+    }
+
+    /// The store's own reason for the failed commit (`SERVER_ERROR 307
+    /// busy` for a stall with `write_stall = "busy"`), in the request's
+    /// protocol.
+    fn failed_reply(&mut self, note: u64) -> Option<Response<'_>> {
+        let reason = self.commit_failure.unwrap_or(COMMIT_FAILED);
+        Some(match Acknowledges::from_note(note) {
+            Acknowledges::Binary { opcode, opaque } => {
+                let reply = BinaryReply::Failed { status: Status::OutOfMemory, message: reason };
+                Response::Binary(BinaryResponse { opcode, opaque, reply })
+            }
+            _ => Response::Error(Error::Server(reason)),
+        })
     }
 }
 
-/// The reply to a write whose commit failed.
+/// The reply to a write whose commit failed, when the store gave no reason.
 const COMMIT_FAILED: &str = "storage write failed";
 
 /// Whether a request's reply tells the client that something changed, and
@@ -267,6 +317,25 @@ enum Acknowledges {
     Nothing,
     Text,
     Binary { opcode: u8, opaque: u32 },
+}
+
+impl Acknowledges {
+    /// The note a session keeps of a reply to replace if the commit fails
+    /// (`IfCommitFails::Replace`); `None` when the reply stands.
+    fn note(self) -> Option<u64> {
+        match self {
+            Self::Nothing => None,
+            Self::Text => Some(0),
+            Self::Binary { opcode, opaque } => Some(1 << 40 | u64::from(opcode) << 32 | u64::from(opaque)),
+        }
+    }
+
+    fn from_note(note: u64) -> Self {
+        match note >> 40 {
+            0 => Self::Text,
+            _ => Self::Binary { opcode: (note >> 32) as u8, opaque: note as u32 },
+        }
+    }
 }
 
 /// Whether `request`'s reply tells the client that something changed:

@@ -65,12 +65,16 @@ pub enum Flow {
 
 /// What becomes of a request's reply if the commit that follows it fails
 /// (see [`Service::commit`]).
-#[derive(Debug)]
-pub enum IfCommitFails<R> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfCommitFails {
     /// The reply acknowledges nothing the commit makes durable: it stands.
     ReplyStands,
-    /// Send this reply instead (for memcache, `SERVER_ERROR`).
-    Reply(R),
+    /// Replace it with the reply [`Service::failed_reply`] gives for this
+    /// note, asked once the commit has failed, so the replacement can say
+    /// why (for memcache, `SERVER_ERROR` with the store's reason). The note
+    /// is the service's own: what it needs to know of the request (which
+    /// protocol it spoke, its opaque).
+    Replace(u64),
     /// The reply cannot be replaced: close the connection without sending
     /// it. The safe default for a service that does not say.
     Close,
@@ -129,12 +133,18 @@ pub trait Service<P: Protocol>: Send + 'static {
     }
 
     /// Asked right after each request is executed and its reply composed:
-    /// what the client is to be told instead if the next commit fails, so
-    /// that a failed commit costs the requests that wrote an error reply
-    /// each, not the connection. A service whose commit can fail and that
-    /// does not say gets the default, [`IfCommitFails::Close`].
-    fn if_commit_fails(&mut self) -> IfCommitFails<P::Response<'_>> {
+    /// what becomes of the reply if the next commit fails, so that a failed
+    /// commit costs the requests that wrote an error reply each, not the
+    /// connection. A service whose commit can fail and that does not say
+    /// gets the default, [`IfCommitFails::Close`].
+    fn if_commit_fails(&mut self) -> IfCommitFails {
         IfCommitFails::Close
+    }
+
+    /// After a failed commit, the reply that replaces one noted
+    /// [`IfCommitFails::Replace`]`(note)`; `None` closes the connection.
+    fn failed_reply(&mut self, _note: u64) -> Option<P::Response<'_>> {
+        None
     }
 
     /// Asked right after each request is executed and its reply composed:
@@ -143,6 +153,14 @@ pub trait Service<P: Protocol>: Send + 'static {
     /// None by default.
     fn take_stream(&mut self) -> Option<Box<dyn ResponseStream>> {
         None
+    }
+
+    /// Composes the next part of `rest`, a stream this service gave
+    /// ([`take_stream`](Self::take_stream)), into `out`. A stream that needs
+    /// the service to go on (the keys of a retrieval not yet fetched from
+    /// its store) is served here; by default the stream composes alone.
+    fn compose_next(&mut self, rest: &mut dyn ResponseStream, out: &mut Vec<u8>) -> Streamed {
+        rest.compose_next(out)
     }
 
     /// Told when one of the worker's client connections opens or closes
@@ -191,7 +209,7 @@ impl CloseReason {
 /// and serves the connection's next request only once the last part is
 /// composed: the response may be as long as it needs while the buffers
 /// stay bounded, and other connections are served between parts.
-pub trait ResponseStream: Send {
+pub trait ResponseStream: Send + std::any::Any {
     /// Appends the next part, of a few kilobytes, to `out`.
     fn compose_next(&mut self, out: &mut Vec<u8>) -> Streamed;
 }

@@ -288,9 +288,12 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             connection.last_active = self.now;
             let sent = match &committed {
                 Ok(committed) => connection.session.send_output(progress, committed),
-                Err(error) => connection
-                    .session
-                    .send_after_failed_commit(progress, io::Error::new(error.kind(), error.to_string())),
+                Err(error) => connection.session.send_after_failed_commit(
+                    self.protocol.as_ref(),
+                    &mut self.service,
+                    progress,
+                    io::Error::new(error.kind(), error.to_string()),
+                ),
             };
             match sent {
                 Ok(Progress::Idle) => {}

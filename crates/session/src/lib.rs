@@ -91,6 +91,9 @@ pub struct Session<S, T = ()> {
     peer_closed: bool,
     /// The stream's own flush found bytes it could not send yet.
     stream_holds_output: bool,
+    /// Serving stopped with requests (or parts of a response) left, for
+    /// want of room in the write buffer.
+    waits_for_room: bool,
     traffic: Traffic,
 }
 
@@ -111,6 +114,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             drained: false,
             peer_closed: false,
             stream_holds_output: false,
+            waits_for_room: false,
             traffic,
         }
     }
@@ -163,7 +167,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
         let progress = self.serve_input(protocol, service, max_requests, readiness)?;
         match Committed::by::<P, V>(service) {
             Ok(committed) => self.send_output(progress, &committed),
-            Err(error) => self.send_after_failed_commit(progress, error),
+            Err(error) => self.send_after_failed_commit(protocol, service, progress, error),
         }
     }
 
@@ -182,6 +186,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             self.drained = false;
         }
         self.peer_closed |= readiness.read_closed;
+        self.waits_for_room = false;
         // Nothing is sent here unless the write buffer fills (then after a
         // commit): responses still buffered may be from requests served
         // earlier in this round and not yet committed.
@@ -198,8 +203,8 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                     let committed = match Committed::by::<P, V>(service) {
                         Ok(committed) => committed,
                         Err(error) => {
-                            let withdrawn =
-                                self.withdraw_uncommitted(io::Error::new(error.kind(), error.to_string()))?;
+                            let copy = io::Error::new(error.kind(), error.to_string());
+                            let withdrawn = self.withdraw_uncommitted(protocol, service, copy)?;
                             self.failed_commit = Some(error);
                             withdrawn
                         }
@@ -207,6 +212,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                     self.flush(&committed)?;
                     if self.write.is_full() {
                         // Wait for the client to read before taking more.
+                        self.waits_for_room = true;
                         break Progress::Idle;
                     }
                 }
@@ -228,6 +234,13 @@ impl<S: Read + Write, T: Default> Session<S, T> {
         if finished && !self.has_pending_output() {
             return Ok(Progress::Done);
         }
+        if progress == Progress::Idle && self.waits_for_room && !self.write.is_full() {
+            // The client read what made serving stop between the two
+            // halves: no writable event will come to resume the requests
+            // still buffered, so go on after the others' turn.
+            self.waits_for_room = false;
+            return Ok(Progress::Yield);
+        }
         Ok(progress)
     }
 
@@ -245,13 +258,32 @@ impl<S: Read + Write, T: Default> Session<S, T> {
     /// service's error replies (see [`Service::if_commit_fails`]) and sends
     /// as [`send_output`](Self::send_output) does. Gives back `error` when a
     /// reply cannot be replaced: the caller closes the connection.
-    pub fn send_after_failed_commit(&mut self, progress: Progress, error: io::Error) -> io::Result<Progress> {
-        let nothing_uncommitted = self.withdraw_uncommitted(error)?;
+    pub fn send_after_failed_commit<P: Protocol<State = T>, V: Service<P>>(
+        &mut self,
+        protocol: &P,
+        service: &mut V,
+        progress: Progress,
+        error: io::Error,
+    ) -> io::Result<Progress> {
+        let nothing_uncommitted = self.withdraw_uncommitted(protocol, service, error)?;
         self.send_output(progress, &nothing_uncommitted)
     }
 
-    fn withdraw_uncommitted(&mut self, error: io::Error) -> io::Result<Committed> {
-        match self.uncommitted.withdraw(&mut self.write) {
+    fn withdraw_uncommitted<P: Protocol<State = T>, V: Service<P>>(
+        &mut self,
+        protocol: &P,
+        service: &mut V,
+        error: io::Error,
+    ) -> io::Result<Committed> {
+        let withdrawn =
+            self.uncommitted.withdraw(&mut self.write, |note, out| match service.failed_reply(note) {
+                Some(reply) => {
+                    protocol.compose(&reply, out);
+                    true
+                }
+                None => false,
+            });
+        match withdrawn {
             true => Ok(Committed::nothing_left_uncommitted()),
             false => Err(error),
         }
@@ -276,7 +308,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             if self.unfinished.is_pending() {
                 // One part, then the worker's other connections: a part
                 // holds hundreds of lines, each as much work as a request.
-                return match self.unfinished.compose_next(self.write.tail()) {
+                return match self.unfinished.compose_next(service, self.write.tail()) {
                     // A stream of events ends when its client leaves.
                     Streamed::Later if self.peer_closed || self.input_ended => Stop::Close,
                     Streamed::Later => Stop::Waiting,
@@ -301,9 +333,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                         protocol.compose(&response, self.write.tail())
                     };
                     let reply = composed_from..self.write.len();
-                    self.uncommitted.note(reply, service.if_commit_fails(), |instead, out| {
-                        protocol.compose(instead, out);
-                    });
+                    self.uncommitted.note(reply, service.if_commit_fails());
                     self.unfinished.begin(service.take_stream());
                     Outcome::Served { consumed: parsed.consumed, flow }
                 }

@@ -121,6 +121,44 @@ fn client_that_never_reads_cannot_grow_the_buffers() {
     assert_eq!(answered, sent, "every PING is answered once the client reads");
 }
 
+/// A session that stopped for a full write buffer, whose client then read
+/// everything before the responses were sent, has no writable event to
+/// wait for: it must ask to be driven again, or its buffered requests wait
+/// for ever.
+#[test]
+fn a_client_that_reads_between_serving_and_sending_is_served_on() {
+    let (mut session, mut client) = pair();
+    let request = b"PING\r\n".repeat(1000);
+    let mut sent = 0;
+    let serve = |session: &mut Session<UnixStream>| {
+        session.serve_input(&Ping, &mut PingService, usize::MAX, Readiness::READABLE).unwrap()
+    };
+    // Fill the socket towards the client, which does not read yet, until
+    // serving stops with responses waiting and requests still buffered.
+    loop {
+        if let Ok(n) = client.write(&request) {
+            sent += n;
+        }
+        let progress = serve(&mut session);
+        if progress == Progress::Idle && session.has_pending_output() && !session.read.is_empty() {
+            break;
+        }
+        let committed = Committed::by::<Ping, _>(&mut PingService).unwrap();
+        session.send_output(progress, &committed).unwrap();
+    }
+    let mut answered = received(&mut client).len();
+    let committed = Committed::by::<Ping, _>(&mut PingService).unwrap();
+    assert_eq!(session.send_output(Progress::Idle, &committed).unwrap(), Progress::Yield);
+    for _ in 0..100_000 {
+        if answered == sent {
+            break;
+        }
+        drive(&mut session);
+        answered += received(&mut client).len();
+    }
+    assert_eq!(answered, sent, "every PING is answered");
+}
+
 #[test]
 fn end_input_finishes_buffered_requests() {
     let (mut session, mut client) = pair();
@@ -273,6 +311,8 @@ fn a_second_serve_input_sends_nothing_uncommitted() {
 /// any other reply stands.
 struct FailingStore {
     last: Vec<u8>,
+    /// The requests whose replies are replaced if the commit fails.
+    noted: Vec<Vec<u8>>,
 }
 
 impl Service<Skipper> for FailingStore {
@@ -285,20 +325,27 @@ impl Service<Skipper> for FailingStore {
         Err(io::Error::other("the log cannot be written"))
     }
 
-    fn if_commit_fails(&mut self) -> petrel_protocol::IfCommitFails<Vec<u8>> {
+    fn if_commit_fails(&mut self) -> petrel_protocol::IfCommitFails {
         use petrel_protocol::IfCommitFails;
         match &self.last {
-            line if line.starts_with(b"write") => IfCommitFails::Reply([b"failed: ", &line[..]].concat()),
+            line if line.starts_with(b"write") => {
+                self.noted.push(self.last.clone());
+                IfCommitFails::Replace(self.noted.len() as u64 - 1)
+            }
             line if line.starts_with(b"opaque") => IfCommitFails::Close,
             _ => IfCommitFails::ReplyStands,
         }
+    }
+
+    fn failed_reply(&mut self, note: u64) -> Option<Vec<u8>> {
+        Some([b"failed: ", &self.noted[note as usize][..]].concat())
     }
 }
 
 #[test]
 fn a_failed_commit_replaces_the_replies_that_acknowledged_writes() {
     let (mut session, mut client) = pair();
-    let mut service = FailingStore { last: Vec::new() };
+    let mut service = FailingStore { last: Vec::new(), noted: Vec::new() };
     client.write_all(b"read a\nwrite b\nread c\nwrite d\n").unwrap();
     let progress = session.drive(&Skipper, &mut service, usize::MAX, Readiness::READABLE).unwrap();
     assert_eq!(progress, Progress::Idle, "the connection stays open");
@@ -311,7 +358,7 @@ fn a_failed_commit_replaces_the_replies_that_acknowledged_writes() {
 #[test]
 fn a_failed_commit_closes_a_connection_whose_reply_cannot_be_replaced() {
     let (mut session, mut client) = pair();
-    let mut service = FailingStore { last: Vec::new() };
+    let mut service = FailingStore { last: Vec::new(), noted: Vec::new() };
     client.write_all(b"write a\nopaque b\n").unwrap();
     assert!(session.drive(&Skipper, &mut service, usize::MAX, Readiness::READABLE).is_err());
     assert_eq!(received(&mut client), b"", "nothing leaves");

@@ -8,17 +8,16 @@ use petrel_protocol::IfCommitFails;
 
 use crate::WriteBuffer;
 
-/// Past this many bytes of prepared replacements, the buffer is freed once
-/// the commit succeeds, so an idle connection holds nothing.
-const KEPT_CAPACITY: usize = 1024;
+/// Past this many noted replies, the list is freed once the commit
+/// succeeds, so an idle connection holds nothing.
+const KEPT_CAPACITY: usize = 64;
 
 #[derive(Debug, Default)]
 pub(crate) struct Uncommitted {
     /// Replies to replace if the commit fails: where each is among the
-    /// write buffer's unsent bytes, and where its replacement is in
-    /// `replacements`.
-    replaced: Vec<(Range<usize>, Range<usize>)>,
-    replacements: Vec<u8>,
+    /// write buffer's unsent bytes, and the service's note for composing
+    /// its replacement.
+    replaced: Vec<(Range<usize>, u64)>,
     /// A reply that cannot be replaced was composed: a failed commit closes
     /// the connection.
     close: bool,
@@ -26,49 +25,46 @@ pub(crate) struct Uncommitted {
 
 impl Uncommitted {
     /// Notes what becomes of `reply` (a range of the write buffer's unsent
-    /// bytes) if the commit fails, composing a replacement with `compose`.
-    pub(crate) fn note<R>(
-        &mut self,
-        reply: Range<usize>,
-        fate: IfCommitFails<R>,
-        compose: impl FnOnce(&R, &mut Vec<u8>),
-    ) {
+    /// bytes) if the commit fails.
+    pub(crate) fn note(&mut self, reply: Range<usize>, fate: IfCommitFails) {
         match fate {
             IfCommitFails::ReplyStands => {}
             IfCommitFails::Close => self.close = true,
-            IfCommitFails::Reply(instead) => {
-                let start = self.replacements.len();
-                compose(&instead, &mut self.replacements);
-                self.replaced.push((reply, start..self.replacements.len()));
-            }
+            IfCommitFails::Replace(note) => self.replaced.push((reply, note)),
         }
     }
 
     /// The commit succeeded: every reply stands.
     pub(crate) fn committed(&mut self) {
-        self.replaced.clear();
         self.close = false;
-        if self.replacements.capacity() > KEPT_CAPACITY {
-            self.replacements = Vec::new();
+        if self.replaced.capacity() > KEPT_CAPACITY {
             self.replaced = Vec::new();
         } else {
-            self.replacements.clear();
+            self.replaced.clear();
         }
     }
 
-    /// The commit failed: replaces the noted replies in `write`. False when
-    /// a reply cannot be replaced, and the connection must close.
-    pub(crate) fn withdraw(&mut self, write: &mut WriteBuffer) -> bool {
+    /// The commit failed: replaces the noted replies in `write` with what
+    /// `compose` makes of their notes (false: that reply cannot be
+    /// replaced). False when a reply cannot be replaced, and the
+    /// connection must close.
+    pub(crate) fn withdraw(
+        &mut self,
+        write: &mut WriteBuffer,
+        mut compose: impl FnMut(u64, &mut Vec<u8>) -> bool,
+    ) -> bool {
         if self.close {
             return false;
         }
         if !self.replaced.is_empty() {
             let unsent = write.bytes();
-            let mut rewritten = Vec::with_capacity(unsent.len() + self.replacements.len());
+            let mut rewritten = Vec::with_capacity(unsent.len());
             let mut copied = 0;
-            for (reply, replacement) in &self.replaced {
+            for &(ref reply, note) in &self.replaced {
                 rewritten.extend_from_slice(&unsent[copied..reply.start]);
-                rewritten.extend_from_slice(&self.replacements[replacement.clone()]);
+                if !compose(note, &mut rewritten) {
+                    return false;
+                }
                 copied = reply.end;
             }
             rewritten.extend_from_slice(&unsent[copied..]);

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use petrel_protocol::{ResponseStream, Streamed};
+use petrel_protocol::{Protocol, ResponseStream, Service, Streamed};
 
 /// The rest of the connection's current response, if it is unfinished.
 #[derive(Default)]
@@ -36,11 +36,15 @@ impl Unfinished {
         self.0.is_some() && self.1.0
     }
 
-    /// Composes the next part into `out`, and forgets the response once it
-    /// is complete.
-    pub(crate) fn compose_next(&mut self, out: &mut Vec<u8>) -> Streamed {
+    /// Has `service` compose the next part into `out`, and forgets the
+    /// response once it is complete.
+    pub(crate) fn compose_next<P: Protocol, V: Service<P>>(
+        &mut self,
+        service: &mut V,
+        out: &mut Vec<u8>,
+    ) -> Streamed {
         let Some(rest) = self.0.as_mut() else { return Streamed::Complete };
-        let streamed = rest.compose_next(out);
+        let streamed = service.compose_next(rest.as_mut(), out);
         match streamed {
             Streamed::Complete => self.0 = None,
             Streamed::Later => self.1 = WaitsForEvents(true),

@@ -8,10 +8,12 @@ use crate::MemoryBudget;
 
 /// Responses composed and not yet sent.
 ///
-/// `max` is a soft limit: the session stops taking new requests once it is
-/// reached, or once the memory budget is spent while this buffer holds part
-/// of it, but the response being composed is always completed, so the
-/// buffer can exceed `max` (and the budget) by one response.
+/// `max` is a soft limit: the session stops taking new requests (and
+/// composing parts of a streamed response) once it is reached, or once the
+/// memory budget is spent while this buffer holds part of it, but the
+/// response or part being composed is always completed, so the buffer can
+/// exceed `max` (and the budget) by one response or one part of a streamed
+/// one.
 #[derive(Debug)]
 pub struct WriteBuffer {
     data: Vec<u8>,

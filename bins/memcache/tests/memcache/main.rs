@@ -12,6 +12,7 @@ mod checkpoint;
 mod dump;
 mod durability;
 mod eviction;
+mod large_replies;
 mod limits;
 mod operations;
 mod protocol;

@@ -173,3 +173,20 @@ fn curr_connections_counts_clients() {
     drop(clients);
     wait_for_stat(&server, "curr_connections", 1);
 }
+
+/// A browser's POST to the data port, with memcache commands in its body,
+/// closes the connection at the request line: nothing in the body runs,
+/// and the close is counted.
+#[test]
+fn an_http_post_to_the_data_port_closes_it_and_is_counted() {
+    let server = server();
+    let mut browser = server.connect();
+    browser.send(b"POST / HTTP/1.1\r\nHost: cache\r\nContent-Length: 16\r\n\r\nset k 0 0 1\r\nx\r\n");
+    assert_eq!(browser.read_to_close(), b"");
+    let mut client = server.connect();
+    client.send(b"get k\r\n");
+    assert_eq!(client.read_until_line("END\r\n"), "END\r\n");
+    let stats = admin_stats(&server);
+    assert_eq!(stat(&stats, "http_request_closes"), Some(1), "{stats}");
+    assert_eq!(stat(&stats, "cmd_set"), Some(0), "{stats}");
+}

@@ -7,8 +7,10 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use petrel_protocol::{ParseError, Protocol, Recovery, Service};
-use petrel_protocol_memcache::{ConnectionState, Limits, Memcache, MemcacheService, MemoryStorage, binary, parse_reply};
+use petrel_protocol::{ParseError, Protocol, Recovery, Service, Streamed};
+use petrel_protocol_memcache::{
+    ConnectionState, Limits, Memcache, MemcacheService, MemoryStorage, Request, binary, parse_reply,
+};
 
 fuzz_target!(|input: &[u8]| {
     let limits = Limits { item_size_max: 4096, max_line: 2048 };
@@ -21,8 +23,15 @@ fuzz_target!(|input: &[u8]| {
     while !rest.is_empty() {
         match protocol.parse(&mut state, rest) {
             Ok(parsed) => {
+                let retrieval = matches!(parsed.message, Request::Get { .. } | Request::GetAndTouch { .. });
                 let response = service.execute(parsed.message);
                 protocol.compose(&response, &mut out);
+                // The rest of a retrieval of many large items, composed in
+                // parts as a session goes on (a key dump's or a watch's
+                // lines are no replies to parse: they are left).
+                if let Some(mut stream) = service.take_stream().filter(|_| retrieval) {
+                    while service.compose_next(stream.as_mut(), &mut out) == Streamed::More {}
+                }
                 rest = &rest[parsed.consumed.min(rest.len())..];
             }
             Err(ParseError::Incomplete) => break,

@@ -5,14 +5,16 @@
 //! only over that version, whatever the opcode); a quiet command is silent
 //! on success, and a quiet retrieval on a miss too, but errors always reply.
 
+use petrel_metrics::Timer;
+
 use super::{MemcacheService, note_store_failure};
 use crate::binary::{BinaryCommand, BinaryReply, BinaryRequest, BinaryResponse, NO_VIVIFY, Opcode, Status};
 use crate::expiry::Expiry;
 use crate::request::StoreCommand;
 use crate::response::Response;
 use crate::store::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, Fetched, Storage, StorageError, StoreMode,
-    StoreRequest, Stored,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StorageError,
+    StoreMode, StoreRequest, Stored,
 };
 
 impl<S: Storage> MemcacheService<S> {
@@ -64,11 +66,11 @@ impl<S: Storage> MemcacheService<S> {
 
     /// Get and GAT, with the counts of `get` and `gat`.
     fn binary_get<'s>(&'s mut self, opcode: Opcode, key: &[u8], exptime: Option<u32>) -> BinaryReply<'s> {
-        let touch = exptime.map(i64::from);
-        if let Response::Error(crate::Error::Server(reason)) =
-            self.get(std::iter::once(key), touch, true, true)
-        {
-            return BinaryReply::Failed { status: Status::OutOfMemory, message: reason };
+        let _timer = Timer::start(self.latencies.get.histogram());
+        let now = self.clock.now();
+        let touch = exptime.map(|exptime| Expiry::from_exptime(i64::from(exptime), now));
+        if let Err(error) = self.fetch_counted(key, FetchRequest { touch, ..FetchRequest::default() }, now) {
+            return failed(error);
         }
         match self.scratch.hits.first() {
             Some(hit) => BinaryReply::Item {

@@ -1,5 +1,5 @@
-//! The classic text commands: retrievals, the six storage commands,
-//! `delete`, `incr`/`decr`, `touch` and `flush_all`.
+//! The classic text commands (retrievals are in `retrieval.rs`): the six
+//! storage commands, `delete`, `incr`/`decr`, `touch` and `flush_all`.
 
 use petrel_metrics::Timer;
 
@@ -8,59 +8,13 @@ use crate::Error;
 use crate::expiry::Expiry;
 use crate::key::Key;
 use crate::request::StoreCommand;
-use crate::response::{Hit, Response};
+use crate::response::Response;
 use crate::store::{
     ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StorageError,
     StoreMode, StoreRequest, Stored,
 };
 
 impl<S: Storage> MemcacheService<S> {
-    pub(super) fn get<'k, 's>(
-        &'s mut self,
-        keys: impl Iterator<Item = &'k [u8]>,
-        touch: Option<i64>,
-        cas: bool,
-        last: bool,
-    ) -> Response<'s> {
-        let _timer = Timer::start(self.latencies.get.histogram());
-        let now = self.clock.now();
-        let fetch = FetchRequest {
-            touch: touch.map(|exptime| Expiry::from_exptime(exptime, now)),
-            ..FetchRequest::default()
-        };
-        for key in keys {
-            self.counts.cmd_get += 1;
-            if touch.is_some() {
-                self.counts.cmd_touch += 1;
-            }
-            let key_range = self.scratch.push(key);
-            let value_start = self.scratch.bytes.len();
-            match self.storage.fetch(&mut self.worker, key, fetch, Some(&mut self.scratch.bytes), now) {
-                Ok(Fetched::Hit(found)) => {
-                    self.counts.hit(true, touch.is_some());
-                    let value = value_start..self.scratch.bytes.len();
-                    self.log_fetch(key, Some(value.len()));
-                    self.scratch.hits.push(Hit {
-                        key: key_range,
-                        value,
-                        flags: found.info.flags,
-                        cas: found.info.cas,
-                    });
-                }
-                Ok(Fetched::Miss { expired }) => {
-                    self.counts.hit(false, touch.is_some());
-                    self.log_fetch(key, None);
-                    if expired {
-                        self.counts.get_expired += 1;
-                    }
-                    self.scratch.bytes.truncate(key_range.start);
-                }
-                Err(error) => return store_failed(error),
-            }
-        }
-        Response::Values { hits: &self.scratch.hits, bytes: &self.scratch.bytes, cas, last }
-    }
-
     #[allow(clippy::too_many_arguments)]
     pub(super) fn store(
         &mut self,

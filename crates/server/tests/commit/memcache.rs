@@ -123,7 +123,9 @@ impl Storage for FailingCommit {
             return Ok(());
         }
         match self.failures.fetch_update(Ordering::AcqRel, Ordering::Acquire, less) {
-            Ok(_) => Err(StorageError { reply: "unused", detail: "the log cannot be written".into() }),
+            Ok(_) => {
+                Err(StorageError { reply: "log write failed", detail: "the log cannot be written".into() })
+            }
             Err(_) => Ok(()),
         }
     }
@@ -134,7 +136,7 @@ impl Storage for FailingCommit {
 }
 
 #[test]
-fn a_failed_commit_answers_each_write_with_server_error_and_keeps_the_connection() {
+fn a_failed_commit_answers_each_write_with_the_stores_reason_and_keeps_the_connection() {
     let storage = Arc::new(FailingCommit::default());
     let failures = storage.failures.clone();
     let server = start(storage);
@@ -151,12 +153,12 @@ fn a_failed_commit_answers_each_write_with_server_error_and_keeps_the_connection
     let replies = client.read_until_line("MN\r\n");
     assert_eq!(
         replies,
-        "SERVER_ERROR storage write failed\r\n\
+        "SERVER_ERROR log write failed\r\n\
          NOT_STORED\r\n\
          VALUE old 0 1\r\no\r\nEND\r\n\
-         SERVER_ERROR storage write failed\r\n\
+         SERVER_ERROR log write failed\r\n\
          NOT_FOUND\r\n\
-         SERVER_ERROR storage write failed\r\n\
+         SERVER_ERROR log write failed\r\n\
          MN\r\n"
     );
 
@@ -211,7 +213,7 @@ fn a_commit_failing_mid_round_withdraws_the_replies_of_every_connection_it_cover
         }
     }
     assert_eq!(failures.load(Ordering::Acquire), 0, "no commit failed mid-round");
-    assert_eq!(writer.read_line(), "SERVER_ERROR storage write failed\r\n");
+    assert_eq!(writer.read_line(), "SERVER_ERROR log write failed\r\n");
     server.shutdown();
     server.wait();
 }
