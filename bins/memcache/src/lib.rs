@@ -81,12 +81,20 @@ pub struct ProtocolConfig {
     /// Whether clients may speak memcached's binary protocol (chosen per
     /// connection by its first byte); when not, such a connection is closed.
     pub binary: bool,
+    /// Most connections watching the log (`watch`) at once; the next is
+    /// answered `WATCHER_TOO_MANY log watcher limit reached`.
+    pub max_watchers: usize,
 }
 
 impl Default for ProtocolConfig {
     fn default() -> Self {
         let limits = Limits::default();
-        Self { item_size_max: limits.item_size_max, max_line: limits.max_line, binary: true }
+        Self {
+            item_size_max: limits.item_size_max,
+            max_line: limits.max_line,
+            binary: true,
+            max_watchers: petrel_protocol_memcache::MAX_WATCHERS,
+        }
     }
 }
 
@@ -156,7 +164,10 @@ pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
     let server = petrel_server::start(
         &config.core,
         Memcache { limits, binary: config.protocol.binary },
-        |_| MemcacheService::new(storage.clone(), limits, server_info.clone()),
+        |_| {
+            MemcacheService::new(storage.clone(), limits, server_info.clone())
+                .with_max_watchers(config.protocol.max_watchers)
+        },
         admin,
     )?;
     Ok(server)

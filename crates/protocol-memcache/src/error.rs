@@ -52,6 +52,9 @@ pub enum Error {
     InvalidOrDuplicateFlag,
     /// `stats detail` without `on`, `off` or `dump`.
     DetailUsage,
+    /// `watch` with the watchers' limit reached:
+    /// `WATCHER_TOO_MANY log watcher limit reached`.
+    TooManyWatchers,
     /// A meta flag's token is not of the right form.
     BadToken,
     /// An opaque (`O`) token longer than 32 bytes.
@@ -88,6 +91,7 @@ impl Error {
             Error::DuplicateFlag => "CLIENT_ERROR duplicate flag",
             Error::InvalidOrDuplicateFlag => "CLIENT_ERROR invalid or duplicate flag",
             Error::DetailUsage => "CLIENT_ERROR usage: stats detail on|off|dump",
+            Error::TooManyWatchers => "WATCHER_TOO_MANY log watcher limit reached",
             Error::BadToken => "CLIENT_ERROR bad token in command line format",
             Error::OpaqueTooLong => "CLIENT_ERROR opaque token too long",
             Error::InvalidMode => "CLIENT_ERROR invalid mode for ms M token",

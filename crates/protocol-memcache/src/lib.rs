@@ -52,6 +52,7 @@ pub mod request;
 mod response;
 pub mod rules;
 mod service;
+mod slabs;
 mod store;
 mod watch;
 
@@ -68,6 +69,7 @@ pub use parse::TextState;
 pub use request::{ITEM_OVERHEAD, Limits, Request, StoreCommand};
 pub use response::{Hit, MetaCode, Reply, Response, ReturnFlag, parse_reply};
 pub use service::{MemcacheService, RESPONSE_PART};
+pub use slabs::SlabsCommand;
 pub use store::{
     ArithmeticRequest, Counted, DeleteRequest, Deleted, EVICTIONS, FetchRequest, Fetched, Found, ItemInfo,
     Storage, StorageError, StorageStats, StoreMode, StoreRequest, Stored,

@@ -13,6 +13,7 @@ use crate::meta::{MetaCommand, MetaFlags, tokens};
 use crate::multiget::{self, Multiget};
 use crate::number::memcached;
 use crate::request::{Limits, Request, StoreCommand};
+use crate::slabs::SlabsCommand;
 use crate::watch::WatchKinds;
 
 /// A request parsed from the front of a buffer, or why not.
@@ -162,6 +163,21 @@ fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8], arguments: usize) -
                 *word = args.next().unwrap_or_default();
             }
             Request::LruCrawler(CrawlerCommand::parse(&words[..count])?)
+        }
+        b"slabs" => {
+            // memcached looks at no more than four words.
+            let mut words: [&[u8]; 4] = [b""; 4];
+            let count = arguments.min(words.len());
+            for word in &mut words[..count] {
+                *word = args.next().unwrap_or_default();
+            }
+            // Only `automove` takes `noreply`, as in memcached.
+            let noreply = words[0] == b"automove" && last_word_is_noreply(rest);
+            match SlabsCommand::parse(&words[..count]) {
+                Ok(command) => Request::Slabs { command, noreply },
+                Err(_) if noreply => return Err(Error::NoReply),
+                Err(error) => return Err(error),
+            }
         }
         b"watch" => {
             let mut words = [&b""[..]; 4];

@@ -5,6 +5,7 @@ use crate::binary::BinaryRequest;
 use crate::crawler::CrawlerCommand;
 use crate::key::{Key, Keys};
 use crate::meta::MetaFlags;
+use crate::slabs::SlabsCommand;
 use crate::watch::WatchKinds;
 
 mod compose;
@@ -177,6 +178,14 @@ pub enum Request<'a> {
     Quit,
     /// `lru_crawler <command> [<argument>]`.
     LruCrawler(CrawlerCommand),
+    /// `slabs automove ...` or `slabs reassign ...` (no slabs here: see
+    /// [`SlabsCommand`]).
+    Slabs {
+        /// Which, and its answer.
+        command: SlabsCommand,
+        /// No reply wanted (`slabs automove`'s `noreply`).
+        noreply: bool,
+    },
     /// `watch [fetchers] [mutations] [evictions] [connevents] [noreply]`.
     Watch {
         /// What to watch.
@@ -261,6 +270,7 @@ impl std::fmt::Display for Request<'_> {
             Request::Stats { group, .. } => write!(f, "stats {}", text(group.unwrap_or_default())),
             Request::Quit => f.write_str("quit"),
             Request::LruCrawler(command) => write!(f, "lru_crawler {command:?}"),
+            Request::Slabs { command, .. } => write!(f, "slabs {command:?}"),
             Request::Watch { kinds, .. } => write!(f, "watch {kinds:?}"),
             Request::MetaGet { key, .. } => write!(f, "mg {}", text(key)),
             Request::MetaSet { key, value, .. } => write!(f, "ms {} {}", text(key), value.len()),

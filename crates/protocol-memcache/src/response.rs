@@ -124,6 +124,9 @@ pub enum Response<'a> {
     BadClass,
     /// `NOTSTARTED no items to crawl` (`lru_crawler` naming no class).
     NotStarted,
+    /// A status line of a maintenance command, as memcached words it
+    /// (`slabs`: `NOSPARE source class has no spare pages`).
+    Status(&'static str),
     /// `VERSION <version>`
     Version(&'a str),
     /// `STAT` lines, then `END`.
@@ -192,6 +195,7 @@ impl Response<'_> {
             Response::Reset => line(out, b"RESET"),
             Response::BadClass => line(out, b"BADCLASS invalid class id"),
             Response::NotStarted => line(out, b"NOTSTARTED no items to crawl"),
+            Response::Status(status) => line(out, status.as_bytes()),
             Response::Version(version) => {
                 out.extend_from_slice(b"VERSION ");
                 line(out, version.as_bytes());
@@ -323,6 +327,9 @@ pub enum Reply<'a> {
     },
     /// `ME <text>`
     MetaDebug(&'a [u8]),
+    /// A maintenance command's status line (`BADCLASS ...`, `NOSPARE ...`,
+    /// `WATCHER_TOO_MANY ...`), whole.
+    Status(&'a [u8]),
     /// `ERROR`
     Error,
     /// `CLIENT_ERROR <message>`
@@ -382,6 +389,9 @@ pub fn parse_reply(input: &[u8]) -> Result<Parsed<Reply<'_>>, ParseError<Error>>
         b"DELETED" => (Reply::Deleted, line_len),
         b"TOUCHED" => (Reply::Touched, line_len),
         b"OK" => (Reply::Ok, line_len),
+        b"BADCLASS" | b"NOTSTARTED" | b"NOSPARE" | b"SAME" | b"BUSY" | b"WATCHER_TOO_MANY" => {
+            (Reply::Status(line), line_len)
+        }
         b"VERSION" => (Reply::Version(rest), line_len),
         b"STAT" => {
             let space = memchr(b' ', rest).ok_or(bad.clone())?;

@@ -32,7 +32,7 @@ mod retrieval;
 mod text;
 mod watching;
 
-use counts::{Counts, STORE_ERRORS};
+use counts::{COMMIT_ERRORS, Counts, STORE_ERRORS};
 pub use retrieval::RESPONSE_PART;
 use retrieval::{RestOfRetrieval, Retrieval};
 
@@ -127,6 +127,8 @@ pub struct MemcacheService<S: Storage> {
     unfinished: Option<Box<dyn ResponseStream>>,
     /// This worker's way to the watchers (`watch`).
     watch_log: WatchLog,
+    /// Most connections watching at once.
+    max_watchers: usize,
     clock: Clock,
     latencies: Latencies,
 }
@@ -146,9 +148,16 @@ impl<S: Storage> MemcacheService<S> {
             counts: Counts::default(),
             unfinished: None,
             watch_log: WatchLog::default(),
+            max_watchers: crate::watch::MAX_WATCHERS,
             clock: Clock::System,
             latencies: Latencies::new(),
         }
+    }
+
+    /// This service admitting at most `limit` watchers (`watch`) at once.
+    pub fn with_max_watchers(mut self, limit: usize) -> Self {
+        self.max_watchers = limit;
+        self
     }
 
     /// This service reading the time from `clock` (tests: a manual one).
@@ -240,6 +249,7 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
             Request::Stats { group, argument } => self.stats(group, argument),
             Request::Quit => Response::Quit,
             Request::LruCrawler(command) => self.lru_crawler(command),
+            Request::Slabs { command, noreply } => quiet_if(noreply, Response::Status(command.reply())),
             Request::Watch { kinds, noreply } => self.watch(kinds, noreply),
             Request::MetaGet { key, flags } => self.meta_get(key, flags),
             Request::MetaSet { key, flags, value } => self.meta_set(key, flags, value),
@@ -274,6 +284,7 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
         let committed = self.storage.commit(&mut self.worker);
         self.commit_failure = committed.as_ref().err().map(|error| error.reply);
         committed.map_err(|error| {
+            COMMIT_ERRORS.increment();
             STORE_ERRORS.increment();
             std::io::Error::other(error.to_string())
         })

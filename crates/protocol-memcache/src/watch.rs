@@ -41,7 +41,9 @@ const QUEUE_LINES: usize = 1024;
 const LINE_MAX: usize = 1024;
 /// Most bytes of lines composed for a watcher per turn of its worker.
 const PART_BYTES: usize = 16 << 10;
-/// Most watchers at once; the next is answered `SERVER_ERROR`.
+/// Most watchers at once unless the server says otherwise
+/// ([`MemcacheService::with_max_watchers`](crate::MemcacheService::with_max_watchers));
+/// the next is answered `WATCHER_TOO_MANY`, as by memcached.
 pub const MAX_WATCHERS: usize = 16;
 
 /// What a watcher asked to see.
@@ -138,13 +140,13 @@ impl Hub {
 }
 
 /// Starts watching `kinds`: the stream to give the watcher's session, or
-/// `None` when [`MAX_WATCHERS`] are watching already.
-pub fn watch(kinds: WatchKinds) -> Option<Box<dyn ResponseStream>> {
+/// `None` when `limit` watchers are watching already.
+pub fn watch(kinds: WatchKinds, limit: usize) -> Option<Box<dyn ResponseStream>> {
     let (sender, receiver) = crossbeam_channel::bounded(QUEUE_LINES);
     let watcher = Arc::new(Watcher { kinds, lines: sender, skipped: AtomicU64::new(0) });
     let mut admitted = false;
     HUB.change(|watchers| {
-        if watchers.len() < MAX_WATCHERS {
+        if watchers.len() < limit {
             watchers.push(watcher.clone());
             admitted = true;
         }

@@ -16,6 +16,7 @@ mod large_replies;
 mod limits;
 mod operations;
 mod protocol;
+mod stall;
 mod tls;
 mod watch;
 

@@ -75,3 +75,23 @@ fn a_watcher_that_does_not_read_slows_no_one_and_is_told_what_it_missed() {
     drop(watcher);
     wait_for_stat(&server, "log_watchers", 0);
 }
+
+/// The watchers' limit is the operator's to set, and a watcher past it is
+/// told so in memcached's words; a slot frees when its watcher leaves.
+#[test]
+fn watchers_past_the_limit_are_refused_as_memcached_refuses_them() {
+    let server =
+        ServerProcess::start(BINARY, &CONFIG.replace("[storage]", "[protocol]\nmax_watchers = 2\n[storage]"));
+    let mut first = server.connect();
+    assert_eq!(first.call(b"watch\r\n", 4), b"OK\r\n");
+    let mut second = server.connect();
+    assert_eq!(second.call(b"watch mutations\r\n", 4), b"OK\r\n");
+    let mut third = server.connect();
+    third.send(b"watch\r\n");
+    assert_eq!(third.read_line(), "WATCHER_TOO_MANY log watcher limit reached\r\n");
+    third.send(b"version\r\n");
+    assert!(third.read_line().starts_with("VERSION "), "the refused connection goes on");
+    drop(first);
+    wait_for_stat(&server, "log_watchers", 1);
+    assert_eq!(third.call(b"watch\r\n", 4), b"OK\r\n");
+}

@@ -75,6 +75,10 @@ impl Request<'_> {
             Request::Version => out.extend_from_slice(b"version"),
             Request::Quit => out.extend_from_slice(b"quit"),
             Request::LruCrawler(command) => command.compose(out),
+            Request::Slabs { command, noreply: quiet } => {
+                command.compose(out);
+                noreply(out, quiet);
+            }
             Request::Watch { kinds, noreply: quiet } => {
                 out.extend_from_slice(b"watch");
                 for name in kinds.names() {

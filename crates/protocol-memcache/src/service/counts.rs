@@ -82,3 +82,9 @@ impl Counts {
 /// Store failures are rare and counted as they happen.
 #[metric(name = "store_errors", description = "requests answered SERVER_ERROR because the store failed")]
 pub(crate) static STORE_ERRORS: Counter = Counter::new();
+
+#[metric(
+    name = "commit_errors",
+    description = "rounds whose commit failed: each write of the round was answered SERVER_ERROR with the store's reason"
+)]
+pub(crate) static COMMIT_ERRORS: Counter = Counter::new();

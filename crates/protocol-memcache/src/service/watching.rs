@@ -13,12 +13,12 @@ use crate::watch::{self, WatchKinds, WatchLog};
 impl<S: Storage> MemcacheService<S> {
     /// `watch`: `OK`, then the session streams the log to this connection.
     pub(super) fn watch(&mut self, kinds: WatchKinds, noreply: bool) -> Response<'static> {
-        match watch::watch(kinds) {
+        match watch::watch(kinds, self.max_watchers) {
             Some(stream) => {
                 self.unfinished = Some(stream);
                 quiet_if(noreply, Response::Ok)
             }
-            None => Response::Error(Error::Server("too many watchers")),
+            None => Response::Error(Error::TooManyWatchers),
         }
     }
 
