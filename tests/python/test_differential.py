@@ -39,6 +39,11 @@ HAND_WRITTEN = [
     ("stats detail on and off", b"stats detail on\r\nstats detail off\r\nstats detail\r\nstats detail x\r\n"),
     ("stats sizes", b"stats sizes\r\n"),
     ("delayed flush replaced by one now", b"flush_all 2\r\nflush_all\r\nset k 0 0 1\r\nx\r\n"),
+    ("slabs automove levels", b"slabs automove 1\r\nslabs automove 2\r\nslabs automove 0\r\nslabs automove 0 noreply\r\n"),
+    ("slabs automove refused", b"slabs automove 3\r\nslabs automove invalid\r\nslabs automove ratio\r\n"
+     b"slabs automove ratio x\r\nslabs automove ratio 0.8\r\nslabs foo\r\nslabs\r\n"),
+    ("slabs reassign", b"slabs reassign 20 20\r\nslabs reassign 20 21\r\nslabs reassign 1 99\r\n"
+     b"slabs reassign x 2\r\nslabs reassign 1\r\nslabs reassign 1 2 3\r\n"),
 ]
 
 # Case name prefix -> the reason, as docs/protocol.md gives it.

@@ -122,12 +122,27 @@ impl CrawlerCommand {
     }
 }
 
-/// Live items of a store, one at a time, from a view fixed when the cursor
-/// was made: what a dump reads.
+/// Live items of a store, a part at a time, from a view fixed when the
+/// cursor was made: what a dump reads.
 pub trait ItemCursor: Send {
-    /// Calls `visit` with the next item live at `now` (its key, metadata and
-    /// value length); false once there is none left.
-    fn next_item(&mut self, now: u64, visit: &mut dyn FnMut(&[u8], &ItemMeta, usize)) -> bool;
+    /// Calls `visit` with the items live at `now` (key, metadata, value
+    /// length), in order, until `visit` answers false (the part is full:
+    /// the next part goes on after that item) or no item is left
+    /// ([`Walk::End`]). A cursor may also end a part early, after looking
+    /// at a bounded number of entries that are no live item (expired,
+    /// flushed), so that its worker serves others meanwhile. Between parts a
+    /// cursor holds nothing that pins the store's files (no open iterator):
+    /// a dump whose client stops reading holds no disk.
+    fn next_part(&mut self, now: u64, visit: &mut dyn FnMut(&[u8], &ItemMeta, usize) -> bool) -> Walk;
+}
+
+/// Whether a cursor has items left after a part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    /// Ask for the next part.
+    More,
+    /// No item left.
+    End,
 }
 
 /// A dump being composed: a line per item the cursor gives, then the end.
@@ -148,16 +163,17 @@ impl ResponseStream for KeyDump {
     fn compose_next(&mut self, out: &mut Vec<u8>) -> Streamed {
         let part_ends = out.len() + PART;
         let format = self.format;
-        while out.len() < part_ends {
-            let more = self.items.next_item(self.now, &mut |key, meta, value_len| {
-                compose_line(format, key, meta, value_len, out);
-            });
-            if !more {
+        let walked = self.items.next_part(self.now, &mut |key, meta, value_len| {
+            compose_line(format, key, meta, value_len, out);
+            out.len() < part_ends
+        });
+        match walked {
+            Walk::More => Streamed::More,
+            Walk::End => {
                 out.extend_from_slice(format.end());
-                return Streamed::Complete;
+                Streamed::Complete
             }
         }
-        Streamed::More
     }
 }
 

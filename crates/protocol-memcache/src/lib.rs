@@ -59,7 +59,7 @@ mod watch;
 use metriken::{Counter, metric};
 use petrel_protocol::{Flow, ParseError, Parsed, Protocol, Recovery};
 
-pub use crawler::{CrawlerCommand, DumpFormat, ItemCursor, KeyDump};
+pub use crawler::{CrawlerCommand, DumpFormat, ItemCursor, KeyDump, Walk};
 pub use error::Error;
 pub use expiry::{Clock, Expiry, MAX_RELATIVE_EXPTIME, unix_now};
 pub use key::{Key, Keys, MAX_KEY_LEN};

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::crawler::ItemCursor;
+use crate::crawler::{ItemCursor, Walk};
 use crate::rules::{self, ArithmeticDecision, DeleteDecision, ItemMeta, Liveness, NewValue, StoreDecision};
 use crate::store::{
     ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StorageError,
@@ -226,13 +226,14 @@ struct CopiedItems {
 }
 
 impl ItemCursor for CopiedItems {
-    fn next_item(&mut self, now: u64, visit: &mut dyn FnMut(&[u8], &ItemMeta, usize)) -> bool {
+    fn next_part(&mut self, now: u64, visit: &mut dyn FnMut(&[u8], &ItemMeta, usize) -> bool) -> Walk {
         for (key, meta, value_len) in self.items.by_ref() {
-            if rules::liveness(&meta, now, self.flushed_before) == Liveness::Live {
-                visit(&key, &meta, value_len);
-                return true;
+            if rules::liveness(&meta, now, self.flushed_before) == Liveness::Live
+                && !visit(&key, &meta, value_len)
+            {
+                return Walk::More;
             }
         }
-        false
+        Walk::End
     }
 }

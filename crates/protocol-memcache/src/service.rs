@@ -385,12 +385,12 @@ fn acknowledges_change(request: &Request<'_>) -> Acknowledges {
 struct NoItems;
 
 impl ItemCursor for NoItems {
-    fn next_item(
+    fn next_part(
         &mut self,
         _now: u64,
-        _visit: &mut dyn FnMut(&[u8], &crate::rules::ItemMeta, usize),
-    ) -> bool {
-        false
+        _visit: &mut dyn FnMut(&[u8], &crate::rules::ItemMeta, usize) -> bool,
+    ) -> crate::Walk {
+        crate::Walk::End
     }
 }
 

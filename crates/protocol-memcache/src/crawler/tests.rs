@@ -38,8 +38,13 @@ fn class_lists_are_read_as_memcached_reads_them() {
 struct Listed(std::vec::IntoIter<(Vec<u8>, ItemMeta, usize)>);
 
 impl ItemCursor for Listed {
-    fn next_item(&mut self, _now: u64, visit: &mut dyn FnMut(&[u8], &ItemMeta, usize)) -> bool {
-        self.0.next().map(|(key, meta, len)| visit(&key, &meta, len)).is_some()
+    fn next_part(&mut self, _now: u64, visit: &mut dyn FnMut(&[u8], &ItemMeta, usize) -> bool) -> Walk {
+        for (key, meta, len) in self.0.by_ref() {
+            if !visit(&key, &meta, len) {
+                return Walk::More;
+            }
+        }
+        Walk::End
     }
 }
 

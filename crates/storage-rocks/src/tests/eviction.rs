@@ -129,10 +129,12 @@ fn the_journal_names_what_was_written_goes_on_after_a_restart_and_stays_out_of_d
     // A key dump lists items only.
     let mut dump = storage.items();
     let mut listed = 0;
-    while dump.next_item(unix_now(), &mut |key, _, _| {
+    while dump.next_part(unix_now(), &mut |key, _, _| {
         assert!(!journal::is_journal(key));
         listed += 1;
-    }) {}
+        true
+    }) == petrel_protocol_memcache::Walk::More
+    {}
     assert_eq!(listed, 2048);
 }
 
