@@ -79,14 +79,14 @@ def free_port():
 
 
 @contextlib.contextmanager
-def running_memcached(memory_mb=64):
+def running_memcached(memory_mb=64, options=()):
     """The real memcached (Debian's), one worker thread, `memory_mb` of
-    items, on a free port: yields its address."""
+    items, on a free port, with `options` added: yields its address."""
     binary = shutil.which("memcached")
     if binary is None:
         pytest.fail("memcached is not installed: scripts/setup installs it")
     port = free_port()
-    command = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-t", "1", "-m", str(memory_mb)]
+    command = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-t", "1", "-m", str(memory_mb), *options]
     if os.geteuid() == 0:
         command += ["-u", "nobody"]  # memcached refuses to run as root
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)

@@ -134,14 +134,21 @@ fn settings(info: ServerInfo, config: &MemcacheConfig) -> ServerInfo {
         .with_setting("tcpport", listener.address.port())
         .with_setting("udpport", 0)
         .with_setting("inter", listener.address.ip())
+        .with_setting("verbosity", 0)
         .with_setting("evictions", "on")
+        .with_setting("domain_socket", "NULL")
         .with_setting("detail_enabled", "no")
         .with_setting("reqs_per_event", config.core.workers.requests_per_turn)
         .with_setting("cas_enabled", "yes")
+        .with_setting("maxconns_fast", "yes")
         .with_setting("binding_protocol", if config.protocol.binary { "auto-negotiate" } else { "ascii" })
         .with_setting("auth_enabled_sasl", "no")
         .with_setting("auth_enabled_ascii", "no")
         .with_setting("flush_enabled", "yes")
+        .with_setting("dump_enabled", "yes")
+        .with_setting("shutdown_command", "no")
+        .with_setting("track_sizes", "no")
+        .with_setting("temp_lru", "no")
         .with_setting("idle_timeout", listener.idle_timeout)
         .with_setting("ssl_enabled", if config.core.tls.enabled() { "yes" } else { "no" })
         .with_setting("ssl_min_version", config.core.tls.min_version.memcached_name())
@@ -170,5 +177,6 @@ pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
         },
         admin,
     )?;
+    let _ = server_info.bound_port.set(server.local_addr().port());
     Ok(server)
 }

@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use metriken::Value;
@@ -178,12 +178,21 @@ pub struct ServerInfo {
     /// What `stats settings` lists, by memcached's names (`maxbytes`,
     /// `tcpport`, ...), as the server was configured.
     pub settings: Vec<(&'static str, String)>,
+    /// The port the server listens on, once bound: `tcpport` then gives it
+    /// rather than the configured one, which may be 0 (any free port).
+    pub bound_port: OnceLock<u16>,
 }
 
 impl ServerInfo {
     /// A server starting now.
     pub fn new(version: impl Into<String>, threads: usize) -> Self {
-        Self { version: version.into(), threads, started: Instant::now(), settings: Vec::new() }
+        Self {
+            version: version.into(),
+            threads,
+            started: Instant::now(),
+            settings: Vec::new(),
+            bound_port: OnceLock::new(),
+        }
     }
 
     /// Adds a setting for `stats settings`.
@@ -196,7 +205,10 @@ impl ServerInfo {
     pub fn write_settings(&self, out: &mut Vec<u8>) {
         stat_line(out, "num_threads", self.threads);
         for (name, value) in &self.settings {
-            stat_line(out, name, value);
+            match (*name, self.bound_port.get()) {
+                ("tcpport", Some(port)) => stat_line(out, name, port),
+                _ => stat_line(out, name, value),
+            }
         }
     }
 

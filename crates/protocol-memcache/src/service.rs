@@ -118,7 +118,7 @@ pub struct MemcacheService<S: Storage> {
     /// that request's reply acknowledges a change: for `if_commit_fails`.
     writes_before: u64,
     acknowledges_change: Acknowledges,
-    /// The store's reply for the last commit, if it failed.
+    /// The store's reply for the last commit that failed.
     commit_failure: Option<&'static str>,
     /// This worker's counts, published once per round.
     counts: Counts,
@@ -282,7 +282,12 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
         self.counts.publish();
         self.scratch.release_large();
         let committed = self.storage.commit(&mut self.worker);
-        self.commit_failure = committed.as_ref().err().map(|error| error.reply);
+        if let Err(error) = &committed {
+            // Kept past later commits: a commit made when one connection's
+            // write buffer filled may fail, and the next succeed, before the
+            // replies of the others it covered are withdrawn.
+            self.commit_failure = Some(error.reply);
+        }
         committed.map_err(|error| {
             COMMIT_ERRORS.increment();
             STORE_ERRORS.increment();

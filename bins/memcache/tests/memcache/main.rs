@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use petrel_testkit::{Client, ServerProcess, admin_stats, stat, wait_for_stat};
 
 mod binary;
+mod blobs;
 mod checkpoint;
 mod dump;
 mod durability;

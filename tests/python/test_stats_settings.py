@@ -1,0 +1,50 @@
+"""`stats settings` against memcached's: every name memcached 1.6 prints is
+either printed by petrel-memcache, with the value memcached gives when
+started with the same limits, or listed in docs/operations.md among the
+names that describe what Petrel does not have."""
+
+import os
+import re
+import socket
+
+from conftest import running_memcached
+
+OPERATIONS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "operations.md")
+
+
+def settings(address):
+    with socket.create_connection(address, timeout=5) as connection:
+        connection.sendall(b"stats settings\r\n")
+        reply = b""
+        while not reply.endswith(b"END\r\n"):
+            reply += connection.recv(65536)
+    lines = reply.decode().splitlines()[:-1]
+    return dict(line.split(" ", 2)[1:] for line in lines)
+
+
+def not_listed():
+    """The names docs/operations.md says are not listed, and why."""
+    with open(OPERATIONS) as guide:
+        text = guide.read()
+    paragraph = text.split("These names of memcached's describe what Petrel does not have", 1)[1].split("\n\n", 1)[0]
+    return set(re.findall(r"`([a-z_]+)`", paragraph)) - {"buffers", "tls"}
+
+
+def test_settings_are_memcacheds_names_with_memcacheds_values(server):
+    petrel = settings(server.address)
+    # The same limits as petrel-memcache's config in conftest (its defaults
+    # but for two threads): a capacity of 1 GiB, 10,000 connections, 256
+    # requests per turn, 1 MiB items.
+    options = ("-c", "10000", "-R", "256", "-I", "1m", "-o", "idle_timeout=0")
+    with running_memcached(memory_mb=1024, options=options) as address:
+        memcached = settings(address)
+    memcached["num_threads"] = "2"  # conftest's memcached runs one thread, petrel two
+    for name, value in petrel.items():
+        assert name in memcached, f"petrel lists {name}, which memcached does not"
+        if name == "tcpport":
+            assert value == str(server.address[1])
+            continue
+        assert value == memcached[name], f"{name}: petrel {value}, memcached {memcached[name]}"
+    undocumented = set(memcached) - set(petrel) - not_listed()
+    assert not undocumented, f"neither listed nor documented as not applying: {sorted(undocumented)}"
+    assert not (set(petrel) & not_listed()), "documented as not applying, yet listed"
