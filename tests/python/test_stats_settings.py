@@ -48,3 +48,29 @@ def test_settings_are_memcacheds_names_with_memcacheds_values(server):
     undocumented = set(memcached) - set(petrel) - not_listed()
     assert not undocumented, f"neither listed nor documented as not applying: {sorted(undocumented)}"
     assert not (set(petrel) & not_listed()), "documented as not applying, yet listed"
+
+
+def conns_fields(address):
+    """The fields `stats conns` gives a client connection and a listener."""
+    with socket.create_connection(address, timeout=5) as connection:
+        connection.sendall(b"stats conns\r\n")
+        reply = b""
+        while not reply.endswith(b"END\r\n"):
+            reply += connection.recv(65536)
+    entries = {}
+    for line in reply.decode().splitlines()[:-1]:
+        _, name, value = line.split(" ", 2)
+        number, field = name.split(":", 1)
+        entries.setdefault(number, {})[field] = value
+    listener = next(fields for fields in entries.values() if fields["state"] == "conn_listening")
+    client = next(fields for fields in entries.values() if "listen_addr" in fields)
+    return sorted(listener), sorted(client), client
+
+
+def test_stats_conns_has_memcacheds_fields(server):
+    petrel = conns_fields(server.address)
+    with running_memcached() as address:
+        memcached = conns_fields(address)
+    assert petrel[:2] == memcached[:2]
+    assert petrel[2]["listen_addr"] == f"tcp:127.0.0.1:{server.address[1]}"
+    assert petrel[2]["addr"].startswith("tcp:127.0.0.1:")

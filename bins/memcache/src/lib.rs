@@ -177,6 +177,8 @@ pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
         },
         admin,
     )?;
+    // Known once the server listens; set once, here.
     let _ = server_info.bound_port.set(server.local_addr().port());
+    let _ = server_info.connections.set(server.connections());
     Ok(server)
 }

@@ -29,8 +29,10 @@ use std::time::Instant;
 
 use metriken::Value;
 
+mod connections;
 mod latency;
 
+pub use connections::{ConnectionEntry, ConnectionState, ConnectionTable};
 pub use latency::{LatencyHistogram, LatencyShard, Timer};
 
 /// The percentiles a histogram is reported at, with their suffixes.
@@ -181,6 +183,8 @@ pub struct ServerInfo {
     /// The port the server listens on, once bound: `tcpport` then gives it
     /// rather than the configured one, which may be 0 (any free port).
     pub bound_port: OnceLock<u16>,
+    /// The server's connections, once it listens: `stats conns`.
+    pub connections: OnceLock<std::sync::Arc<ConnectionTable>>,
 }
 
 impl ServerInfo {
@@ -192,6 +196,7 @@ impl ServerInfo {
             started: Instant::now(),
             settings: Vec::new(),
             bound_port: OnceLock::new(),
+            connections: OnceLock::new(),
         }
     }
 

@@ -40,6 +40,11 @@ impl Listener {
         self.local_addr
     }
 
+    /// The socket's file descriptor: the number `stats conns` lists it by.
+    pub fn raw_fd(&self) -> i32 {
+        std::os::fd::AsRawFd::as_raw_fd(&self.socket)
+    }
+
     /// Accepts one pending connection, or `None` when none is waiting.
     pub fn accept(&self) -> io::Result<Option<(TcpStream, SocketAddr)>> {
         loop {

@@ -212,9 +212,16 @@ impl<S: Storage> MemcacheService<S> {
             (Some(b"detail"), _) => return Response::Error(Error::DetailUsage),
             // memcached's answer when it keeps no size histogram, as here.
             (Some(b"sizes"), _) => petrel_metrics::stat_line(out, "sizes_status", "disabled"),
-            // Slab, item-class and connection dumps describe memcached's
-            // allocator; Petrel has none of that to report.
-            (Some(b"items" | b"slabs" | b"conns"), _) => {}
+            // Each client connection and the listener, as memcached lists
+            // them: address, listener, state, seconds since its last command.
+            (Some(b"conns"), _) => {
+                if let Some(connections) = self.server.connections.get() {
+                    connections.write_stats(out);
+                }
+            }
+            // Slab and item-class dumps describe memcached's allocator;
+            // Petrel has none of that to report.
+            (Some(b"items" | b"slabs"), _) => {}
             _ => return Response::Error(Error::UnknownCommand),
         }
         Response::Stats(&self.scratch.bytes)

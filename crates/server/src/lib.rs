@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use petrel_config::{TlsConfig, TlsVersion};
+use petrel_metrics::{ConnectionEntry, ConnectionTable};
 use petrel_net::Listener;
 use petrel_net::tls::{MinVersion, TlsAcceptor, TlsError, TlsFiles};
 use petrel_protocol::{Protocol, Service};
@@ -77,6 +78,9 @@ pub enum StartError {
 pub struct RunningServer {
     local_addr: SocketAddr,
     admin_addr: SocketAddr,
+    /// The data port's connections, the listener's among them.
+    connections: Arc<ConnectionTable>,
+    _listening: ConnectionEntry,
     shutdown: Arc<Shutdown>,
     threads: Vec<JoinHandle<()>>,
     tls: Option<Arc<TlsAcceptor>>,
@@ -91,6 +95,11 @@ impl RunningServer {
     /// The address of the admin port.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// The data port's connections (`stats conns`).
+    pub fn connections(&self) -> Arc<ConnectionTable> {
+        self.connections.clone()
     }
 
     /// Loads the TLS certificates again from their files (after they were
@@ -152,11 +161,14 @@ where
         true => Some(Arc::new(TlsAcceptor::load(tls_files(&config.tls)).map_err(StartError::Tls)?)),
         false => None,
     };
+    let connections = ConnectionTable::new();
+    let listening = connections.listen(data_listener.raw_fd() as u64, local_addr);
     let data_settings = WorkerSettings {
         limits: limits.clone(),
         requests_per_turn: config.workers.requests_per_turn,
         idle_timeout: config.listener.idle_timeout(),
         tls: tls.clone(),
+        connections: Some(connections.clone()),
     };
     let shutdown = Arc::new(Shutdown::default());
     let protocol = Arc::new(protocol);
@@ -183,6 +195,7 @@ where
         limits: admin_limits,
         idle_timeout: None,
         tls: if config.tls.admin { tls.clone() } else { None },
+        connections: None,
         ..data_settings
     };
     let admin = match &tls {
@@ -206,7 +219,7 @@ where
 
     ready.store(true, std::sync::atomic::Ordering::Release);
     log::info!("serving on {local_addr}, admin on {admin_addr}");
-    Ok(RunningServer { local_addr, admin_addr, shutdown, threads, tls })
+    Ok(RunningServer { local_addr, admin_addr, connections, _listening: listening, shutdown, threads, tls })
 }
 
 fn tls_files(config: &TlsConfig) -> TlsFiles {

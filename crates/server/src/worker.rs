@@ -9,6 +9,7 @@ use crossbeam_channel::Receiver;
 use metriken::{Counter, Gauge, metric};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
+use petrel_metrics::{ConnectionEntry, ConnectionState, ConnectionTable};
 use petrel_net::tls::TlsAcceptor;
 use petrel_net::{Listener, Stream};
 use petrel_protocol::{CloseReason, Protocol, Service};
@@ -62,6 +63,8 @@ pub(crate) struct WorkerSettings {
     pub idle_timeout: Option<Duration>,
     /// TLS for every connection, or none.
     pub tls: Option<Arc<TlsAcceptor>>,
+    /// Where the connections are listed for `stats conns` (the data port's).
+    pub connections: Option<Arc<ConnectionTable>>,
 }
 
 /// A session and the readiness its socket is registered for.
@@ -78,6 +81,8 @@ struct Connection<T> {
     waiting: bool,
     /// The client's address, for the service's connection events.
     peer: Option<SocketAddr>,
+    /// Its entry in `stats conns`, removed when the connection goes.
+    listed: Option<ConnectionEntry>,
 }
 
 /// One event loop and the sessions it owns.
@@ -100,6 +105,9 @@ pub(crate) struct Worker<P: Protocol, V> {
     /// Silent connections are closed after this long.
     idle_timeout: Option<Duration>,
     tls: Option<Arc<TlsAcceptor>>,
+    connections: Option<Arc<ConnectionTable>>,
+    /// The connection table's clock when the loop last woke.
+    listed_now: u64,
     /// When the loop last woke or last committed (kept with an idle timeout).
     now: Instant,
     last_sweep: Instant,
@@ -114,7 +122,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
         settings: WorkerSettings,
         shutdown: Arc<Shutdown>,
     ) -> io::Result<Self> {
-        let WorkerSettings { limits, requests_per_turn, idle_timeout, tls } = settings;
+        let WorkerSettings { limits, requests_per_turn, idle_timeout, tls, connections } = settings;
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         if let Intake::Listener(listener) = &mut intake {
@@ -136,6 +144,8 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             requests_per_turn,
             idle_timeout,
             tls,
+            connections,
+            listed_now: 0,
             now: Instant::now(),
             last_sweep: Instant::now(),
             shutdown,
@@ -168,12 +178,18 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             if self.idle_timeout.is_some() {
                 self.now = Instant::now();
             }
+            if let Some(connections) = &self.connections {
+                self.listed_now = connections.now();
+            }
             for event in events.iter() {
                 match event.token() {
                     WAKER | LISTENER => self.take_new_connections(),
                     Token(key) => {
                         if let Some(connection) = self.sessions.get_mut(key) {
                             connection.last_active = self.now;
+                            if let (Some(listed), true) = (&connection.listed, event.is_readable()) {
+                                listed.touch(self.listed_now);
+                            }
                         }
                         let readiness =
                             Readiness { readable: event.is_readable(), read_closed: event.is_read_closed() };
@@ -295,6 +311,13 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
                     io::Error::new(error.kind(), error.to_string()),
                 ),
             };
+            if let (Some(listed), Ok(_)) = (&connection.listed, &sent) {
+                listed.set_state(match &connection.session {
+                    session if session.waits_for_events() => ConnectionState::Watch,
+                    session if session.has_pending_output() => ConnectionState::Write,
+                    _ => ConnectionState::Read,
+                });
+            }
             match sent {
                 Ok(Progress::Idle) => {}
                 Ok(Progress::Yield) => self.pending.push(key),

@@ -162,3 +162,49 @@ fn the_command_log_samples_reads_and_writes_alike() {
         assert!(log.lines().any(|logged| logged.ends_with(line)), "no {line:?} in the command log:\n{log}");
     }
 }
+
+/// `stats conns` lists the listener and each client connection as memcached
+/// does, with how long each has been silent, and forgets a client that left.
+#[test]
+fn stats_conns_lists_each_connection_and_how_long_it_has_been_silent() {
+    let server = server();
+    let mut quiet = server.connect();
+    assert!(quiet.call(b"version\r\n", 0).is_empty());
+    assert!(quiet.read_line().starts_with("VERSION "));
+    let quiet_port = quiet.stream().local_addr().unwrap().port();
+    std::thread::sleep(Duration::from_millis(2_100));
+    let mut asking = server.connect();
+    asking.send(b"stats conns\r\n");
+    let conns = asking.read_until_line("END\r\n");
+    let entry = |port: u16| -> Vec<String> {
+        let id = conns
+            .lines()
+            .find(|line| line.ends_with(&format!(":addr tcp:127.0.0.1:{port}")))
+            .unwrap_or_else(|| panic!("port {port} not listed: {conns}"))
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap()
+            .to_string();
+        conns.lines().filter(|line| line.starts_with(&format!("STAT {id}:"))).map(str::to_string).collect()
+    };
+    let listener = entry(server.data_addr().port());
+    assert_eq!(listener.len(), 3, "{conns}");
+    assert!(listener[1].ends_with(":state conn_listening"), "{conns}");
+    let quiet_entry = entry(quiet_port);
+    let listen_addr = format!(":listen_addr tcp:{}", server.data_addr());
+    assert!(quiet_entry[1].ends_with(&listen_addr), "{conns}");
+    assert!(quiet_entry[2].ends_with(":state conn_read"), "{conns}");
+    let silent: u64 = quiet_entry[3].rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(silent >= 2, "{conns}");
+    let asking_entry = entry(asking.stream().local_addr().unwrap().port());
+    assert!(asking_entry[3].ends_with(":secs_since_last_cmd 0"), "{conns}");
+    drop(quiet);
+    wait_for_stat(&server, "curr_connections", 1);
+    asking.send(b"stats conns\r\n");
+    let conns = asking.read_until_line("END\r\n");
+    assert!(!conns.contains(&format!("tcp:127.0.0.1:{quiet_port}\r\n")), "{conns}");
+    assert_eq!(conns.lines().filter(|line| line.contains(":addr ")).count(), 2, "{conns}");
+}

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 
 use mio::net::TcpStream;
 use mio::{Interest, Token};
@@ -31,6 +32,12 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
                 },
             };
             let peer = stream.peer_addr().ok();
+            let listed = match (&self.connections, peer, stream.local_addr()) {
+                (Some(connections), Some(peer), Ok(local)) => {
+                    Some(connections.open(stream.as_raw_fd() as u64, peer, local))
+                }
+                _ => None,
+            };
             let Some(stream) = self.wrap(stream) else {
                 self.count_closed();
                 continue;
@@ -50,6 +57,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
                         last_active: self.now,
                         waiting: false,
                         peer,
+                        listed,
                     });
                     self.connection_event(peer, None);
                     // Input may have arrived before registration.
