@@ -16,8 +16,8 @@
 //!   read since written, and counted the others as evicted.
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use metriken::{Counter, metric};
 use petrel_protocol_memcache::rules::{self, Liveness};
@@ -47,6 +47,43 @@ pub struct FilterState {
     pub evicted: AtomicU64,
     /// ... and of those, on probation.
     pub unfetched: AtomicU64,
+    /// The keys a merge dropped on probation, to forget in the item cache.
+    pub(crate) dropped: DroppedOnProbation,
+}
+
+/// The hashes of the items merges dropped on probation, on their way to
+/// the eviction thread, which takes them out of the item cache once the
+/// merge that dropped them is in place: taken out earlier, a read could
+/// fill the cache from the merge's inputs again.
+#[derive(Default)]
+pub(crate) struct DroppedOnProbation {
+    /// Dropped by the merge running now.
+    merging: Mutex<Vec<u64>>,
+    /// Dropped by merges in place.
+    merged: Mutex<Vec<u64>>,
+}
+
+impl DroppedOnProbation {
+    /// The filter dropped the item whose key hashes to `hash`.
+    fn note(&self, hash: u64) {
+        lock(&self.merging).push(hash);
+    }
+
+    /// The merge that dropped them is in place (or failed: then the items
+    /// are still there, and a miss in the cache costs only a read).
+    pub(crate) fn merge_done(&self) {
+        let mut merging = lock(&self.merging);
+        lock(&self.merged).append(&mut merging);
+    }
+
+    /// Takes the hashes of the items dropped by merges in place.
+    pub(crate) fn take_merged(&self) -> Vec<u64> {
+        std::mem::take(&mut *lock(&self.merged))
+    }
+}
+
+fn lock(list: &Mutex<Vec<u64>>) -> std::sync::MutexGuard<'_, Vec<u64>> {
+    list.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The compaction filter: drops items no read can return any more, and
@@ -70,6 +107,7 @@ pub fn drop_dead_items(
         let hash = hasher.hash_one(key);
         if access.drops_on_probation(hash) {
             access.dropped_on_probation(hash);
+            state.dropped.note(hash);
             EVICTED_UNFETCHED.increment();
             state.unfetched.fetch_add(1, Ordering::Relaxed);
             count_eviction(&state, key, stored, Some(meta), false);

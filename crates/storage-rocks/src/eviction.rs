@@ -16,7 +16,16 @@
 //! settles the items they name (`reinsertion.rs`): each that is still the
 //! one recorded, live and read since is written again, and the rest are
 //! counted as evicted.
+//!
+//! An item counted as evicted is still in RocksDB until its file goes, and
+//! may be in the item cache: once no file that could hold it is left, the
+//! thread takes it out of the item cache (under its key's stripe, so that
+//! no read fills it back from the file), and so `get` agrees with
+//! `evictions`. The same for the items merges drop on probation, once
+//! their merge is in place; and the whole cache is emptied when files went
+//! before they were looked at, whose keys are not known.
 
+use std::collections::VecDeque;
 use std::collections::hash_map::RandomState;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
@@ -29,6 +38,7 @@ use rocksdb::{DB, WriteOptions};
 use crate::access::Access;
 use crate::compaction::FilterState;
 use crate::item;
+use crate::item_cache::ItemCache;
 use crate::journal::{self, Journal, JournalBuffer};
 use crate::stripes::{HeldStripes, Stripes};
 use crate::versions::VersionWatch;
@@ -100,6 +110,8 @@ pub(crate) struct Evictor {
     pub(crate) stripes: Stripes,
     pub(crate) hasher: RandomState,
     pub(crate) filter_state: Arc<FilterState>,
+    /// Evicted items leave it (see the module docs).
+    pub(crate) items: Arc<ItemCache>,
     pub(crate) capacity: u64,
     pub(crate) memtable: u64,
     /// `write_stall = "busy"`: the store refuses writes while RocksDB
@@ -129,6 +141,10 @@ pub(crate) struct Pass {
     /// Copies a stall refused, to try again: keys and CASes, encoded as a
     /// journal record's entries.
     pub(crate) refused: Vec<u8>,
+    /// Items counted as evicted that may still be in the item cache: the
+    /// newest journal record of the file they go with, and their key's
+    /// hash, oldest first.
+    pub(crate) doomed: VecDeque<(u64, u64)>,
     pub(crate) write_options: WriteOptions,
 }
 
@@ -192,6 +208,7 @@ impl Evictor {
             held: HeldStripes::new(self.stripes.clone()),
             journal: JournalBuffer::new(self.memtable),
             refused: Vec::new(),
+            doomed: VecDeque::new(),
             write_options,
         }
     }
@@ -226,6 +243,7 @@ impl Evictor {
             .collect();
         files.sort_unstable_by_key(|file| file.newest_record);
         self.count_unseen_drops(pass, &files);
+        self.forget_evicted(pass, files.first().map_or(u64::MAX, |file| file.newest_record));
         // Bytes the next flushes push out, oldest files first. RocksDB
         // reckons each file (with its blob files) as an equal share of the
         // data when it drops files, whatever its size: so do the same, or a
@@ -261,7 +279,31 @@ impl Evictor {
                 EVICTIONS.add(items);
                 self.filter_state.evicted.fetch_add(items, Ordering::Relaxed);
                 pass.frontier = gone.newest_record + 1;
+                // Its keys are not known: none of them may be served.
+                self.items.clear();
             }
+        }
+    }
+
+    /// Takes out of the item cache the items evicted whose files are gone
+    /// (no live file's newest record is as old as theirs: the oldest is
+    /// `oldest_record`), and those dropped by merges in place.
+    fn forget_evicted(&self, pass: &mut Pass, oldest_record: u64) {
+        let mut gone = self.filter_state.dropped.take_merged();
+        while let Some(&(record, hash)) = pass.doomed.front() {
+            if record >= oldest_record {
+                break;
+            }
+            gone.push(hash);
+            pass.doomed.pop_front();
+        }
+        if !self.items.is_on() {
+            return;
+        }
+        for hash in gone {
+            pass.held.take_waiting(Stripes::of(hash));
+            self.items.remove(hash);
+            pass.held.release_all();
         }
     }
 }

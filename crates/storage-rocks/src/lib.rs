@@ -125,7 +125,7 @@ pub struct RocksStorage {
     busy_on_stall: bool,
     track_access: bool,
     block_cache: Cache,
-    items: ItemCache,
+    items: Arc<ItemCache>,
     stripes: Stripes,
     hasher: std::collections::hash_map::RandomState,
     /// What eviction knows of reads.
@@ -218,7 +218,7 @@ impl RocksStorage {
             busy_on_stall: config.write_stall == WriteStall::Busy,
             track_access: config.track_access,
             block_cache,
-            items: ItemCache::new(config.item_cache_size),
+            items: Arc::new(ItemCache::new(config.item_cache_size)),
             stripes: Stripes::new(),
             hasher,
             access,
@@ -246,6 +246,7 @@ impl RocksStorage {
             stripes: storage.stripes.clone(),
             hasher: storage.hasher.clone(),
             filter_state: storage.filter_state.clone(),
+            items: storage.items.clone(),
             capacity: config.capacity,
             memtable: config.memtable_size(),
             busy_on_stall: storage.busy_on_stall,
@@ -259,6 +260,7 @@ impl RocksStorage {
             storage.db.clone(),
             storage.access.clone(),
             storage.hasher.clone(),
+            storage.filter_state.clone(),
         ));
         storage.merger = Some(merger.clone());
         storage.threads.push(merger.start().map_err(thread_error)?);

@@ -46,6 +46,7 @@ use metriken::{Counter, metric};
 use rocksdb::{AsRawPtr, DB, ReadOptions};
 
 use crate::access::Access;
+use crate::compaction::FilterState;
 use crate::drop_estimate::DropEstimate;
 use crate::journal;
 use crate::versions::VersionWatch;
@@ -80,6 +81,8 @@ pub(crate) struct Merger {
     db: Arc<DB>,
     access: Arc<Access>,
     hasher: RandomState,
+    /// Where the compaction filter notes what a merge dropped.
+    filter_state: Arc<FilterState>,
     /// Numbers of the files not to merge: the outputs of merges, and the
     /// files there were at open (whose history is unknown).
     merged: Mutex<HashSet<u64>>,
@@ -94,9 +97,14 @@ pub(crate) struct MergeError {
 }
 
 impl Merger {
-    pub(crate) fn new(db: Arc<DB>, access: Arc<Access>, hasher: RandomState) -> Self {
+    pub(crate) fn new(
+        db: Arc<DB>,
+        access: Arc<Access>,
+        hasher: RandomState,
+        filter_state: Arc<FilterState>,
+    ) -> Self {
         let at_open = table_files(&db).into_iter().map(|file| file.number).collect();
-        Self { db, access, hasher, merged: Mutex::new(at_open) }
+        Self { db, access, hasher, filter_state, merged: Mutex::new(at_open) }
     }
 
     /// Starts the thread; it stops when the sender is dropped.
@@ -137,8 +145,11 @@ impl Merger {
             return Ok(0);
         }
         let names: Vec<String> = group.iter().map(|file| file.name.clone()).collect();
-        let outputs =
-            compact_files(&self.db, &names).map_err(|detail| MergeError { files: names, detail })?;
+        let outputs = compact_files(&self.db, &names);
+        // In place (or not at all): what the filter dropped may leave the
+        // item cache now.
+        self.filter_state.dropped.merge_done();
+        let outputs = outputs.map_err(|detail| MergeError { files: names, detail })?;
         merged.extend(outputs.iter().filter_map(|name| file_number(name)));
         Ok(count)
     }

@@ -63,18 +63,18 @@ impl Evictor {
                     Some(position) if position <= last => {}
                     _ => break,
                 }
-                self.settle(pass, &mut batch, record);
+                self.settle(pass, &mut batch, record, last);
                 records.next();
             }
             self.write(pass, &mut batch);
         }
-        self.retry_refused(pass, &mut batch);
+        self.retry_refused(pass, &mut batch, last);
     }
 
     /// Copies the items a stall refused once there is room, each still
     /// the one recorded and live; those refused [`REFUSAL_RETRIES`] times
     /// are evicted. (One whose file went meanwhile is gone uncounted.)
-    fn retry_refused(&self, pass: &mut Pass, batch: &mut WriteBatch) {
+    fn retry_refused(&self, pass: &mut Pass, batch: &mut WriteBatch, last: u64) {
         for _ in 0..REFUSAL_RETRIES {
             if pass.refused.is_empty() {
                 return;
@@ -89,6 +89,9 @@ impl Evictor {
             self.write(pass, batch);
         }
         let evicted = journal::entries(&pass.refused).count() as u64;
+        for (key, _) in journal::entries(&pass.refused) {
+            pass.doomed.push_back((last, self.hasher.hash_one(key)));
+        }
         EVICTIONS.add(evicted);
         self.filter_state.evicted.fetch_add(evicted, Ordering::Relaxed);
         pass.refused.clear();
@@ -97,7 +100,7 @@ impl Evictor {
     /// Looks up the items a record names: each still the one recorded and
     /// live is written again if read since, and evicted with its file
     /// otherwise.
-    fn settle(&self, pass: &mut Pass, batch: &mut WriteBatch, record: &[u8]) {
+    fn settle(&self, pass: &mut Pass, batch: &mut WriteBatch, record: &[u8], last: u64) {
         let Some(items) = self.db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME) else { return };
         let entries: Vec<(&[u8], u64)> = journal::entries(record).collect();
         let found = self.db.batched_multi_get_cf(items, entries.iter().map(|(key, _)| key), false);
@@ -111,6 +114,8 @@ impl Evictor {
             if !self.access.was_read(hash) {
                 let fetched = self.access.was_kept(hash);
                 count_eviction(&self.filter_state, key, &stored, meta, fetched);
+                // It goes with the file whose newest record is `last`.
+                pass.doomed.push_back((last, hash));
                 continue;
             }
             if batch.is_empty() {

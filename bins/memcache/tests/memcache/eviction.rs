@@ -64,3 +64,52 @@ fn a_key_read_all_the_while_outlives_the_writes_and_watch_names_the_keys_evicted
         assert_eq!(client.read_line(), "END\r\n", "{key} was logged as evicted");
     }
 }
+
+/// With an item cache larger than the capacity, an item counted as evicted
+/// (and named by `watch evictions`) is not served from memory once its
+/// file is gone: `evictions`, the watch and `get` agree.
+#[test]
+fn an_evicted_item_is_not_served_from_the_item_cache() {
+    let server =
+        ServerProcess::start(BINARY, &SMALL.replace("item_cache_size = 0", "item_cache_size = 33554432"));
+    let mut watcher = server.connect();
+    assert_eq!(watcher.call(b"watch evictions\r\n", 4), b"OK\r\n");
+    let mut client = server.connect();
+    // 16 MiB of items nobody reads, four times the capacity: all of them
+    // fit in the item cache.
+    for batch in 0..160 {
+        let mut requests = Vec::new();
+        for i in batch * 100..(batch + 1) * 100 {
+            write!(requests, "set stream-{i:06} 0 0 1024 noreply\r\n").unwrap();
+            requests.extend_from_slice(&petrel_testkit::incompressible_value(i as u64, 1024));
+            requests.extend_from_slice(b"\r\n");
+        }
+        requests.extend_from_slice(b"mn\r\n");
+        assert_eq!(client.call(&requests, 4), b"MN\r\n");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The first evictions: their files went long before the stream ended.
+    let mut evicted = Vec::new();
+    while evicted.len() < 300 {
+        let line = watcher.read_line();
+        if let Some(key) = line.split(" key=").nth(1) {
+            evicted.push(key.split(' ').next().unwrap().to_string());
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut served = Vec::new();
+    for key in &evicted {
+        client.send(format!("mg {key} s\r\n").as_bytes());
+        if client.read_line() != "EN\r\n" {
+            served.push(key.clone());
+        }
+    }
+    let stats = admin_stats(&server);
+    assert!(stat(&stats, "evictions").unwrap() > 8000, "{stats}");
+    assert!(
+        served.is_empty(),
+        "{} of {} keys named as evicted were served: {served:?}",
+        served.len(),
+        evicted.len()
+    );
+}
