@@ -12,14 +12,18 @@ from conftest import running_memcached
 OPERATIONS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "operations.md")
 
 
-def settings(address):
+def stat_lines(address, group):
+    """The `STAT name value` lines of `stats <group>`, as (name, value)."""
     with socket.create_connection(address, timeout=5) as connection:
-        connection.sendall(b"stats settings\r\n")
+        connection.sendall(b"stats " + group + b"\r\n")
         reply = b""
         while not reply.endswith(b"END\r\n"):
             reply += connection.recv(65536)
-    lines = reply.decode().splitlines()[:-1]
-    return dict(line.split(" ", 2)[1:] for line in lines)
+    return [tuple(line.split(" ", 2)[1:]) for line in reply.decode().splitlines()[:-1]]
+
+
+def settings(address):
+    return dict(stat_lines(address, b"settings"))
 
 
 def not_listed():
@@ -52,14 +56,8 @@ def test_settings_are_memcacheds_names_with_memcacheds_values(server):
 
 def conns_fields(address):
     """The fields `stats conns` gives a client connection and a listener."""
-    with socket.create_connection(address, timeout=5) as connection:
-        connection.sendall(b"stats conns\r\n")
-        reply = b""
-        while not reply.endswith(b"END\r\n"):
-            reply += connection.recv(65536)
     entries = {}
-    for line in reply.decode().splitlines()[:-1]:
-        _, name, value = line.split(" ", 2)
+    for name, value in stat_lines(address, b"conns"):
         number, field = name.split(":", 1)
         entries.setdefault(number, {})[field] = value
     listener = next(fields for fields in entries.values() if fields["state"] == "conn_listening")

@@ -17,7 +17,7 @@ use metriken::metric;
 use petrel_metrics::{LatencyHistogram, LatencyShard, ServerInfo};
 use petrel_protocol::{ConnectionEvent, IfCommitFails, ResponseStream, Service, Streamed};
 
-use crate::binary::{BinaryCommand, BinaryReply, BinaryRequest, BinaryResponse, Opcode, Status};
+use crate::binary::{BinaryReply, BinaryResponse, Status};
 use crate::crawler::{CrawlerCommand, ItemCursor, KeyDump};
 use crate::request::{Limits, Request};
 use crate::response::{Hit, MetaCode, Response, ReturnFlag};
@@ -25,6 +25,7 @@ use crate::store::{Storage, StorageError};
 use crate::watch::WatchLog;
 use crate::{Clock, Error, Memcache};
 
+mod acknowledges;
 mod binary;
 mod counts;
 mod meta;
@@ -32,6 +33,7 @@ mod retrieval;
 mod text;
 mod watching;
 
+use acknowledges::{Acknowledges, COMMIT_FAILED, acknowledges_change};
 use counts::{COMMIT_ERRORS, Counts, STORE_ERRORS};
 pub use retrieval::RESPONSE_PART;
 use retrieval::{RestOfRetrieval, Retrieval};
@@ -327,69 +329,6 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
             }
             _ => Response::Error(Error::Server(reason)),
         })
-    }
-}
-
-/// The reply to a write whose commit failed, when the store gave no reason.
-const COMMIT_FAILED: &str = "storage write failed";
-
-/// Whether a request's reply tells the client that something changed, and
-/// in which protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Acknowledges {
-    Nothing,
-    Text,
-    Binary { opcode: u8, opaque: u32 },
-}
-
-impl Acknowledges {
-    /// The note a session keeps of a reply to replace if the commit fails
-    /// (`IfCommitFails::Replace`); `None` when the reply stands.
-    fn note(self) -> Option<u64> {
-        match self {
-            Self::Nothing => None,
-            Self::Text => Some(0),
-            Self::Binary { opcode, opaque } => Some(1 << 40 | u64::from(opcode) << 32 | u64::from(opaque)),
-        }
-    }
-
-    fn from_note(note: u64) -> Self {
-        match note >> 40 {
-            0 => Self::Text,
-            _ => Self::Binary { opcode: (note >> 32) as u8, opaque: note as u32 },
-        }
-    }
-}
-
-/// Whether `request`'s reply tells the client that something changed:
-/// storage commands and deletes, arithmetic, touch and flush, unless
-/// `noreply` (or a quiet binary opcode) silences them. A retrieval's reply
-/// stands even when it wrote (an access time, a touch by `gat`): it carries
-/// data, not an acknowledgement.
-fn acknowledges_change(request: &Request<'_>) -> Acknowledges {
-    let text = |noreply: bool| if noreply { Acknowledges::Nothing } else { Acknowledges::Text };
-    match request {
-        Request::Store { noreply, .. }
-        | Request::Delete { noreply, .. }
-        | Request::Arithmetic { noreply, .. }
-        | Request::Touch { noreply, .. }
-        | Request::FlushAll { noreply, .. } => text(*noreply),
-        Request::MetaSet { .. } | Request::MetaDelete { .. } | Request::MetaArithmetic { .. } => {
-            Acknowledges::Text
-        }
-        Request::Binary(BinaryRequest { opcode, opaque, command, .. }) => match command {
-            BinaryCommand::Store { .. }
-            | BinaryCommand::Delete { .. }
-            | BinaryCommand::Arithmetic { .. }
-            | BinaryCommand::Flush { .. }
-            | BinaryCommand::Touch { .. }
-                if !opcode.quiet() && !matches!(opcode, Opcode::Gat | Opcode::GatK) =>
-            {
-                Acknowledges::Binary { opcode: *opcode as u8, opaque: *opaque }
-            }
-            _ => Acknowledges::Nothing,
-        },
-        _ => Acknowledges::Nothing,
     }
 }
 

@@ -7,6 +7,17 @@ use super::*;
 /// One worker, 4 MiB of disk, no item cache: every read is of the store.
 const SMALL: &str = "[workers]\nthreads = 1\n[storage]\ncapacity = 4194304\nwrite_buffer_size = 1048576\nitem_cache_size = 0\nblock_cache_size = 8388608\n";
 
+/// The sets of the stream's batch `batch`: 100 items of 1 KiB nobody reads.
+fn stream_batch(batch: usize) -> Vec<u8> {
+    let mut requests = Vec::new();
+    for i in batch * 100..(batch + 1) * 100 {
+        write!(requests, "set stream-{i:06} 0 0 1024 noreply\r\n").unwrap();
+        requests.extend_from_slice(&petrel_testkit::incompressible_value(i as u64, 1024));
+        requests.extend_from_slice(b"\r\n");
+    }
+    requests
+}
+
 #[test]
 fn a_key_read_all_the_while_outlives_the_writes_and_watch_names_the_keys_evicted() {
     let server = ServerProcess::start(BINARY, SMALL);
@@ -20,12 +31,7 @@ fn a_key_read_all_the_while_outlives_the_writes_and_watch_names_the_keys_evicted
     // that writes a memtable between two of its passes), reading `hot`
     // after each batch.
     for batch in 0..160 {
-        let mut requests = Vec::new();
-        for i in batch * 100..(batch + 1) * 100 {
-            write!(requests, "set stream-{i:06} 0 0 1024 noreply\r\n").unwrap();
-            requests.extend_from_slice(&petrel_testkit::incompressible_value(i as u64, 1024));
-            requests.extend_from_slice(b"\r\n");
-        }
+        let mut requests = stream_batch(batch);
         requests.extend_from_slice(b"get hot\r\n");
         client.send(&requests);
         let reply = client.read_until_line("END\r\n");
@@ -78,12 +84,7 @@ fn an_evicted_item_is_not_served_from_the_item_cache() {
     // 16 MiB of items nobody reads, four times the capacity: all of them
     // fit in the item cache.
     for batch in 0..160 {
-        let mut requests = Vec::new();
-        for i in batch * 100..(batch + 1) * 100 {
-            write!(requests, "set stream-{i:06} 0 0 1024 noreply\r\n").unwrap();
-            requests.extend_from_slice(&petrel_testkit::incompressible_value(i as u64, 1024));
-            requests.extend_from_slice(b"\r\n");
-        }
+        let mut requests = stream_batch(batch);
         requests.extend_from_slice(b"mn\r\n");
         assert_eq!(client.call(&requests, 4), b"MN\r\n");
         std::thread::sleep(Duration::from_millis(20));
