@@ -84,9 +84,11 @@ class Server:
     """One server, one worker, pinned to SERVER_CPU: memcached with
     `memory_mb` and `memcached_args`, or petrel-memcache (with `storage`
     settings beside its data under `directory`) or petrel-ping. `tls`:
-    (certificate, key) files. `admin` is None for memcached."""
+    (certificate, key) files. `admin` is None for memcached. `binary`: a
+    petrel executable other than this tree's release build (an A/B)."""
 
-    def __init__(self, kind, directory, memory_mb, storage=None, memcached_args=(), tls=None, stderr=None):
+    def __init__(self, kind, directory, memory_mb, storage=None, memcached_args=(), tls=None, stderr=None,
+                 binary=None):
         self.kind = kind
         self.port, admin = free_ports(2)
         self.admin = None
@@ -107,7 +109,7 @@ class Server:
                                                       for name, value in settings.items()))
                 if tls:
                     out.write(f'[tls]\ncertificate = "{tls[0]}"\nprivate_key = "{tls[1]}"\n')
-            command = [os.path.join(RELEASE, kind), config]
+            command = [binary or os.path.join(RELEASE, kind), config]
         self.process = subprocess.Popen(["taskset", "-c", SERVER_CPU] + command, stdout=subprocess.DEVNULL,
                                         stderr=stderr or subprocess.DEVNULL)
         try:

@@ -7,7 +7,7 @@
 //! written dropped when their file is merged, remembered in a ghost FIFO so
 //! that their return is kept), and merges left undone when they would drop
 //! little.
-//! docs/performance.md (sections 17 and 23) gives what it found.
+//! docs/performance.md ("Eviction: the baseline, measured with the cache-aside harness" and "Eviction measured warm, copies that were refused, merges worth their writes") gives what it found.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -299,7 +299,7 @@ mod tests {
         assert!(reinserted > 0);
     }
 
-    /// Prints the table of docs/performance.md section 17:
+    /// Prints the table of docs/performance.md, "Eviction: the baseline, measured with the cache-aside harness":
     /// `cargo test --release -p petrel-bench log_model -- --ignored --nocapture`.
     #[test]
     #[ignore = "prints a table for docs/performance.md; takes a minute"]

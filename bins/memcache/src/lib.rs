@@ -12,7 +12,7 @@ use std::sync::Arc;
 use petrel_config::{ServerConfig, Validate, ValueError};
 use petrel_metrics::ServerInfo;
 use petrel_protocol_admin::AdminService;
-use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, Storage, data_port_version};
+use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, Storage, Watchers, data_port_version};
 use petrel_server::{CoreConfig, RunningServer};
 use petrel_storage_rocks::{RocksStorage, StorageConfig};
 use serde::{Deserialize, Serialize};
@@ -157,7 +157,10 @@ fn settings(info: ServerInfo, config: &MemcacheConfig) -> ServerInfo {
 /// Opens the store and starts the server's threads. The store closes
 /// cleanly once the server has stopped and its threads are gone.
 pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
-    let storage = Arc::new(RocksStorage::open(&config.storage)?);
+    // `watch` sees every worker's requests and the store's evictions.
+    let watchers = Watchers::new();
+    let storage =
+        Arc::new(RocksStorage::open_with_eviction_log(&config.storage, Arc::new(watchers.clone()))?);
     let limits = Limits { item_size_max: config.protocol.item_size_max, max_line: config.protocol.max_line };
     let data_port_info =
         ServerInfo::new(data_port_version(env!("CARGO_PKG_VERSION")), config.core.workers.thread_count());
@@ -172,7 +175,7 @@ pub fn start(config: &MemcacheConfig) -> Result<RunningServer, Box<dyn Error>> {
         &config.core,
         Memcache { limits, binary: config.protocol.binary },
         |_| {
-            MemcacheService::new(storage.clone(), limits, server_info.clone())
+            MemcacheService::new(storage.clone(), limits, server_info.clone(), &watchers)
                 .with_max_watchers(config.protocol.max_watchers)
         },
         admin,

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use petrel_metrics::ServerInfo;
 use petrel_protocol_admin::AdminService;
-use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, data_port_version};
+use petrel_protocol_memcache::{
+    Limits, Memcache, MemcacheService, MemoryStorage, Watchers, data_port_version,
+};
 use petrel_server::{Binary, CoreConfig};
 
 fn main() -> ExitCode {
@@ -30,10 +32,12 @@ fn main() -> ExitCode {
         let threads = config.workers.thread_count();
         let info = Arc::new(ServerInfo::new(data_port_version(binary.version), threads));
         let admin_info = Arc::new(ServerInfo::new(format!("{} {}", binary.name, binary.version), threads));
+        // `watch` sees every worker's requests: the services share the watchers.
+        let watchers = Watchers::new();
         let server = petrel_server::start(
             config,
             Memcache::new(limits),
-            |_worker| MemcacheService::new(storage.clone(), limits, info.clone()),
+            |_worker| MemcacheService::new(storage.clone(), limits, info.clone(), &watchers),
             AdminService::new(admin_info),
         )?;
         Ok(server)

@@ -23,7 +23,7 @@
 
 use metriken::{Counter, metric};
 use petrel_metrics::ServerInfo;
-use petrel_protocol::{Flow, ParseError, Parsed, Protocol, Recovery, Service};
+use petrel_protocol::{Executed, Flow, ParseError, Parsed, Protocol, Recovery, Service};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -256,7 +256,13 @@ impl AdminService {
 }
 
 impl Service<Admin> for AdminService {
-    fn execute<'s>(&'s mut self, request: Request<'_>) -> Response<'s> {
+    fn execute<'s>(&'s mut self, request: Request<'_>) -> Executed<Response<'s>> {
+        Executed::standing(self.answer(request))
+    }
+}
+
+impl AdminService {
+    fn answer<'s>(&'s mut self, request: Request<'_>) -> Response<'s> {
         self.scratch.clear();
         if let (Request::Stats | Request::HttpGet(b"/metrics"), Some(refresh)) = (request, &self.refresh) {
             refresh();
@@ -318,8 +324,8 @@ mod tests {
         let parsed = Admin.parse(&mut (), input).unwrap();
         assert_eq!(parsed.consumed, input.len());
         let mut out = Vec::new();
-        let response = service.execute(parsed.message);
-        let flow = Admin.compose(&response, &mut out);
+        let executed = service.execute(parsed.message);
+        let flow = Admin.compose(&executed.response, &mut out);
         (out, flow)
     }
 

@@ -12,10 +12,10 @@
 use std::sync::Arc;
 
 use petrel_metrics::ServerInfo;
-use petrel_protocol::{ParseError, Protocol, Recovery, Service};
+use petrel_protocol::{Executed, ParseError, Protocol, Recovery, Service, Streamed};
 
 use crate::store::Storage;
-use crate::{Clock, ConnectionState, Limits, Memcache, MemcacheService, unix_now};
+use crate::{Clock, ConnectionState, Limits, Memcache, MemcacheService, Watchers, unix_now};
 
 mod binary;
 mod meta;
@@ -48,9 +48,13 @@ impl<S: Storage> Harness<S> {
         let storage = Arc::new(storage);
         let limits = Limits { item_size_max: 1024, ..Limits::default() };
         let clock = Clock::manual(unix_now());
-        let service =
-            MemcacheService::new(storage.clone(), limits, Arc::new(ServerInfo::new("conformance", 1)))
-                .with_clock(clock.clone());
+        let service = MemcacheService::new(
+            storage.clone(),
+            limits,
+            Arc::new(ServerInfo::new("conformance", 1)),
+            &Watchers::new(),
+        )
+        .with_clock(clock.clone());
         Self {
             storage,
             clock,
@@ -85,8 +89,12 @@ impl<S: Storage> Harness<S> {
         while !rest.is_empty() {
             match self.protocol.parse(state, rest) {
                 Ok(parsed) => {
-                    let response = self.service.execute(parsed.message);
+                    let Executed { response, stream, .. } = self.service.execute(parsed.message);
                     self.protocol.compose(&response, &mut out);
+                    // A reply too long for one part, composed whole.
+                    if let Some(mut stream) = stream {
+                        while self.service.compose_next(stream.as_mut(), &mut out) == Streamed::More {}
+                    }
                     rest = &rest[parsed.consumed.min(rest.len())..];
                 }
                 Err(ParseError::Incomplete) => {

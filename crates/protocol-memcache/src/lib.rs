@@ -21,18 +21,19 @@
 //! ```
 //! use std::sync::Arc;
 //! use petrel_protocol::{Protocol, Service};
-//! use petrel_protocol_memcache::{ConnectionState, Limits, Memcache, MemcacheService, MemoryStorage};
+//! use petrel_protocol_memcache::{ConnectionState, Limits, Memcache, MemcacheService, MemoryStorage, Watchers};
 //! use petrel_metrics::ServerInfo;
 //!
 //! let protocol = Memcache::default();
 //! let mut state = ConnectionState::default();
 //! let storage = Arc::new(MemoryStorage::new());
-//! let mut service = MemcacheService::new(storage, Limits::default(), Arc::new(ServerInfo::new("example 1.0", 1)));
+//! let info = Arc::new(ServerInfo::new("example 1.0", 1));
+//! let mut service = MemcacheService::new(storage, Limits::default(), info, &Watchers::new());
 //! let mut out = Vec::new();
 //! for input in [&b"set greeting 5 0 5\r\nhello\r\n"[..], b"get greeting\r\n"] {
 //!     let parsed = protocol.parse(&mut state, input).unwrap();
-//!     let response = service.execute(parsed.message);
-//!     protocol.compose(&response, &mut out);
+//!     let executed = service.execute(parsed.message);
+//!     protocol.compose(&executed.response, &mut out);
 //! }
 //! assert_eq!(out, b"STORED\r\nVALUE greeting 5 5\r\nhello\r\nEND\r\n");
 //! ```
@@ -71,10 +72,10 @@ pub use response::{Hit, MetaCode, Reply, Response, ReturnFlag, parse_reply};
 pub use service::{MemcacheService, RESPONSE_PART};
 pub use slabs::SlabsCommand;
 pub use store::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, EVICTIONS, FetchRequest, Fetched, Found, ItemInfo,
-    Storage, StorageError, StorageStats, StoreMode, StoreRequest, Stored,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, Eviction, EvictionLog, FetchRequest, Fetched, Found,
+    ItemInfo, NoEvictionLog, Storage, StorageError, StorageStats, StoreMode, StoreRequest, Stored,
 };
-pub use watch::{Eviction, MAX_WATCHERS, WatchKinds, evictions_watched, log_eviction};
+pub use watch::{MAX_WATCHERS, WatchKinds, Watchers};
 
 /// The memcached release whose protocols Petrel serves, and against which
 /// its differential tests compare it byte for byte.

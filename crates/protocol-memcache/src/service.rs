@@ -15,14 +15,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use metriken::metric;
 use petrel_metrics::{LatencyHistogram, LatencyShard, ServerInfo};
-use petrel_protocol::{ConnectionEvent, IfCommitFails, ResponseStream, Service, Streamed};
+use petrel_protocol::{ConnectionEvent, Executed, IfCommitFails, ResponseStream, Service, Streamed};
 
 use crate::binary::{BinaryReply, BinaryResponse, Status};
 use crate::crawler::{CrawlerCommand, ItemCursor, KeyDump};
 use crate::request::{Limits, Request};
 use crate::response::{Hit, MetaCode, Response, ReturnFlag};
 use crate::store::{Storage, StorageError};
-use crate::watch::WatchLog;
+use crate::watch::{WatchLog, Watchers};
 use crate::{Clock, Error, Memcache};
 
 mod acknowledges;
@@ -70,9 +70,9 @@ impl Latencies {
     }
 }
 
-/// Response text reused between requests.
+/// Response text reused between requests: what a response borrows.
 #[derive(Debug, Default)]
-struct Scratch {
+pub(super) struct Scratch {
     bytes: Vec<u8>,
     hits: Vec<Hit>,
     flags: Vec<ReturnFlag>,
@@ -109,25 +109,32 @@ impl Scratch {
 }
 
 /// Serves memcache requests from a shared [`Storage`]; one per worker.
+///
+/// A response borrows only the scratch buffers and the server's figures;
+/// the rest of the service (its `Executor`) is free again once the
+/// response is formed, to say what the reply acknowledges and to hand over
+/// the rest of a long reply, all in the one [`Executed`] value.
 pub struct MemcacheService<S: Storage> {
+    executor: Executor<S>,
+    scratch: Scratch,
+    server: Arc<ServerInfo>,
+}
+
+/// Everything of the service but what its responses borrow.
+pub(super) struct Executor<S: Storage> {
     storage: Arc<S>,
     /// This worker's state in the store.
     worker: S::Worker,
     limits: Limits,
-    server: Arc<ServerInfo>,
-    scratch: Scratch,
-    /// The store's write count when the last request began, and whether
-    /// that request's reply acknowledges a change: for `if_commit_fails`.
-    writes_before: u64,
-    acknowledges_change: Acknowledges,
     /// The store's reply for the last commit that failed.
     commit_failure: Option<&'static str>,
     /// This worker's counts, published once per round.
     counts: Counts,
-    /// The rest of a key dump or a watch the last request began, for the
-    /// session.
+    /// The rest of a retrieval, key dump or watch the request being
+    /// executed began, for the session.
     unfinished: Option<Box<dyn ResponseStream>>,
-    /// This worker's way to the watchers (`watch`).
+    /// The server's watchers (`watch`), and this worker's way to them.
+    watchers: Watchers,
     watch_log: WatchLog,
     /// Most connections watching at once.
     max_watchers: usize,
@@ -136,35 +143,34 @@ pub struct MemcacheService<S: Storage> {
 }
 
 impl<S: Storage> MemcacheService<S> {
-    /// A service over `storage`, reporting `server` in `stats`.
-    pub fn new(storage: Arc<S>, limits: Limits, server: Arc<ServerInfo>) -> Self {
-        Self {
+    /// A service over `storage`, reporting `server` in `stats` and its
+    /// events to `watchers`, which every worker's service shares.
+    pub fn new(storage: Arc<S>, limits: Limits, server: Arc<ServerInfo>, watchers: &Watchers) -> Self {
+        let executor = Executor {
             worker: storage.worker(),
             storage,
             limits,
-            server,
-            scratch: Scratch::default(),
-            writes_before: 0,
-            acknowledges_change: Acknowledges::Nothing,
             commit_failure: None,
             counts: Counts::default(),
             unfinished: None,
-            watch_log: WatchLog::default(),
+            watchers: watchers.clone(),
+            watch_log: watchers.log(),
             max_watchers: crate::watch::MAX_WATCHERS,
             clock: Clock::System,
             latencies: Latencies::new(),
-        }
+        };
+        Self { executor, scratch: Scratch::default(), server }
     }
 
     /// This service admitting at most `limit` watchers (`watch`) at once.
     pub fn with_max_watchers(mut self, limit: usize) -> Self {
-        self.max_watchers = limit;
+        self.executor.max_watchers = limit;
         self
     }
 
     /// This service reading the time from `clock` (tests: a manual one).
     pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
+        self.executor.clock = clock;
         self
     }
 
@@ -174,9 +180,82 @@ impl<S: Storage> MemcacheService<S> {
     pub fn held_bytes(&self) -> usize {
         self.scratch.bytes.capacity() + self.scratch.hits.capacity() * std::mem::size_of::<Hit>()
     }
+}
+
+/// What a `stats` request wrote, for the text or binary reply.
+pub(super) enum StatsWritten {
+    /// `STAT` lines (perhaps none).
+    Lines,
+    /// The counters were reset.
+    Reset,
+    /// A setting was accepted (`stats detail on`).
+    Accepted,
+}
+
+impl<S: Storage> Executor<S> {
+    /// Runs one request; the response borrows `scratch` and `server` only.
+    fn dispatch<'s>(
+        &mut self,
+        scratch: &'s mut Scratch,
+        server: &'s ServerInfo,
+        request: Request<'_>,
+    ) -> Response<'s> {
+        match request {
+            Request::Get { keys, cas, last } => self.get(scratch, keys, Retrieval { touch: None, cas, last }),
+            Request::GetAndTouch { exptime, keys, cas, last } => {
+                self.get(scratch, keys, Retrieval { touch: Some(exptime), cas, last })
+            }
+            Request::TooLarge { key, command, noreply } => self.too_large(key, command, noreply),
+            Request::Store { command, key, flags, exptime, value, cas, noreply } => {
+                self.store(command, key, flags, exptime, value, cas, noreply)
+            }
+            Request::Delete { key, noreply } => self.delete(key, noreply),
+            Request::Arithmetic { key, delta, increment, noreply } => {
+                self.arithmetic(key, delta, increment, noreply)
+            }
+            Request::Touch { key, exptime, noreply } => self.touch(key, exptime, noreply),
+            Request::FlushAll { delay, noreply } => self.flush_all(delay, noreply),
+            Request::Version => Response::Version(&server.version),
+            Request::Verbosity { noreply, .. } => quiet_if(noreply, Response::Ok),
+            Request::Stats { group, argument } => {
+                match self.write_stats(&mut scratch.bytes, server, group, argument) {
+                    Ok(StatsWritten::Lines) => Response::Stats(&scratch.bytes),
+                    Ok(StatsWritten::Reset) => Response::Reset,
+                    Ok(StatsWritten::Accepted) => Response::Ok,
+                    Err(error) => Response::Error(error),
+                }
+            }
+            Request::Quit => Response::Quit,
+            Request::LruCrawler(command) => self.lru_crawler(command),
+            Request::Slabs { command, noreply } => quiet_if(noreply, Response::Status(command.reply())),
+            Request::Watch { kinds, noreply } => self.watch(kinds, noreply),
+            Request::MetaGet { key, flags } => self.meta_get(scratch, key, flags),
+            Request::MetaSet { key, flags, value } => self.meta_set(scratch, key, flags, value),
+            Request::MetaDelete { key, flags } => self.meta_delete(scratch, key, flags),
+            Request::MetaArithmetic { key, flags } => self.meta_arithmetic(scratch, key, flags),
+            Request::MetaDebug { key, .. } => self.meta_debug(scratch, key),
+            Request::MetaNoop => Response::Meta { code: MetaCode::Noop, flags: &[], value: None, bytes: &[] },
+            Request::Binary(request) => self.binary(scratch, server, request),
+        }
+    }
+
+    /// What becomes of the reply of a request that began when the store
+    /// had counted `writes_before` writes: one that acknowledged a write
+    /// becomes `SERVER_ERROR` if the commit fails, as when the write itself
+    /// fails; every other reply (retrievals, refusals, errors, silenced
+    /// replies) stands.
+    fn if_commit_fails(&self, writes_before: u64, acknowledges: Acknowledges) -> IfCommitFails {
+        if self.storage.writes(&self.worker) == writes_before {
+            return IfCommitFails::ReplyStands;
+        }
+        match acknowledges.note() {
+            Some(note) => IfCommitFails::Replace(note),
+            None => IfCommitFails::ReplyStands,
+        }
+    }
 
     /// `lru_crawler`: a dump's lines come from the stream the session
-    /// takes after this request (see `take_stream`).
+    /// is handed with the reply.
     fn lru_crawler(&mut self, command: CrawlerCommand) -> Response<'static> {
         let (format, items) = match command {
             CrawlerCommand::Accepted => return Response::Ok,
@@ -189,114 +268,91 @@ impl<S: Storage> MemcacheService<S> {
         Response::Silent
     }
 
-    fn stats(&mut self, group: Option<&[u8]>, argument: Option<&[u8]>) -> Response<'_> {
+    /// `stats`, of the text and binary protocols alike: writes the
+    /// group's lines into `out`.
+    pub(super) fn write_stats(
+        &mut self,
+        out: &mut Vec<u8>,
+        server: &ServerInfo,
+        group: Option<&[u8]>,
+        argument: Option<&[u8]>,
+    ) -> Result<StatsWritten, Error> {
         // This round's counts so far, so that stats include them.
         self.counts.publish();
-        let out = &mut self.scratch.bytes;
         match (group, argument) {
             (None, _) => {
                 self.storage.stats().report();
-                self.server.write_stats(out);
+                server.write_stats(out);
                 petrel_metrics::write_stats(out);
             }
             (Some(b"reset"), _) => {
                 petrel_metrics::reset_stats();
-                return Response::Reset;
+                return Ok(StatsWritten::Reset);
             }
             (Some(b"settings"), _) => {
-                self.server.write_settings(out);
+                server.write_settings(out);
                 petrel_metrics::stat_line(out, "item_size_max", self.limits.item_size_max);
             }
             // Per-prefix accounting is never kept: turning it on or off is
             // accepted, as by memcached, and its dump is empty.
             (Some(b"detail"), Some(b"dump")) => {}
-            (Some(b"detail"), Some(b"on" | b"off")) => return Response::Ok,
-            (Some(b"detail"), _) => return Response::Error(Error::DetailUsage),
+            (Some(b"detail"), Some(b"on" | b"off")) => return Ok(StatsWritten::Accepted),
+            (Some(b"detail"), _) => return Err(Error::DetailUsage),
             // memcached's answer when it keeps no size histogram, as here.
             (Some(b"sizes"), _) => petrel_metrics::stat_line(out, "sizes_status", "disabled"),
             // Each client connection and the listener, as memcached lists
             // them: address, listener, state, seconds since its last command.
             (Some(b"conns"), _) => {
-                if let Some(connections) = self.server.connections.get() {
+                if let Some(connections) = server.connections.get() {
                     connections.write_stats(out);
                 }
             }
             // Slab and item-class dumps describe memcached's allocator;
             // Petrel has none of that to report.
             (Some(b"items" | b"slabs"), _) => {}
-            _ => return Response::Error(Error::UnknownCommand),
+            _ => return Err(Error::UnknownCommand),
         }
-        Response::Stats(&self.scratch.bytes)
+        Ok(StatsWritten::Lines)
     }
 }
 
 impl<S: Storage> Service<Memcache> for MemcacheService<S> {
-    fn execute<'s>(&'s mut self, request: Request<'_>) -> Response<'s> {
-        self.scratch.clear();
+    fn execute<'s>(&'s mut self, request: Request<'_>) -> Executed<Response<'s>> {
+        let Self { executor, scratch, server } = self;
+        scratch.clear();
         // The command log, sampled: every command passes here, so a log of
         // one in N shows which keys are hot, reads and writes alike.
         petrel_logger::klog!("{request}");
-        self.writes_before = self.storage.writes(&self.worker);
-        self.acknowledges_change = acknowledges_change(&request);
-        match request {
-            Request::Get { keys, cas, last } => self.get(keys, Retrieval { touch: None, cas, last }),
-            Request::GetAndTouch { exptime, keys, cas, last } => {
-                self.get(keys, Retrieval { touch: Some(exptime), cas, last })
-            }
-            Request::TooLarge { key, command, noreply } => self.too_large(key, command, noreply),
-            Request::Store { command, key, flags, exptime, value, cas, noreply } => {
-                self.store(command, key, flags, exptime, value, cas, noreply)
-            }
-            Request::Delete { key, noreply } => self.delete(key, noreply),
-            Request::Arithmetic { key, delta, increment, noreply } => {
-                self.arithmetic(key, delta, increment, noreply)
-            }
-            Request::Touch { key, exptime, noreply } => self.touch(key, exptime, noreply),
-            Request::FlushAll { delay, noreply } => self.flush_all(delay, noreply),
-            Request::Version => Response::Version(&self.server.version),
-            Request::Verbosity { noreply, .. } => quiet_if(noreply, Response::Ok),
-            Request::Stats { group, argument } => self.stats(group, argument),
-            Request::Quit => Response::Quit,
-            Request::LruCrawler(command) => self.lru_crawler(command),
-            Request::Slabs { command, noreply } => quiet_if(noreply, Response::Status(command.reply())),
-            Request::Watch { kinds, noreply } => self.watch(kinds, noreply),
-            Request::MetaGet { key, flags } => self.meta_get(key, flags),
-            Request::MetaSet { key, flags, value } => self.meta_set(key, flags, value),
-            Request::MetaDelete { key, flags } => self.meta_delete(key, flags),
-            Request::MetaArithmetic { key, flags } => self.meta_arithmetic(key, flags),
-            Request::MetaDebug { key, .. } => self.meta_debug(key),
-            Request::MetaNoop => Response::Meta { code: MetaCode::Noop, flags: &[], value: None, bytes: &[] },
-            Request::Binary(request) => self.binary(request),
+        let writes_before = executor.storage.writes(&executor.worker);
+        let acknowledges = acknowledges_change(&request);
+        let response = executor.dispatch(scratch, server, request);
+        Executed {
+            response,
+            if_commit_fails: executor.if_commit_fails(writes_before, acknowledges),
+            stream: executor.unfinished.take(),
         }
-    }
-
-    fn take_stream(&mut self) -> Option<Box<dyn ResponseStream>> {
-        self.unfinished.take()
     }
 
     fn compose_next(&mut self, rest: &mut dyn ResponseStream, out: &mut Vec<u8>) -> Streamed {
         match (rest as &mut dyn Any).downcast_mut::<RestOfRetrieval>() {
-            Some(retrieval) => self.compose_rest(retrieval, out),
+            Some(retrieval) => self.executor.compose_rest(&mut self.scratch, retrieval, out),
             None => rest.compose_next(out),
         }
     }
 
     fn connection_event(&mut self, event: ConnectionEvent) {
-        self.log_connection(event);
+        self.executor.log_connection(event);
     }
 
     fn commit(&mut self) -> std::io::Result<()> {
         // Once per round: the round's counts reach the shared counters, and
         // the scratch buffers shrink back after a large response.
-        self.counts.publish();
+        let executor = &mut self.executor;
+        executor.counts.publish();
         self.scratch.release_large();
-        let committed = self.storage.commit(&mut self.worker);
-        if let Err(error) = &committed {
-            // Kept past later commits: a commit made when one connection's
-            // write buffer filled may fail, and the next succeed, before the
-            // replies of the others it covered are withdrawn.
-            self.commit_failure = Some(error.reply);
-        }
+        let committed = executor.storage.commit(&mut executor.worker);
+        // Asked for by `failed_reply`, before the next commit.
+        executor.commit_failure = committed.as_ref().err().map(|error| error.reply);
         committed.map_err(|error| {
             COMMIT_ERRORS.increment();
             STORE_ERRORS.increment();
@@ -304,24 +360,11 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
         })
     }
 
-    /// A reply that acknowledged a write becomes `SERVER_ERROR` if the
-    /// commit fails, as when the write itself fails; every other reply
-    /// (retrievals, refusals, errors, silenced replies) stands.
-    fn if_commit_fails(&mut self) -> IfCommitFails {
-        if self.storage.writes(&self.worker) == self.writes_before {
-            return IfCommitFails::ReplyStands;
-        }
-        match self.acknowledges_change.note() {
-            Some(note) => IfCommitFails::Replace(note),
-            None => IfCommitFails::ReplyStands,
-        }
-    }
-
     /// The store's own reason for the failed commit (`SERVER_ERROR 307
     /// busy` for a stall with `write_stall = "busy"`), in the request's
     /// protocol.
     fn failed_reply(&mut self, note: u64) -> Option<Response<'_>> {
-        let reason = self.commit_failure.unwrap_or(COMMIT_FAILED);
+        let reason = self.executor.commit_failure.unwrap_or(COMMIT_FAILED);
         Some(match Acknowledges::from_note(note) {
             Acknowledges::Binary { opcode, opaque } => {
                 let reply = BinaryReply::Failed { status: Status::OutOfMemory, message: reason };

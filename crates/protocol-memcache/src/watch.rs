@@ -12,9 +12,13 @@
 //! its kind without blocking, and a line that does not fit is counted and
 //! reported to that watcher as `skipped=N` when it catches up. With no
 //! watcher, an event costs one relaxed load of a flag no one writes.
+//!
+//! The watchers belong to a [`Watchers`] handle that the server creates
+//! and hands to each worker's service and to its store, so that two
+//! servers in one process keep theirs apart.
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -24,6 +28,7 @@ use petrel_protocol::{ResponseStream, Streamed};
 use crate::Error;
 use crate::key::percent_encode;
 use crate::number::write_u64;
+use crate::store::{Eviction, EvictionLog};
 
 #[metric(name = "log_watchers", description = "connections watching the log (memcached's name)")]
 static WATCHERS: Gauge = Gauge::new();
@@ -56,7 +61,7 @@ impl WatchKinds {
     /// Storage commands: one `item_store` line each.
     pub const MUTATIONS: Self = Self(2);
     /// Items evicted: one `eviction` line each, from the store's
-    /// background work ([`log_eviction`]).
+    /// background work ([`EvictionLog`]).
     pub const EVICTIONS: Self = Self(4);
     /// Connections opened and closed.
     pub const CONNEVENTS: Self = Self(8);
@@ -108,23 +113,22 @@ struct Watcher {
     skipped: AtomicU64,
 }
 
-/// The watchers of the process.
+/// The watchers of one server: what its workers' services and its store's
+/// background threads publish to.
+#[derive(Default)]
 struct Hub {
     /// The kinds some watcher wants: what every event checks first.
     watched: AtomicU8,
     /// Moves on whenever a watcher comes or goes.
     generation: AtomicU64,
-    watchers: LazyLock<Mutex<Arc<Vec<Arc<Watcher>>>>>,
+    watchers: Mutex<Arc<Vec<Arc<Watcher>>>>,
     /// memcached's `gid`: a number for each line, to put them in order.
     next_gid: AtomicU64,
+    /// The background threads' way to the watchers ([`EvictionLog`]):
+    /// they are few and publish only while someone watches evictions, so
+    /// they share one.
+    background: Mutex<Listing>,
 }
-
-static HUB: Hub = Hub {
-    watched: AtomicU8::new(0),
-    generation: AtomicU64::new(0),
-    watchers: LazyLock::new(|| Mutex::new(Arc::new(Vec::new()))),
-    next_gid: AtomicU64::new(1),
-};
 
 impl Hub {
     fn change(&self, change: impl FnOnce(&mut Vec<Arc<Watcher>>)) {
@@ -132,64 +136,68 @@ impl Hub {
         let mut next = watchers.as_ref().clone();
         change(&mut next);
         let watched = next.iter().fold(0, |kinds, watcher| kinds | watcher.kinds.0);
-        WATCHERS.set(next.len() as i64);
+        WATCHERS.add(next.len() as i64 - watchers.len() as i64);
         *watchers = Arc::new(next);
         self.generation.fetch_add(1, Ordering::Release);
         self.watched.store(watched, Ordering::Release);
     }
 }
 
-/// Starts watching `kinds`: the stream to give the watcher's session, or
-/// `None` when `limit` watchers are watching already.
-pub fn watch(kinds: WatchKinds, limit: usize) -> Option<Box<dyn ResponseStream>> {
-    let (sender, receiver) = crossbeam_channel::bounded(QUEUE_LINES);
-    let watcher = Arc::new(Watcher { kinds, lines: sender, skipped: AtomicU64::new(0) });
-    let mut admitted = false;
-    HUB.change(|watchers| {
-        if watchers.len() < limit {
-            watchers.push(watcher.clone());
-            admitted = true;
-        }
-    });
-    admitted.then(|| Box::new(WatchStream { watcher, lines: receiver }) as Box<dyn ResponseStream>)
-}
+/// The watchers of one server (`watch`): created once by the server and
+/// handed to every worker's service, and to the store as its
+/// [`EvictionLog`]. Clones share the watchers.
+#[derive(Clone, Default)]
+pub struct Watchers(Arc<Hub>);
 
-/// An evicted item, as `watch evictions` reports it.
-#[derive(Debug, Clone, Copy)]
-pub struct Eviction<'a> {
-    /// The key.
-    pub key: &'a [u8],
-    /// Whether it was ever read.
-    pub fetched: bool,
-    /// Seconds it had left to live; `None` for no expiry.
-    pub ttl: Option<u64>,
-    /// Seconds since it was last accessed.
-    pub idle: u64,
-    /// Bytes of its value.
-    pub size: usize,
-}
-
-thread_local! {
-    /// The watchers as a store's background thread last saw them.
-    static BACKGROUND_LOG: std::cell::RefCell<WatchLog> = std::cell::RefCell::default();
-}
-
-/// Whether anyone watches evictions: a store checks before it gathers
-/// what [`log_eviction`] reports.
-pub fn evictions_watched() -> bool {
-    WatchLog::wants(WatchKinds::EVICTIONS)
-}
-
-/// Logs an eviction for `watch evictions`, in memcached's format
-/// (`type=eviction key=... fetch=yes|no ttl=<seconds, -1 for none> la=<seconds
-/// idle> clsid=1 size=<bytes>`). For a store's background threads; it never
-/// waits for a watcher.
-pub fn log_eviction(eviction: Eviction<'_>) {
-    if !evictions_watched() {
-        return;
+impl std::fmt::Debug for Watchers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watchers").field("watched", &self.0.watched.load(Ordering::Relaxed)).finish()
     }
-    BACKGROUND_LOG.with_borrow_mut(|log| {
-        log.publish(WatchKinds::EVICTIONS, |line| {
+}
+
+impl Watchers {
+    /// No watcher yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts watching `kinds`: the stream to give the watcher's session,
+    /// or `None` when `limit` watchers are watching already.
+    pub fn watch(&self, kinds: WatchKinds, limit: usize) -> Option<Box<dyn ResponseStream>> {
+        let (sender, receiver) = crossbeam_channel::bounded(QUEUE_LINES);
+        let watcher = Arc::new(Watcher { kinds, lines: sender, skipped: AtomicU64::new(0) });
+        let mut admitted = false;
+        self.0.change(|watchers| {
+            if watchers.len() < limit {
+                watchers.push(watcher.clone());
+                admitted = true;
+            }
+        });
+        admitted.then(|| {
+            Box::new(WatchStream { hub: self.0.clone(), watcher, lines: receiver }) as Box<dyn ResponseStream>
+        })
+    }
+
+    /// A worker's way to the watchers.
+    pub(crate) fn log(&self) -> WatchLog {
+        WatchLog { hub: self.0.clone(), listing: Listing::default() }
+    }
+}
+
+impl EvictionLog for Watchers {
+    fn wanted(&self) -> bool {
+        self.0.watched.load(Ordering::Relaxed) & WatchKinds::EVICTIONS.0 != 0
+    }
+
+    /// Logs the eviction in memcached's format (`type=eviction key=...
+    /// fetch=yes|no ttl=<seconds, -1 for none> la=<seconds idle> clsid=1
+    /// size=<bytes>`), never waiting for a watcher.
+    fn evicted(&self, eviction: &Eviction<'_>) {
+        if !self.wanted() {
+            return;
+        }
+        let mut listing = self.0.background.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.0.publish(&mut listing, WatchKinds::EVICTIONS, |line| {
             line.text(b"type=eviction key=").key(eviction.key);
             line.text(if eviction.fetched { b" fetch=yes" } else { b" fetch=no" }).text(b" ttl=");
             match eviction.ttl {
@@ -197,12 +205,13 @@ pub fn log_eviction(eviction: Eviction<'_>) {
                 None => line.text(b"-1"),
             };
             line.text(b" la=").number(eviction.idle).text(b" clsid=1 size=").number(eviction.size as u64);
-        })
-    });
+        });
+    }
 }
 
 /// A watcher's side: the lines queued for it, composed as its socket drains.
 struct WatchStream {
+    hub: Arc<Hub>,
     watcher: Arc<Watcher>,
     lines: Receiver<Line>,
 }
@@ -233,41 +242,28 @@ impl ResponseStream for WatchStream {
 
 impl Drop for WatchStream {
     fn drop(&mut self) {
-        HUB.change(|watchers| watchers.retain(|watcher| !Arc::ptr_eq(watcher, &self.watcher)));
+        self.hub.change(|watchers| watchers.retain(|watcher| !Arc::ptr_eq(watcher, &self.watcher)));
     }
 }
 
-/// A worker's way to the watchers: its copy of the list, refreshed when
-/// watchers come or go.
+/// A copy of the list of watchers, refreshed when watchers come or go.
 #[derive(Default)]
-pub(crate) struct WatchLog {
+struct Listing {
     generation: u64,
     watchers: Arc<Vec<Arc<Watcher>>>,
 }
 
-impl std::fmt::Debug for WatchLog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WatchLog").field("watchers", &self.watchers.len()).finish()
-    }
-}
-
-impl WatchLog {
-    /// Whether anyone watches events of `kind`.
-    #[inline]
-    pub(crate) fn wants(kind: WatchKinds) -> bool {
-        HUB.watched.load(Ordering::Relaxed) & kind.0 != 0
-    }
-
+impl Hub {
     /// Sends the line `fields` composes (after `ts=… gid=… `) to every
     /// watcher of `kind`, skipping those whose queues are full.
-    pub(crate) fn publish(&mut self, kind: WatchKinds, fields: impl FnOnce(&mut LineWriter)) {
-        let generation = HUB.generation.load(Ordering::Acquire);
-        if generation != self.generation {
-            self.watchers = HUB.watchers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-            self.generation = generation;
+    fn publish(&self, listing: &mut Listing, kind: WatchKinds, fields: impl FnOnce(&mut LineWriter)) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if generation != listing.generation {
+            listing.watchers = self.watchers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+            listing.generation = generation;
         }
         // A watcher that has fallen behind costs a count, not a line.
-        let interested = self.watchers.iter().filter(|watcher| watcher.kinds.contains(kind));
+        let interested = listing.watchers.iter().filter(|watcher| watcher.kinds.contains(kind));
         if interested.clone().all(|watcher| watcher.lines.is_full()) {
             interested.for_each(|watcher| {
                 watcher.skipped.fetch_add(1, Ordering::Relaxed);
@@ -281,14 +277,39 @@ impl WatchLog {
         for digit in [100_000, 10_000, 1_000, 100, 10, 1] {
             writer.text(&[b'0' + (micros / digit % 10) as u8]);
         }
-        writer.text(b" gid=").number(HUB.next_gid.fetch_add(1, Ordering::Relaxed)).text(b" ");
+        writer.text(b" gid=").number(self.next_gid.fetch_add(1, Ordering::Relaxed) + 1).text(b" ");
         fields(&mut writer);
         writer.end_line();
-        for watcher in self.watchers.iter().filter(|watcher| watcher.kinds.contains(kind)) {
+        for watcher in listing.watchers.iter().filter(|watcher| watcher.kinds.contains(kind)) {
             if let Err(TrySendError::Full(_)) = watcher.lines.try_send(writer.line) {
                 watcher.skipped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// A worker's way to the watchers.
+pub(crate) struct WatchLog {
+    hub: Arc<Hub>,
+    listing: Listing,
+}
+
+impl std::fmt::Debug for WatchLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchLog").field("watchers", &self.listing.watchers.len()).finish()
+    }
+}
+
+impl WatchLog {
+    /// Whether anyone watches events of `kind`.
+    #[inline]
+    pub(crate) fn wants(&self, kind: WatchKinds) -> bool {
+        self.hub.watched.load(Ordering::Relaxed) & kind.0 != 0
+    }
+
+    /// Sends the line `fields` composes to every watcher of `kind`.
+    pub(crate) fn publish(&mut self, kind: WatchKinds, fields: impl FnOnce(&mut LineWriter)) {
+        self.hub.publish(&mut self.listing, kind, fields);
     }
 }
 

@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use petrel_metrics::ServerInfo;
-use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, RESPONSE_PART};
+use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, RESPONSE_PART, Watchers};
 use petrel_session::{Limits as BufferLimits, MemoryBudget, Progress, Readiness, Session, Traffic};
 use proptest::prelude::*;
 
@@ -77,7 +77,12 @@ proptest! {
         per_turn in 1000..200_000usize,
     ) {
         let limits = Limits { item_size_max: ITEM_MAX, max_line: 2048 };
-        let mut service = MemcacheService::new(Arc::new(MemoryStorage::new()), limits, Arc::new(ServerInfo::new("test", 1)));
+        let mut service = MemcacheService::new(
+            Arc::new(MemoryStorage::new()),
+            limits,
+            Arc::new(ServerInfo::new("test", 1)),
+            &Watchers::new(),
+        );
         let protocol = Memcache::new(limits);
         let buffers = BufferLimits { initial: 4096, read_max: READ_MAX, write_max: WRITE_MAX, memory: Arc::new(MemoryBudget::new(1 << 30)) };
         let mut items = HashMap::new();

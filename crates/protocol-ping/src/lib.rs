@@ -13,13 +13,13 @@
 //!
 //! let mut out = Vec::new();
 //! let parsed = Ping.parse(&mut (), b"ping\r\n").unwrap();
-//! let response = PingService.execute(parsed.message);
-//! Ping.compose(&response, &mut out);
+//! let executed = PingService.execute(parsed.message);
+//! Ping.compose(&executed.response, &mut out);
 //! assert_eq!(out, b"PONG\r\n");
 //! ```
 
 use metriken::{Counter, metric};
-use petrel_protocol::{Flow, ParseError, Parsed, Protocol, Recovery, Service};
+use petrel_protocol::{Executed, Flow, ParseError, Parsed, Protocol, Recovery, Service};
 
 /// The longest request line accepted. A longer line cannot be a ping, and one
 /// without a newline in sight would make the server buffer without bound.
@@ -96,11 +96,11 @@ impl Protocol for Ping {
 pub struct PingService;
 
 impl Service<Ping> for PingService {
-    fn execute(&mut self, request: Request) -> Response {
+    fn execute(&mut self, request: Request) -> Executed<Response> {
         match request {
             Request::Ping => {
                 PING.increment();
-                Response::Pong
+                Executed::standing(Response::Pong)
             }
         }
     }
@@ -205,9 +205,9 @@ mod tests {
         let mut out = Vec::new();
         compose_request(&mut out);
         let request = parse(&out).unwrap();
-        let response = PingService.execute(request.message);
+        let executed = PingService.execute(request.message);
         let mut wire = Vec::new();
-        assert_eq!(Ping.compose(&response, &mut wire), Flow::Continue);
+        assert_eq!(Ping.compose(&executed.response, &mut wire), Flow::Continue);
         assert_eq!(parse_response(&wire).unwrap(), Parsed { message: Response::Pong, consumed: 6 });
         assert_eq!(parse_response(b"PON"), Err(ParseError::Incomplete));
         assert!(matches!(parse_response(b"ERROR\r\n"), Err(ParseError::Invalid { .. })));

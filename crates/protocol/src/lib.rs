@@ -63,6 +63,29 @@ pub enum Flow {
     Close,
 }
 
+/// What executing one request gives the session: the reply, what becomes
+/// of it if the commit that follows fails, and the rest of a reply too long
+/// to compose at once.
+pub struct Executed<R> {
+    /// The reply, composed at once.
+    pub response: R,
+    /// What becomes of the reply if the next commit fails.
+    pub if_commit_fails: IfCommitFails,
+    /// The rest of the reply (a key dump, a log), which the session
+    /// composes part by part as its client reads
+    /// ([`Service::compose_next`]).
+    pub stream: Option<Box<dyn ResponseStream>>,
+}
+
+impl<R> Executed<R> {
+    /// A reply that stands whatever becomes of the commit, with nothing
+    /// more to stream: the whole answer of a service whose commit cannot
+    /// fail.
+    pub fn standing(response: R) -> Self {
+        Self { response, if_commit_fails: IfCommitFails::ReplyStands, stream: None }
+    }
+}
+
 /// What becomes of a request's reply if the commit that follows it fails
 /// (see [`Service::commit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +99,7 @@ pub enum IfCommitFails {
     /// protocol it spoke, its opaque).
     Replace(u64),
     /// The reply cannot be replaced: close the connection without sending
-    /// it. The safe default for a service that does not say.
+    /// it.
     Close,
 }
 
@@ -120,7 +143,7 @@ pub trait Protocol: Send + Sync + 'static {
 pub trait Service<P: Protocol>: Send + 'static {
     /// Executes one request. The response may borrow from the service, for
     /// example a value held in a scratch buffer until it is composed.
-    fn execute<'s>(&'s mut self, request: P::Request<'_>) -> P::Response<'s>;
+    fn execute<'s>(&'s mut self, request: P::Request<'_>) -> Executed<P::Response<'s>>;
 
     /// Makes durable what the requests executed since the last call changed.
     /// Called before their responses leave, so a response never acknowledges
@@ -132,31 +155,14 @@ pub trait Service<P: Protocol>: Send + 'static {
         Ok(())
     }
 
-    /// Asked right after each request is executed and its reply composed:
-    /// what becomes of the reply if the next commit fails, so that a failed
-    /// commit costs the requests that wrote an error reply each, not the
-    /// connection. A service whose commit can fail and that does not say
-    /// gets the default, [`IfCommitFails::Close`].
-    fn if_commit_fails(&mut self) -> IfCommitFails {
-        IfCommitFails::Close
-    }
-
     /// After a failed commit, the reply that replaces one noted
     /// [`IfCommitFails::Replace`]`(note)`; `None` closes the connection.
     fn failed_reply(&mut self, _note: u64) -> Option<P::Response<'_>> {
         None
     }
 
-    /// Asked right after each request is executed and its reply composed:
-    /// the rest of a response too long to compose at once (a key dump),
-    /// which the session then composes part by part as its client reads.
-    /// None by default.
-    fn take_stream(&mut self) -> Option<Box<dyn ResponseStream>> {
-        None
-    }
-
     /// Composes the next part of `rest`, a stream this service gave
-    /// ([`take_stream`](Self::take_stream)), into `out`. A stream that needs
+    /// ([`Executed::stream`]), into `out`. A stream that needs
     /// the service to go on (the keys of a retrieval not yet fetched from
     /// its store) is served here; by default the stream composes alone.
     fn compose_next(&mut self, rest: &mut dyn ResponseStream, out: &mut Vec<u8>) -> Streamed {
@@ -204,7 +210,7 @@ impl CloseReason {
     }
 }
 
-/// The rest of a response composed in parts ([`Service::take_stream`]).
+/// The rest of a response composed in parts ([`Executed::stream`]).
 /// The session asks for the next part whenever its write buffer has room,
 /// and serves the connection's next request only once the last part is
 /// composed: the response may be as long as it needs while the buffers

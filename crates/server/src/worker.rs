@@ -255,16 +255,13 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             readiness,
         ) {
             Ok(progress) => {
-                if let Some(error) = connection.session.take_failed_commit() {
-                    // It covered the requests of the connections served
-                    // before this one in the round too.
-                    log::error!(
-                        "a commit of {} connections' requests failed: {error}",
-                        self.unsent.len() + 1
-                    );
-                    self.deliver(Err(error));
-                }
                 self.unsent.push((key, progress));
+                if progress == Progress::Full {
+                    // Its write buffer filled: the round so far is committed
+                    // and sent now, and the connection served again after
+                    // the others' turn.
+                    self.send_responses();
+                }
             }
             Err(error) => {
                 log::debug!("closing a connection: {error}");
@@ -320,7 +317,7 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
             }
             match sent {
                 Ok(Progress::Idle) => {}
-                Ok(Progress::Yield) => self.pending.push(key),
+                Ok(Progress::Yield | Progress::Full) => self.pending.push(key),
                 Ok(Progress::Wait) if !connection.waiting => {
                     connection.waiting = true;
                     self.waiting.push(key);

@@ -30,7 +30,7 @@ mod write_buffer;
 use std::io::{self, Read, Write};
 
 use counters::{REQUEST_ERRORS, REQUEST_OVERFLOWS, REQUESTS};
-use petrel_protocol::{Flow, ParseError, Protocol, Recovery, Service, Streamed};
+use petrel_protocol::{Executed, Flow, ParseError, Protocol, Recovery, Service, Streamed};
 use uncommitted::Uncommitted;
 use unfinished::Unfinished;
 
@@ -73,8 +73,6 @@ pub struct Session<S, T = ()> {
     uncommitted: Uncommitted,
     /// A response composed in parts, served before the next request.
     unfinished: Unfinished,
-    /// A commit made while serving failed (see `take_failed_commit`).
-    failed_commit: Option<io::Error>,
     /// Bytes of a rejected request still to be dropped as they arrive.
     discard: u64,
     /// No more reads: the peer closed its side, or the server is stopping.
@@ -91,9 +89,6 @@ pub struct Session<S, T = ()> {
     peer_closed: bool,
     /// The stream's own flush found bytes it could not send yet.
     stream_holds_output: bool,
-    /// Serving stopped with requests (or parts of a response) left, for
-    /// want of room in the write buffer.
-    waits_for_room: bool,
     traffic: Traffic,
 }
 
@@ -107,14 +102,12 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             write: WriteBuffer::new(limits.initial, limits.write_max, limits.memory.clone()),
             uncommitted: Uncommitted::default(),
             unfinished: Unfinished::default(),
-            failed_commit: None,
             discard: 0,
             input_ended: false,
             closing: false,
             drained: false,
             peer_closed: false,
             stream_holds_output: false,
-            waits_for_room: false,
             traffic,
         }
     }
@@ -186,10 +179,9 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             self.drained = false;
         }
         self.peer_closed |= readiness.read_closed;
-        self.waits_for_room = false;
-        // Nothing is sent here unless the write buffer fills (then after a
-        // commit): responses still buffered may be from requests served
-        // earlier in this round and not yet committed.
+        // Nothing is sent here: responses buffered may be from requests
+        // served earlier in this round and not yet committed. The event
+        // loop commits, then sends (`send_output`).
         let mut served = 0;
         let progress = loop {
             if self.closing {
@@ -199,23 +191,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                 Stop::RequestLimit | Stop::PartComposed => break Progress::Yield,
                 Stop::Waiting => break Progress::Wait,
                 Stop::Close => self.closing = true,
-                Stop::WriteFull => {
-                    let committed = match Committed::by::<P, V>(service) {
-                        Ok(committed) => committed,
-                        Err(error) => {
-                            let copy = io::Error::new(error.kind(), error.to_string());
-                            let withdrawn = self.withdraw_uncommitted(protocol, service, copy)?;
-                            self.failed_commit = Some(error);
-                            withdrawn
-                        }
-                    };
-                    self.flush(&committed)?;
-                    if self.write.is_full() {
-                        // Wait for the client to read before taking more.
-                        self.waits_for_room = true;
-                        break Progress::Idle;
-                    }
-                }
+                Stop::WriteFull => break Progress::Full,
                 Stop::NeedInput if self.input_ended || self.drained => break Progress::Idle,
                 Stop::NeedInput => self.fill()?,
             }
@@ -234,28 +210,22 @@ impl<S: Read + Write, T: Default> Session<S, T> {
         if finished && !self.has_pending_output() {
             return Ok(Progress::Done);
         }
-        if progress == Progress::Idle && self.waits_for_room && !self.write.is_full() {
-            // The client read what made serving stop between the two
-            // halves: no writable event will come to resume the requests
-            // still buffered, so go on after the others' turn.
-            self.waits_for_room = false;
-            return Ok(Progress::Yield);
+        if progress == Progress::Full {
+            return Ok(match self.write.is_full() {
+                // Wait for the client to read (a writable event) first.
+                true => Progress::Idle,
+                // Room again, perhaps because the client read everything
+                // since serving stopped: no writable event will come, so
+                // go on after the others' turn.
+                false => Progress::Yield,
+            });
         }
         Ok(progress)
     }
 
-    /// The failure of a commit made in [`serve_input`](Self::serve_input)
-    /// (when the write buffer filled), once. That commit covered every
-    /// connection's requests served since the last one, so an event loop
-    /// serving many must withdraw their replies too
-    /// ([`send_after_failed_commit`](Self::send_after_failed_commit)).
-    pub fn take_failed_commit(&mut self) -> Option<io::Error> {
-        self.failed_commit.take()
-    }
-
     /// The other second half of [`drive`](Self::drive), when the commit
     /// failed: replaces the replies that acknowledged writes with the
-    /// service's error replies (see [`Service::if_commit_fails`]) and sends
+    /// service's error replies (see [`IfCommitFails`](petrel_protocol::IfCommitFails)) and sends
     /// as [`send_output`](Self::send_output) does. Gives back `error` when a
     /// reply cannot be replaced: the caller closes the connection.
     pub fn send_after_failed_commit<P: Protocol<State = T>, V: Service<P>>(
@@ -265,16 +235,6 @@ impl<S: Read + Write, T: Default> Session<S, T> {
         progress: Progress,
         error: io::Error,
     ) -> io::Result<Progress> {
-        let nothing_uncommitted = self.withdraw_uncommitted(protocol, service, error)?;
-        self.send_output(progress, &nothing_uncommitted)
-    }
-
-    fn withdraw_uncommitted<P: Protocol<State = T>, V: Service<P>>(
-        &mut self,
-        protocol: &P,
-        service: &mut V,
-        error: io::Error,
-    ) -> io::Result<Committed> {
         let withdrawn =
             self.uncommitted.withdraw(&mut self.write, |note, out| match service.failed_reply(note) {
                 Some(reply) => {
@@ -284,7 +244,7 @@ impl<S: Read + Write, T: Default> Session<S, T> {
                 None => false,
             });
         match withdrawn {
-            true => Ok(Committed::nothing_left_uncommitted()),
+            true => self.send_output(progress, &Committed::nothing_left_uncommitted()),
             false => Err(error),
         }
     }
@@ -328,13 +288,11 @@ impl<S: Read + Write, T: Default> Session<S, T> {
             let outcome = match protocol.parse(&mut self.state, self.read.bytes()) {
                 Ok(parsed) => {
                     let composed_from = self.write.len();
-                    let flow = {
-                        let response = service.execute(parsed.message);
-                        protocol.compose(&response, self.write.tail())
-                    };
+                    let Executed { response, if_commit_fails, stream } = service.execute(parsed.message);
+                    let flow = protocol.compose(&response, self.write.tail());
                     let reply = composed_from..self.write.len();
-                    self.uncommitted.note(reply, service.if_commit_fails());
-                    self.unfinished.begin(service.take_stream());
+                    self.uncommitted.note(reply, if_commit_fails);
+                    self.unfinished.begin(stream);
                     Outcome::Served { consumed: parsed.consumed, flow }
                 }
                 Err(ParseError::Incomplete) => Outcome::Incomplete,

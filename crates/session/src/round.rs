@@ -19,6 +19,10 @@ pub enum Progress {
     Wait,
     /// The connection is finished: everything owed was sent. Close it.
     Done,
+    /// From [`Session::serve_input`](crate::Session::serve_input) only:
+    /// the write buffer filled with requests still to serve. Commit now
+    /// and send (the round so far, every connection's), then drive again.
+    Full,
 }
 
 /// What the event loop saw on the socket.

@@ -1,6 +1,7 @@
 //! Sessions driven over real (Unix-domain) socket pairs with the ping protocol.
 
 use super::*;
+use petrel_protocol::IfCommitFails;
 use petrel_protocol_ping::{Ping, PingService};
 use std::os::unix::net::UnixStream;
 
@@ -134,13 +135,13 @@ fn a_client_that_reads_between_serving_and_sending_is_served_on() {
         session.serve_input(&Ping, &mut PingService, usize::MAX, Readiness::READABLE).unwrap()
     };
     // Fill the socket towards the client, which does not read yet, until
-    // serving stops with responses waiting and requests still buffered.
+    // serving stops for a full write buffer with requests still buffered.
     loop {
         if let Ok(n) = client.write(&request) {
             sent += n;
         }
         let progress = serve(&mut session);
-        if progress == Progress::Idle && session.has_pending_output() && !session.read.is_empty() {
+        if progress == Progress::Full && !session.read.is_empty() {
             break;
         }
         let committed = Committed::by::<Ping, _>(&mut PingService).unwrap();
@@ -148,7 +149,7 @@ fn a_client_that_reads_between_serving_and_sending_is_served_on() {
     }
     let mut answered = received(&mut client).len();
     let committed = Committed::by::<Ping, _>(&mut PingService).unwrap();
-    assert_eq!(session.send_output(Progress::Idle, &committed).unwrap(), Progress::Yield);
+    assert_eq!(session.send_output(Progress::Full, &committed).unwrap(), Progress::Yield);
     for _ in 0..100_000 {
         if answered == sent {
             break;
@@ -206,8 +207,8 @@ impl Protocol for Skipper {
 }
 struct Echo;
 impl Service<Skipper> for Echo {
-    fn execute(&mut self, request: &[u8]) -> Vec<u8> {
-        request.to_vec()
+    fn execute(&mut self, request: &[u8]) -> Executed<Vec<u8>> {
+        Executed::standing(request.to_vec())
     }
 }
 
@@ -244,11 +245,12 @@ struct FailingCommit {
 }
 
 impl Service<Ping> for FailingCommit {
+    /// A reply that cannot be replaced: a failed commit closes.
     fn execute<'s>(
         &'s mut self,
         request: <Ping as Protocol>::Request<'_>,
-    ) -> <Ping as Protocol>::Response<'s> {
-        PingService.execute(request)
+    ) -> Executed<<Ping as Protocol>::Response<'s>> {
+        Executed { if_commit_fails: IfCommitFails::Close, ..PingService.execute(request) }
     }
 
     fn commit(&mut self) -> io::Result<()> {
@@ -310,31 +312,25 @@ fn a_second_serve_input_sends_nothing_uncommitted() {
 /// reply becomes `failed: <line>`, an `opaque` line's cannot be replaced,
 /// any other reply stands.
 struct FailingStore {
-    last: Vec<u8>,
     /// The requests whose replies are replaced if the commit fails.
     noted: Vec<Vec<u8>>,
 }
 
 impl Service<Skipper> for FailingStore {
-    fn execute(&mut self, request: &[u8]) -> Vec<u8> {
-        self.last = request.to_vec();
-        request.to_vec()
-    }
-
-    fn commit(&mut self) -> io::Result<()> {
-        Err(io::Error::other("the log cannot be written"))
-    }
-
-    fn if_commit_fails(&mut self) -> petrel_protocol::IfCommitFails {
-        use petrel_protocol::IfCommitFails;
-        match &self.last {
+    fn execute(&mut self, request: &[u8]) -> Executed<Vec<u8>> {
+        let if_commit_fails = match request {
             line if line.starts_with(b"write") => {
-                self.noted.push(self.last.clone());
+                self.noted.push(request.to_vec());
                 IfCommitFails::Replace(self.noted.len() as u64 - 1)
             }
             line if line.starts_with(b"opaque") => IfCommitFails::Close,
             _ => IfCommitFails::ReplyStands,
-        }
+        };
+        Executed { response: request.to_vec(), if_commit_fails, stream: None }
+    }
+
+    fn commit(&mut self) -> io::Result<()> {
+        Err(io::Error::other("the log cannot be written"))
     }
 
     fn failed_reply(&mut self, note: u64) -> Option<Vec<u8>> {
@@ -345,7 +341,7 @@ impl Service<Skipper> for FailingStore {
 #[test]
 fn a_failed_commit_replaces_the_replies_that_acknowledged_writes() {
     let (mut session, mut client) = pair();
-    let mut service = FailingStore { last: Vec::new(), noted: Vec::new() };
+    let mut service = FailingStore { noted: Vec::new() };
     client.write_all(b"read a\nwrite b\nread c\nwrite d\n").unwrap();
     let progress = session.drive(&Skipper, &mut service, usize::MAX, Readiness::READABLE).unwrap();
     assert_eq!(progress, Progress::Idle, "the connection stays open");
@@ -358,7 +354,7 @@ fn a_failed_commit_replaces_the_replies_that_acknowledged_writes() {
 #[test]
 fn a_failed_commit_closes_a_connection_whose_reply_cannot_be_replaced() {
     let (mut session, mut client) = pair();
-    let mut service = FailingStore { last: Vec::new(), noted: Vec::new() };
+    let mut service = FailingStore { noted: Vec::new() };
     client.write_all(b"write a\nopaque b\n").unwrap();
     assert!(session.drive(&Skipper, &mut service, usize::MAX, Readiness::READABLE).is_err());
     assert_eq!(received(&mut client), b"", "nothing leaves");

@@ -2,12 +2,15 @@
 //! `flush_all`, written synced so that neither goes backwards after a crash;
 //! and what a reopened store recovers.
 
-use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use petrel_protocol_memcache::StorageError;
 use rocksdb::WriteOptions;
 
-use crate::{RocksStorage, failure, journal, write_failure};
+use crate::RocksStorage;
+use crate::eviction::journal;
+use crate::failure::{failure, write_failure};
 
 /// The column family of the bookkeeping.
 pub(crate) const META: &str = "meta";
@@ -17,20 +20,30 @@ pub(crate) const FLUSH_KEY: &[u8] = b"flushed-before";
 /// CAS values are reserved on disk this many at a time.
 const CAS_RESERVATION: u64 = 1 << 20;
 
+/// Where CAS values come from.
+#[derive(Default)]
+pub(crate) struct CasCounter {
+    /// The next value.
+    next: AtomicU64,
+    /// Values below this are reserved on disk.
+    reserved: AtomicU64,
+    /// Held while a new reservation is written.
+    renewal: Mutex<()>,
+}
+
 impl RocksStorage {
     /// Restores the CAS counter and any pending flush from the meta family.
     pub(crate) fn recover(&self) -> Result<(), String> {
         // Values below the old reservation may have been handed out before a
         // crash: start above it. The first new value reserves a new block.
         let reserved = self.read_meta(CAS_RESERVED_KEY)?.unwrap_or(1);
-        self.next_cas.store(reserved, Ordering::Release);
-        self.cas_reserved.store(reserved, Ordering::Release);
-        let flushed_before = self.read_meta(FLUSH_KEY)?.unwrap_or(0);
-        self.filter_state.flushed_before.store(flushed_before, Ordering::Release);
+        self.cas.next.store(reserved, Ordering::Release);
+        self.cas.reserved.store(reserved, Ordering::Release);
+        self.shared.flush.set(self.read_meta(FLUSH_KEY)?.unwrap_or(0));
         // The write journal goes on after its newest record.
         let mut records = self.db.raw_iterator();
         records.seek_for_prev(journal::key(u64::MAX));
-        self.journal.continue_after(records.key().and_then(journal::position));
+        self.shared.journal.continue_after(records.key().and_then(journal::position));
         Ok(())
     }
 
@@ -52,7 +65,7 @@ impl RocksStorage {
         let meta = self.db.cf_handle(META).ok_or_else(|| failure("no meta column family".into()))?;
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        sync.set_no_slowdown(self.busy_on_stall);
+        sync.set_no_slowdown(self.shared.busy_on_stall);
         self.db.put_cf_opt(&meta, key, value.to_le_bytes(), &sync).map_err(write_failure)
     }
 
@@ -63,15 +76,15 @@ impl RocksStorage {
         if let Some(cas) = given {
             return Ok(cas);
         }
-        let cas = self.next_cas.fetch_add(1, Ordering::AcqRel);
-        if cas < self.cas_reserved.load(Ordering::Acquire) {
+        let cas = self.cas.next.fetch_add(1, Ordering::AcqRel);
+        if cas < self.cas.reserved.load(Ordering::Acquire) {
             return Ok(cas);
         }
-        let _renewal = self.cas_renewal.lock().unwrap_or_else(|e| e.into_inner());
-        if cas >= self.cas_reserved.load(Ordering::Acquire) {
+        let _renewal = self.cas.renewal.lock().unwrap_or_else(|e| e.into_inner());
+        if cas >= self.cas.reserved.load(Ordering::Acquire) {
             let reserved = cas + CAS_RESERVATION;
             self.write_meta(CAS_RESERVED_KEY, reserved)?;
-            self.cas_reserved.store(reserved, Ordering::Release);
+            self.cas.reserved.store(reserved, Ordering::Release);
         }
         Ok(cas)
     }

@@ -13,15 +13,14 @@
 //! skipped a slice at a time while the worker serves its other clients.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use petrel_protocol_memcache::rules::{self, ItemMeta, Liveness};
 use petrel_protocol_memcache::{ItemCursor, Walk};
 use rocksdb::{DB, ReadOptions, SnapshotWithThreadMode};
 
-use crate::compaction::FilterState;
+use crate::eviction::journal;
 use crate::item::{self, HEADER_LEN};
-use crate::journal;
+use crate::shared::Shared;
 
 /// Most entries one part looks at, live or not.
 const ENTRIES_PER_PART: usize = 4096;
@@ -40,21 +39,21 @@ self_cell::self_cell!(
 /// The live items of a view of the store; see the module docs.
 pub(crate) struct Dump {
     snapshot: OwnedSnapshot,
-    filter_state: Arc<FilterState>,
+    shared: Arc<Shared>,
     /// The last key a part looked at, to go on after; `None` before the
     /// first part.
     after: Option<Vec<u8>>,
 }
 
 impl Dump {
-    pub(crate) fn new(db: Arc<DB>, filter_state: Arc<FilterState>) -> Self {
-        Self { snapshot: OwnedSnapshot::new(db, |db| db.snapshot()), filter_state, after: None }
+    pub(crate) fn new(db: Arc<DB>, shared: Arc<Shared>) -> Self {
+        Self { snapshot: OwnedSnapshot::new(db, |db| db.snapshot()), shared, after: None }
     }
 }
 
 impl ItemCursor for Dump {
     fn next_part(&mut self, now: u64, visit: &mut dyn FnMut(&[u8], &ItemMeta, usize) -> bool) -> Walk {
-        let flushed_before = self.filter_state.flushed_before.load(Ordering::Acquire);
+        let flushed_before = self.shared.flush.flushed_before();
         let after = &mut self.after;
         self.snapshot.with_dependent(|_, snapshot| {
             let mut options = ReadOptions::default();

@@ -163,8 +163,7 @@ impl ItemCache {
         if self.shards.is_empty() {
             return None;
         }
-        // The low bits pick the lock stripe in the store; use the high ones.
-        let shard = &self.shards[(hash >> 32) as usize % self.shards.len()];
+        let shard = &self.shards[crate::key_hash::shard(hash, self.shards.len())];
         Some(shard.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

@@ -2,15 +2,13 @@
 //! and fetches that change nothing, answered from the item cache when it
 //! holds the item and without a lock.
 
-use std::sync::atomic::Ordering;
-
 use petrel_protocol_memcache::rules::{self, ItemMeta, Liveness};
 use petrel_protocol_memcache::{FetchRequest, Fetched, StorageError};
 
+use crate::failure::read_failure;
 use crate::item::{self, HEADER_LEN};
 use crate::item_cache::ReadCounts;
-use crate::stripes::Stripes;
-use crate::{RocksStorage, read_failure};
+use crate::{RocksStorage, key_hash};
 
 /// An item as a read finds it.
 pub(crate) enum Lookup<'a> {
@@ -30,7 +28,7 @@ impl RocksStorage {
             log::warn!("ignoring an unreadable item under key {:?}", String::from_utf8_lossy(key));
             return Err(Liveness::Flushed);
         };
-        let flushed_before = self.filter_state.flushed_before.load(Ordering::Acquire);
+        let flushed_before = self.shared.flush.flushed_before();
         match rules::liveness(&meta, now, flushed_before) {
             Liveness::Live => Ok(meta),
             gone => Err(gone),
@@ -82,7 +80,7 @@ impl RocksStorage {
         mut value: Option<&mut Vec<u8>>,
         now: u64,
     ) -> Result<Option<Fetched>, StorageError> {
-        let cached = self.items.get(counts, hash, key, |stored| {
+        let cached = self.shared.items.get(counts, hash, key, |stored| {
             self.fetch_read_only(key, stored, fetch, value.as_deref_mut(), now)
         });
         if let Some(answer) = cached {
@@ -92,8 +90,9 @@ impl RocksStorage {
         // read and the fill and is then hidden by the older item. Not at all
         // when another worker holds the stripe: its round has a write to
         // commit there.
-        let fill = self.items.is_on().then(|| self.stripes.try_fill(Stripes::of(hash))).flatten();
-        let epoch = self.items.epoch();
+        let fill =
+            self.shared.items.is_on().then(|| self.shared.stripes.try_fill(key_hash::stripe(hash))).flatten();
+        let epoch = self.shared.items.epoch();
         let Some(stored) = self.db.get_pinned(key).map_err(read_failure)? else {
             return Ok(Some(Fetched::Miss { expired: false }));
         };
@@ -103,7 +102,7 @@ impl RocksStorage {
         }
         let answer = self.fetch_read_only(key, &stored, fetch, value, now);
         if fill.is_some() && !matches!(answer, Some(Fetched::Miss { .. })) {
-            self.items.insert(epoch, hash, key, &stored);
+            self.shared.items.insert(epoch, hash, key, &stored);
         }
         Ok(answer)
     }

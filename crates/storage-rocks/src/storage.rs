@@ -1,8 +1,6 @@
 //! The [`Storage`] seam on RocksDB: read, lock, write; every decision is
 //! memcached's, from [`rules`].
 
-use std::sync::atomic::Ordering;
-
 use metriken::{Gauge, metric};
 use petrel_protocol_memcache::rules::{
     self, ArithmeticDecision, DeleteDecision, ItemMeta, NewValue, StoreDecision,
@@ -16,10 +14,11 @@ use rocksdb::statistics::Ticker;
 
 use crate::bookkeeping::FLUSH_KEY;
 use crate::dump::Dump;
+use crate::eviction::journal;
+use crate::failure::write_failure;
 use crate::read::Lookup;
 use crate::write::RocksWorker;
-use crate::{RocksStorage, write_failure};
-use crate::{item, journal};
+use crate::{RocksStorage, item};
 
 #[metric(name = "rocksdb_block_cache_usage", description = "bytes held by RocksDB's block cache")]
 static BLOCK_CACHE_USAGE: Gauge = Gauge::new();
@@ -54,7 +53,7 @@ impl Storage for RocksStorage {
     type Worker = RocksWorker;
 
     fn worker(&self) -> RocksWorker {
-        RocksWorker::new(self.stripes.clone(), self.journal.buffer(self.memtable))
+        RocksWorker::new(self.shared.stripes.clone(), self.shared.journal.buffer(self.shared.memtable))
     }
 
     fn fetch(
@@ -66,7 +65,7 @@ impl Storage for RocksStorage {
         now: u64,
     ) -> Result<Fetched, StorageError> {
         let mut value = value;
-        let hash = self.hash(key);
+        let hash = self.shared.keys.hash(key);
         self.before_read(worker, hash);
         let changes_item = fetch.touch.is_some() || fetch.vivify.is_some() || fetch.recache_below.is_some();
         if !changes_item {
@@ -76,7 +75,7 @@ impl Storage for RocksStorage {
                 self.fetch_without_write(&mut worker.reads, key, hash, &fetch, value.as_deref_mut(), now)?
             {
                 if let Fetched::Hit(_) = answer {
-                    self.access.read(hash);
+                    self.shared.policy.on_read(hash);
                 }
                 return Ok(answer);
             }
@@ -101,7 +100,7 @@ impl Storage for RocksStorage {
         if outcome.meta != read {
             self.put(worker, key, hash, &outcome.meta, &[data])?;
         }
-        self.access.read(hash);
+        self.shared.policy.on_read(hash);
         Ok(Fetched::Hit(outcome.found))
     }
 
@@ -113,7 +112,7 @@ impl Storage for RocksStorage {
         request: StoreRequest,
         now: u64,
     ) -> Result<Stored, StorageError> {
-        let hash = self.hash(key);
+        let hash = self.shared.keys.hash(key);
         let reads_existing = rules::store_reads_existing(&request);
         self.lock_for_write(worker, hash, reads_existing);
         let existing = match reads_existing {
@@ -146,7 +145,7 @@ impl Storage for RocksStorage {
         request: DeleteRequest,
         now: u64,
     ) -> Result<Deleted, StorageError> {
-        let hash = self.hash(key);
+        let hash = self.shared.keys.hash(key);
         self.lock_for_write(worker, hash, true);
         let Lookup::Live(meta, stored) = self.read(key, now)? else { return Ok(Deleted::NotFound) };
         match rules::delete(&meta, &request) {
@@ -168,7 +167,7 @@ impl Storage for RocksStorage {
         request: ArithmeticRequest,
         now: u64,
     ) -> Result<Counted, StorageError> {
-        let hash = self.hash(key);
+        let hash = self.shared.keys.hash(key);
         self.lock_for_write(worker, hash, true);
         let lookup = self.read(key, now)?;
         let existing = match &lookup {
@@ -191,7 +190,7 @@ impl Storage for RocksStorage {
             // Later: remember the moment; reads and the next writes compare
             // each item's store time with it.
             self.write_meta(FLUSH_KEY, at)?;
-            self.filter_state.flushed_before.store(at, Ordering::Release);
+            self.shared.flush.set(at);
             return Ok(());
         }
         // Now: one range tombstone over every possible key (at most 250
@@ -200,14 +199,14 @@ impl Storage for RocksStorage {
         // a restart. Writes that follow sort above it in sequence and survive.
         let mut batch = WriteBatch::default();
         batch.delete_range(&[][..], &journal::PREFIX[..]);
-        let gate = self.flush_gate.write();
+        let gate = self.shared.flush.close();
         self.db.write_opt(batch, &self.write_options).map_err(write_failure)?;
         drop(gate);
-        self.items.clear();
+        self.shared.items.clear();
         // As in memcached, a flush now replaces one still pending.
-        if self.filter_state.flushed_before.load(Ordering::Acquire) > now {
+        if self.shared.flush.flushed_before() > now {
             self.write_meta(FLUSH_KEY, 0)?;
-            self.filter_state.flushed_before.store(0, Ordering::Release);
+            self.shared.flush.set(0);
         }
         Ok(())
     }
@@ -221,7 +220,7 @@ impl Storage for RocksStorage {
     }
 
     fn items(&self) -> Box<dyn ItemCursor> {
-        Box::new(Dump::new(self.db.clone(), self.filter_state.clone()))
+        Box::new(Dump::new(self.db.clone(), self.shared.clone()))
     }
 
     fn stats(&self) -> StorageStats {
@@ -240,7 +239,8 @@ impl Storage for RocksStorage {
         WAL_WRITTEN_BYTES.set(written(Ticker::WalFileBytes));
         FLUSH_WRITTEN_BYTES.set(written(Ticker::FlushWriteBytes));
         COMPACTION_WRITTEN_BYTES.set(written(Ticker::CompactWriteBytes));
-        let items = crate::eviction::count_items(&self.db, &self.journal);
-        StorageStats { items, bytes: memtables + sst + blobs }
+        let items = journal::count_items(&self.db, &self.shared.journal);
+        let evictions = self.shared.ledger.publish().evicted;
+        StorageStats { items, bytes: memtables + sst + blobs, evictions }
     }
 }

@@ -5,7 +5,7 @@
 //! `write.rs`), so a key written this round must stay locked until then:
 //! another worker that read it and wrote would otherwise decide on the
 //! value from before, and lose this one. Keys hash to one of [`STRIPES`]
-//! locks; a worker keeps the stripes it took in [`HeldStripes`].
+//! locks (`key_hash.rs`); a worker keeps the stripes it took in [`HeldStripes`].
 //!
 //! **No deadlock.** A worker only blocks on a stripe while holding none:
 //! when a stripe it wants is taken, it first commits its batch, which
@@ -28,12 +28,6 @@ pub(crate) struct Stripes(Arc<[RawMutex]>);
 impl Stripes {
     pub(crate) fn new() -> Self {
         Self((0..STRIPES).map(|_| RawMutex::INIT).collect())
-    }
-
-    /// The stripe of a key hash. The item cache picks its shard from the
-    /// high bits; the stripe comes from the low ones.
-    pub(crate) fn of(hash: u64) -> usize {
-        hash as usize % STRIPES
     }
 
     /// Takes `stripe` for a fill if no one holds it: `None` when another

@@ -22,11 +22,12 @@ use petrel_protocol_memcache::StorageError;
 use petrel_protocol_memcache::rules::ItemMeta;
 use rocksdb::WriteBatch;
 
+use crate::eviction::journal::{self, SharedBuffer};
+use crate::failure::write_failure;
 use crate::item_cache::ReadCounts;
-use crate::journal::{self, SharedBuffer};
 use crate::pending::{BATCH_LIMIT, PendingWrites};
 use crate::stripes::{HeldStripes, Stripes};
-use crate::{RocksStorage, item, write_failure};
+use crate::{RocksStorage, item, key_hash};
 
 /// One worker's state in its use of a [`RocksStorage`]: created once per
 /// worker by that store ([`Storage::worker`](petrel_protocol_memcache::Storage::worker))
@@ -65,7 +66,7 @@ impl RocksStorage {
     /// round. `reads_first`: the write depends on the key's item, so a write
     /// of this worker's still in its batch must reach RocksDB first.
     pub(crate) fn lock_for_write(&self, worker: &mut RocksWorker, hash: u64, reads_first: bool) {
-        let stripe = Stripes::of(hash);
+        let stripe = key_hash::stripe(hash);
         if worker.stripes.holds(stripe) {
             if !reads_first {
                 return;
@@ -84,7 +85,7 @@ impl RocksStorage {
     /// Before a read of the key whose hash is `hash`: makes a write of this
     /// worker's to it visible.
     pub(crate) fn before_read(&self, worker: &mut RocksWorker, hash: u64) {
-        if worker.stripes.holds(Stripes::of(hash)) {
+        if worker.stripes.holds(key_hash::stripe(hash)) {
             self.write_batch(worker);
         }
     }
@@ -143,8 +144,8 @@ impl RocksStorage {
     /// RocksDB stalls writes, so that the round's writes are answered busy
     /// (`SERVER_ERROR 307 busy`) rather than failing together at the commit.
     fn refuse_if_stalled(&self, worker: &RocksWorker) -> Result<(), StorageError> {
-        if self.busy_on_stall && worker.pending.is_empty() && self.writes_stalled() {
-            return Err(crate::busy());
+        if self.shared.busy_on_stall && worker.pending.is_empty() && self.writes_stalled() {
+            return Err(crate::failure::busy());
         }
         Ok(())
     }
@@ -161,24 +162,24 @@ impl RocksStorage {
         if !worker.pending.is_empty() {
             // Read before the write: a `flush_all` after it refuses the
             // cache inserts below.
-            let epoch = self.items.epoch();
+            let epoch = self.shared.items.epoch();
             let mut batch = WriteBatch::with_capacity_bytes(worker.pending.len() + 1024);
             let mut journal = journal::lock(&worker.journal);
             for write in worker.pending.iter() {
                 // Out of the cache while RocksDB changes: a read that missed
                 // the cache just before may find the new item in RocksDB, and
                 // a read after it must not find the old one in the cache.
-                self.items.remove(write.hash);
+                self.shared.items.remove(write.hash);
                 match write.item {
                     Some(item) => {
                         batch.put(write.key, item);
                         journal.note(write.key, item::cas(item), item.len());
-                        self.access.written(write.hash);
+                        self.shared.policy.on_write(write.hash);
                     }
                     None => batch.delete(write.key),
                 }
             }
-            if let Some((key, record)) = journal.due(&self.journal) {
+            if let Some((key, record)) = journal.due(&self.shared.journal) {
                 batch.put(key, record);
                 journal.clear();
             }
@@ -187,9 +188,9 @@ impl RocksStorage {
                 Ok(()) => {
                     for write in worker.pending.iter() {
                         match write.item {
-                            Some(item) => self.items.insert(epoch, write.hash, write.key, item),
+                            Some(item) => self.shared.items.insert(epoch, write.hash, write.key, item),
                             // A put of the key earlier in the batch went in.
-                            None => self.items.remove(write.hash),
+                            None => self.shared.items.remove(write.hash),
                         }
                     }
                 }

@@ -7,16 +7,16 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use petrel_protocol::{ParseError, Protocol, Recovery, Service, Streamed};
+use petrel_protocol::{Executed, ParseError, Protocol, Recovery, Service, Streamed};
 use petrel_protocol_memcache::{
-    ConnectionState, Limits, Memcache, MemcacheService, MemoryStorage, Request, binary, parse_reply,
+    ConnectionState, Limits, Memcache, MemcacheService, MemoryStorage, Request, Watchers, binary, parse_reply,
 };
 
 fuzz_target!(|input: &[u8]| {
     let limits = Limits { item_size_max: 4096, max_line: 2048 };
     let protocol = Memcache::new(limits);
     let info = Arc::new(petrel_metrics::ServerInfo::new("fuzz", 1));
-    let mut service = MemcacheService::new(Arc::new(MemoryStorage::new()), limits, info);
+    let mut service = MemcacheService::new(Arc::new(MemoryStorage::new()), limits, info, &Watchers::new());
     let mut rest = input;
     let mut state = ConnectionState::default();
     let mut out = Vec::new();
@@ -24,12 +24,12 @@ fuzz_target!(|input: &[u8]| {
         match protocol.parse(&mut state, rest) {
             Ok(parsed) => {
                 let retrieval = matches!(parsed.message, Request::Get { .. } | Request::GetAndTouch { .. });
-                let response = service.execute(parsed.message);
+                let Executed { response, stream, .. } = service.execute(parsed.message);
                 protocol.compose(&response, &mut out);
                 // The rest of a retrieval of many large items, composed in
                 // parts as a session goes on (a key dump's or a watch's
                 // lines are no replies to parse: they are left).
-                if let Some(mut stream) = service.take_stream().filter(|_| retrieval) {
+                if let Some(mut stream) = stream.filter(|_| retrieval) {
                     while service.compose_next(stream.as_mut(), &mut out) == Streamed::More {}
                 }
                 rest = &rest[parsed.consumed.min(rest.len())..];

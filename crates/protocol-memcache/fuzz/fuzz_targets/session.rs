@@ -10,7 +10,9 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, RESPONSE_PART, binary, parse_reply};
+use petrel_protocol_memcache::{
+    Limits, Memcache, MemcacheService, MemoryStorage, RESPONSE_PART, Watchers, binary, parse_reply,
+};
 use petrel_session::{Limits as BufferLimits, MemoryBudget, Progress, Readiness, Session, Traffic};
 
 /// A socket whose input comes in pieces and whose output is taken a few
@@ -60,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
     let (pieces, input) = rest.split_at(split);
     let limits = Limits { item_size_max: 4096, max_line: 2048 };
     let info = Arc::new(petrel_metrics::ServerInfo::new("fuzz", 1));
-    let mut service = MemcacheService::new(Arc::new(MemoryStorage::new()), limits, info);
+    let mut service = MemcacheService::new(Arc::new(MemoryStorage::new()), limits, info, &Watchers::new());
     let memory = Arc::new(MemoryBudget::new(16 << 10));
     let buffers = BufferLimits { initial: 64, read_max: 8192, write_max: 4096, memory: memory.clone() };
     let socket = Socket { input, piece: 0, pieces, write_size: (write_size as usize % 64) + 1, received: Vec::new() };
@@ -74,7 +76,7 @@ fuzz_target!(|data: &[u8]| {
         turn += 1;
         match session.drive(&protocol, &mut service, 16, Readiness::READABLE).expect("in-memory I/O cannot fail") {
             Progress::Done => break,
-            Progress::Idle | Progress::Yield | Progress::Wait => {}
+            Progress::Idle | Progress::Yield | Progress::Wait | Progress::Full => {}
         }
         // The read buffer, the write buffer with one part of a reply past
         // its limit (vectors double as they grow), and the service's scratch.

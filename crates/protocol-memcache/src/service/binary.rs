@@ -1,31 +1,39 @@
-//! The binary commands, served by the same counted storage operations as
-//! the text commands; only the replies differ.
+//! The binary commands, served by the same counted paths as the text and
+//! meta commands (`fetch_counted`, `store_counted`, `delete_counted`,
+//! `arithmetic_counted`, `touch_counted`, `flush_counted`, `write_stats`);
+//! only the replies differ.
 //!
 //! As in memcached: a CAS in a Set, Add or Replace makes it a `cas` (store
 //! only over that version, whatever the opcode); a quiet command is silent
 //! on success, and a quiet retrieval on a miss too, but errors always reply.
 
-use petrel_metrics::Timer;
+use petrel_metrics::{ServerInfo, Timer};
 
-use super::{MemcacheService, note_store_failure};
+use super::{Executor, Scratch, StatsWritten, note_store_failure};
 use crate::binary::{BinaryCommand, BinaryReply, BinaryRequest, BinaryResponse, NO_VIVIFY, Opcode, Status};
 use crate::expiry::Expiry;
 use crate::request::StoreCommand;
+use crate::response::Hit;
 use crate::response::Response;
 use crate::store::{
     ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StorageError,
     StoreMode, StoreRequest, Stored,
 };
 
-impl<S: Storage> MemcacheService<S> {
-    pub(super) fn binary<'s>(&'s mut self, request: BinaryRequest<'_>) -> Response<'s> {
+impl<S: Storage> Executor<S> {
+    pub(super) fn binary<'s>(
+        &mut self,
+        scratch: &'s mut Scratch,
+        server: &'s ServerInfo,
+        request: BinaryRequest<'_>,
+    ) -> Response<'s> {
         let BinaryRequest { opcode, opaque, cas, command } = request;
         let reply = match command {
-            BinaryCommand::Get { key } => self.binary_get(opcode, key, None),
+            BinaryCommand::Get { key } => self.binary_get(scratch, opcode, key, None),
             BinaryCommand::Touch { key, exptime } if opcode == Opcode::Touch => {
                 self.binary_touch(key, exptime)
             }
-            BinaryCommand::Touch { key, exptime } => self.binary_get(opcode, key, Some(exptime)),
+            BinaryCommand::Touch { key, exptime } => self.binary_get(scratch, opcode, key, Some(exptime)),
             BinaryCommand::Store { mode, key, flags, exptime, value } => {
                 self.binary_store(mode, key, flags, exptime, value, cas)
             }
@@ -42,16 +50,14 @@ impl<S: Storage> MemcacheService<S> {
             BinaryCommand::Arithmetic { key, delta, initial, exptime } => {
                 self.binary_arithmetic(opcode, key, delta, initial, exptime, cas)
             }
-            BinaryCommand::Flush { delay } => match self.flush_all(delay.into(), false) {
-                Response::Error(crate::Error::Server(reason)) => {
-                    BinaryReply::Failed { status: Status::OutOfMemory, message: reason }
-                }
-                _ => BinaryReply::Done { cas: 0 },
+            BinaryCommand::Flush { delay } => match self.flush_counted(delay.into()) {
+                Ok(()) => BinaryReply::Done { cas: 0 },
+                Err(error) => failed(error),
             },
             BinaryCommand::Noop => BinaryReply::Done { cas: 0 },
-            BinaryCommand::Version => BinaryReply::Version(&self.server.version),
+            BinaryCommand::Version => BinaryReply::Version(&server.version),
             BinaryCommand::Quit => BinaryReply::Quit,
-            BinaryCommand::Stat { group } => self.binary_stats(group),
+            BinaryCommand::Stat { group } => self.binary_stats(scratch, server, group),
         };
         let reply = match reply {
             BinaryReply::Done { .. } | BinaryReply::Counter { .. } | BinaryReply::Miss { .. }
@@ -65,24 +71,32 @@ impl<S: Storage> MemcacheService<S> {
     }
 
     /// Get and GAT, with the counts of `get` and `gat`.
-    fn binary_get<'s>(&'s mut self, opcode: Opcode, key: &[u8], exptime: Option<u32>) -> BinaryReply<'s> {
+    fn binary_get<'s>(
+        &mut self,
+        scratch: &'s mut Scratch,
+        opcode: Opcode,
+        key: &[u8],
+        exptime: Option<u32>,
+    ) -> BinaryReply<'s> {
         let _timer = Timer::start(self.latencies.get.histogram());
         let now = self.clock.now();
         let touch = exptime.map(|exptime| Expiry::from_exptime(i64::from(exptime), now));
-        if let Err(error) = self.fetch_counted(key, FetchRequest { touch, ..FetchRequest::default() }, now) {
-            return failed(error);
-        }
-        match self.scratch.hits.first() {
-            Some(hit) => BinaryReply::Item {
-                flags: hit.flags,
-                cas: hit.cas,
-                key: opcode.returns_key().then(|| &self.scratch.bytes[hit.key.clone()]),
-                value: &self.scratch.bytes[hit.value.clone()],
+        let fetch = FetchRequest { touch, ..FetchRequest::default() };
+        let hit = match self.fetch_counted(scratch, key, fetch, now) {
+            Ok(hit) => hit,
+            Err(error) => return failed(error),
+        };
+        match hit {
+            Some(Hit { key: key_range, value, flags, cas }) => BinaryReply::Item {
+                flags,
+                cas,
+                key: opcode.returns_key().then(|| &scratch.bytes[key_range]),
+                value: &scratch.bytes[value],
             },
             // A GetK's miss carries the key back.
             None if opcode.returns_key() => {
-                let key = self.scratch.push(key);
-                BinaryReply::Miss { key: Some(&self.scratch.bytes[key]) }
+                let key = scratch.push(key);
+                BinaryReply::Miss { key: Some(&scratch.bytes[key]) }
             }
             None => BinaryReply::Miss { key: None },
         }
@@ -180,13 +194,18 @@ impl<S: Storage> MemcacheService<S> {
 
     /// Stat: the text protocol's groups, as packets; a group not known is
     /// `Not found`.
-    fn binary_stats<'s>(&'s mut self, group: &[u8]) -> BinaryReply<'s> {
+    fn binary_stats<'s>(
+        &mut self,
+        scratch: &'s mut Scratch,
+        server: &ServerInfo,
+        group: &[u8],
+    ) -> BinaryReply<'s> {
         let mut words = group.splitn(2, |&byte| byte == b' ');
         let group = words.next().filter(|group| !group.is_empty());
-        match self.stats(group, words.next()) {
-            Response::Stats(lines) => BinaryReply::Stats(lines),
-            Response::Reset | Response::Ok => BinaryReply::Stats(&[]),
-            _ => BinaryReply::Error(Status::KeyNotFound),
+        match self.write_stats(&mut scratch.bytes, server, group, words.next()) {
+            Ok(StatsWritten::Lines) => BinaryReply::Stats(&scratch.bytes),
+            Ok(StatsWritten::Reset | StatsWritten::Accepted) => BinaryReply::Stats(&[]),
+            Err(_) => BinaryReply::Error(Status::KeyNotFound),
         }
     }
 }

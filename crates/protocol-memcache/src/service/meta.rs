@@ -3,7 +3,7 @@
 
 use petrel_metrics::Timer;
 
-use super::{MemcacheService, quiet_if, store_failed};
+use super::{Executor, Scratch, quiet_if, store_failed};
 use crate::Error;
 use crate::expiry::Expiry;
 use crate::key::Key;
@@ -14,8 +14,13 @@ use crate::store::{
     Stored,
 };
 
-impl<S: Storage> MemcacheService<S> {
-    pub(super) fn meta_get<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
+impl<S: Storage> Executor<S> {
+    pub(super) fn meta_get<'s>(
+        &mut self,
+        scratch: &'s mut Scratch,
+        key: Key<'_>,
+        flags: MetaFlags<'_>,
+    ) -> Response<'s> {
         let _timer = Timer::start(self.latencies.get.histogram());
         self.counts.cmd_get += 1;
         let now = self.clock.now();
@@ -29,12 +34,12 @@ impl<S: Storage> MemcacheService<S> {
         if fetch.touch.is_some() {
             self.counts.cmd_touch += 1;
         }
-        let value_start = self.scratch.bytes.len();
+        let value_start = scratch.bytes.len();
         let fetched = self.storage.fetch(
             &mut self.worker,
             &key,
             fetch,
-            flags.return_value.then_some(&mut self.scratch.bytes),
+            flags.return_value.then_some(&mut scratch.bytes),
             now,
         );
         let found = match fetched {
@@ -58,18 +63,19 @@ impl<S: Storage> MemcacheService<S> {
         };
         // C: when the CAS matches, the client has the value already.
         let send_value = flags.return_value && flags.compare_cas != Some(found.info.cas);
-        let value = send_value.then_some(value_start..self.scratch.bytes.len());
+        let value = send_value.then_some(value_start..scratch.bytes.len());
         if !send_value {
-            self.scratch.bytes.truncate(value_start);
+            scratch.bytes.truncate(value_start);
         }
-        self.return_flags(&key, &flags, Some(&found), now);
+        self.return_flags(scratch, &key, &flags, Some(&found), now);
         let code = if value.is_some() { MetaCode::Value } else { MetaCode::Done };
         // q hides a miss only: a hit is always answered.
-        Response::Meta { code, flags: &self.scratch.flags, value, bytes: &self.scratch.bytes }
+        Response::Meta { code, flags: &scratch.flags, value, bytes: &scratch.bytes }
     }
 
     pub(super) fn meta_set<'s>(
-        &'s mut self,
+        &mut self,
+        scratch: &'s mut Scratch,
         key: Key<'_>,
         flags: MetaFlags<'_>,
         value: &[u8],
@@ -95,17 +101,22 @@ impl<S: Storage> MemcacheService<S> {
         };
         for returned in flags.returns.iter() {
             match returned {
-                Return::Cas => self.scratch.flags.push(ReturnFlag::Cas(cas)),
-                Return::Key => self.push_key(&key),
-                Return::Opaque => self.push_opaque(&flags),
-                Return::Size if code == MetaCode::Done => self.scratch.flags.push(ReturnFlag::Size(size)),
+                Return::Cas => scratch.flags.push(ReturnFlag::Cas(cas)),
+                Return::Key => push_key(scratch, &key),
+                Return::Opaque => push_opaque(scratch, &flags),
+                Return::Size if code == MetaCode::Done => scratch.flags.push(ReturnFlag::Size(size)),
                 _ => {}
             }
         }
-        self.meta_reply(code, flags.quiet)
+        meta_reply(scratch, code, flags.quiet)
     }
 
-    pub(super) fn meta_delete<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
+    pub(super) fn meta_delete<'s>(
+        &mut self,
+        scratch: &'s mut Scratch,
+        key: Key<'_>,
+        flags: MetaFlags<'_>,
+    ) -> Response<'s> {
         let now = self.clock.now();
         let request = DeleteRequest {
             compare_cas: flags.compare_cas,
@@ -120,11 +131,16 @@ impl<S: Storage> MemcacheService<S> {
             Ok(Deleted::Exists) => MetaCode::Exists,
             Err(error) => return store_failed(error),
         };
-        self.return_flags(&key, &flags, None, now);
-        self.meta_reply(code, flags.quiet)
+        self.return_flags(scratch, &key, &flags, None, now);
+        meta_reply(scratch, code, flags.quiet)
     }
 
-    pub(super) fn meta_arithmetic<'s>(&'s mut self, key: Key<'_>, flags: MetaFlags<'_>) -> Response<'s> {
+    pub(super) fn meta_arithmetic<'s>(
+        &mut self,
+        scratch: &'s mut Scratch,
+        key: Key<'_>,
+        flags: MetaFlags<'_>,
+    ) -> Response<'s> {
         let now = self.clock.now();
         let increment = flags.arithmetic_mode == ArithmeticMode::Increment;
         let request = ArithmeticRequest {
@@ -145,41 +161,41 @@ impl<S: Storage> MemcacheService<S> {
         let mut value = None;
         if let Some(info) = info {
             if flags.return_value {
-                let start = self.scratch.bytes.len();
-                crate::number::write_u64(&mut self.scratch.bytes, number);
-                value = Some(start..self.scratch.bytes.len());
+                let start = scratch.bytes.len();
+                crate::number::write_u64(&mut scratch.bytes, number);
+                value = Some(start..scratch.bytes.len());
             }
             for returned in flags.returns.iter() {
                 match returned {
-                    Return::Cas => self.scratch.flags.push(ReturnFlag::Cas(info.cas)),
-                    Return::Ttl => self.scratch.flags.push(ReturnFlag::Ttl(info.expiry.ttl(now))),
-                    Return::Key => self.push_key(&key),
-                    Return::Opaque => self.push_opaque(&flags),
+                    Return::Cas => scratch.flags.push(ReturnFlag::Cas(info.cas)),
+                    Return::Ttl => scratch.flags.push(ReturnFlag::Ttl(info.expiry.ttl(now))),
+                    Return::Key => push_key(scratch, &key),
+                    Return::Opaque => push_opaque(scratch, &flags),
                     _ => {}
                 }
             }
         } else {
-            self.return_flags(&key, &flags, None, now);
+            self.return_flags(scratch, &key, &flags, None, now);
         }
         match value {
             // q hides a success, the value with it, as in memcached.
             Some(_) if flags.quiet => Response::Silent,
             Some(value) => Response::Meta {
                 code: MetaCode::Value,
-                flags: &self.scratch.flags,
+                flags: &scratch.flags,
                 value: Some(value),
-                bytes: &self.scratch.bytes,
+                bytes: &scratch.bytes,
             },
-            None => self.meta_reply(code, flags.quiet),
+            None => meta_reply(scratch, code, flags.quiet),
         }
     }
 
-    pub(super) fn meta_debug<'s>(&'s mut self, key: Key<'_>) -> Response<'s> {
+    pub(super) fn meta_debug<'s>(&mut self, scratch: &'s mut Scratch, key: Key<'_>) -> Response<'s> {
         let now = self.clock.now();
         let fetch = FetchRequest { no_bump: true, ..FetchRequest::default() };
         match self.storage.fetch(&mut self.worker, &key, fetch, None, now) {
             Ok(Fetched::Hit(found)) => {
-                let out = &mut self.scratch.bytes;
+                let out = &mut scratch.bytes;
                 if key.is_base64() {
                     crate::key::encode_base64(&key, out);
                 } else {
@@ -194,7 +210,7 @@ impl<S: Storage> MemcacheService<S> {
                     found.info.size + key.len() as u64
                 );
                 out.extend_from_slice(text.as_bytes());
-                Response::MetaDebug(&self.scratch.bytes)
+                Response::MetaDebug(&scratch.bytes)
             }
             Ok(Fetched::Miss { .. }) => {
                 Response::Meta { code: MetaCode::Miss, flags: &[], value: None, bytes: &[] }
@@ -204,15 +220,22 @@ impl<S: Storage> MemcacheService<S> {
     }
 
     /// The return flags common to mg, md and misses: in request order.
-    fn return_flags(&mut self, key: &Key<'_>, flags: &MetaFlags<'_>, found: Option<&Found>, now: u64) {
+    fn return_flags(
+        &self,
+        scratch: &mut Scratch,
+        key: &Key<'_>,
+        flags: &MetaFlags<'_>,
+        found: Option<&Found>,
+        now: u64,
+    ) {
         for returned in flags.returns.iter() {
             let flag = match (returned, found) {
                 (Return::Key, _) => {
-                    self.push_key(key);
+                    push_key(scratch, key);
                     continue;
                 }
                 (Return::Opaque, _) => {
-                    self.push_opaque(flags);
+                    push_opaque(scratch, flags);
                     continue;
                 }
                 (_, None) => continue,
@@ -223,43 +246,43 @@ impl<S: Storage> MemcacheService<S> {
                 (Return::Size, Some(found)) => ReturnFlag::Size(found.info.size),
                 (Return::Ttl, Some(found)) => ReturnFlag::Ttl(found.info.expiry.ttl(now)),
             };
-            self.scratch.flags.push(flag);
+            scratch.flags.push(flag);
         }
         if let Some(found) = found {
             if found.won {
-                self.scratch.flags.push(ReturnFlag::Won);
+                scratch.flags.push(ReturnFlag::Won);
             }
             if found.stale {
-                self.scratch.flags.push(ReturnFlag::Stale);
+                scratch.flags.push(ReturnFlag::Stale);
             }
             if found.already_won {
-                self.scratch.flags.push(ReturnFlag::AlreadyWon);
+                scratch.flags.push(ReturnFlag::AlreadyWon);
             }
         }
     }
+}
 
-    /// `k<key>`, and for a base64 key `b` right after it, where memcached
-    /// writes it.
-    fn push_key(&mut self, key: &Key<'_>) {
-        let range = self.scratch.push(key);
-        self.scratch.flags.push(ReturnFlag::Key(range, key.is_base64()));
-        if key.is_base64() {
-            self.scratch.flags.push(ReturnFlag::Base64);
-        }
+/// `k<key>`, and for a base64 key `b` right after it, where memcached
+/// writes it.
+fn push_key(scratch: &mut Scratch, key: &Key<'_>) {
+    let range = scratch.push(key);
+    scratch.flags.push(ReturnFlag::Key(range, key.is_base64()));
+    if key.is_base64() {
+        scratch.flags.push(ReturnFlag::Base64);
     }
+}
 
-    fn push_opaque(&mut self, flags: &MetaFlags<'_>) {
-        if let Some(opaque) = flags.opaque {
-            let range = self.scratch.push(opaque);
-            self.scratch.flags.push(ReturnFlag::Opaque(range));
-        }
+fn push_opaque(scratch: &mut Scratch, flags: &MetaFlags<'_>) {
+    if let Some(opaque) = flags.opaque {
+        let range = scratch.push(opaque);
+        scratch.flags.push(ReturnFlag::Opaque(range));
     }
+}
 
-    /// `HD` is hidden in quiet mode; every other code is sent.
-    fn meta_reply(&self, code: MetaCode, quiet: bool) -> Response<'_> {
-        if quiet && code == MetaCode::Done {
-            return Response::Silent;
-        }
-        Response::Meta { code, flags: &self.scratch.flags, value: None, bytes: &self.scratch.bytes }
+/// `HD` is hidden in quiet mode; every other code is sent.
+fn meta_reply(scratch: &Scratch, code: MetaCode, quiet: bool) -> Response<'_> {
+    if quiet && code == MetaCode::Done {
+        return Response::Silent;
     }
+    Response::Meta { code, flags: &scratch.flags, value: None, bytes: &scratch.bytes }
 }

@@ -14,7 +14,7 @@ use memchr::memchr;
 use petrel_metrics::Timer;
 use petrel_protocol::{ResponseStream, Streamed};
 
-use super::{MemcacheService, store_failed};
+use super::{Executor, Scratch, store_failed};
 use crate::expiry::Expiry;
 use crate::key::Keys;
 use crate::response::{Hit, Response};
@@ -45,12 +45,17 @@ pub(super) struct Retrieval {
     pub(super) last: bool,
 }
 
-impl<S: Storage> MemcacheService<S> {
+impl<S: Storage> Executor<S> {
     /// Serves a retrieval's keys, the first part now and the rest (see
     /// [`RestOfRetrieval`]) as the client reads.
-    pub(super) fn get(&mut self, keys: Keys<'_>, retrieval: Retrieval) -> Response<'_> {
+    pub(super) fn get<'s>(
+        &mut self,
+        scratch: &'s mut Scratch,
+        keys: Keys<'_>,
+        retrieval: Retrieval,
+    ) -> Response<'s> {
         let text = keys.as_text();
-        let served = match self.fetch_part(text, retrieval) {
+        let served = match self.fetch_part(scratch, text, retrieval) {
             Ok(served) => served,
             Err(error) => return store_failed(error),
         };
@@ -60,13 +65,18 @@ impl<S: Storage> MemcacheService<S> {
             self.unfinished = Some(Box::new(RestOfRetrieval { keys, served: 0, retrieval }));
             last = false;
         }
-        Response::Values { hits: &self.scratch.hits, bytes: &self.scratch.bytes, cas: retrieval.cas, last }
+        Response::Values { hits: &scratch.hits, bytes: &scratch.bytes, cas: retrieval.cas, last }
     }
 
     /// Composes the next part of a retrieval into `out`.
-    pub(super) fn compose_rest(&mut self, rest: &mut RestOfRetrieval, out: &mut Vec<u8>) -> Streamed {
-        self.scratch.clear();
-        let served = self.fetch_part(&rest.keys[rest.served..], rest.retrieval);
+    pub(super) fn compose_rest(
+        &mut self,
+        scratch: &mut Scratch,
+        rest: &mut RestOfRetrieval,
+        out: &mut Vec<u8>,
+    ) -> Streamed {
+        scratch.clear();
+        let served = self.fetch_part(scratch, &rest.keys[rest.served..], rest.retrieval);
         let retrieval = rest.retrieval;
         let (done, error) = match served {
             Ok(served) => {
@@ -76,7 +86,7 @@ impl<S: Storage> MemcacheService<S> {
             Err(error) => (true, Some(store_failed(error))),
         };
         let last = done && retrieval.last && error.is_none();
-        Response::Values { hits: &self.scratch.hits, bytes: &self.scratch.bytes, cas: retrieval.cas, last }
+        Response::Values { hits: &scratch.hits, bytes: &scratch.bytes, cas: retrieval.cas, last }
             .compose(out);
         if let Some(error) = error {
             error.compose(out);
@@ -87,7 +97,12 @@ impl<S: Storage> MemcacheService<S> {
     /// Fetches the keys of `text` (space-separated) into the scratch
     /// buffer, until their keys and values pass [`RESPONSE_PART`]; returns
     /// how many bytes of `text` were served.
-    fn fetch_part(&mut self, text: &[u8], retrieval: Retrieval) -> Result<usize, StorageError> {
+    fn fetch_part(
+        &mut self,
+        scratch: &mut Scratch,
+        text: &[u8],
+        retrieval: Retrieval,
+    ) -> Result<usize, StorageError> {
         let _timer = Timer::start(self.latencies.get.histogram());
         let now = self.clock.now();
         let fetch = FetchRequest {
@@ -95,44 +110,43 @@ impl<S: Storage> MemcacheService<S> {
             ..FetchRequest::default()
         };
         let mut position = 0;
-        while position < text.len() && self.scratch.bytes.len() < RESPONSE_PART {
+        while position < text.len() && scratch.bytes.len() < RESPONSE_PART {
             let end = memchr(b' ', &text[position..]).map_or(text.len(), |space| position + space);
             let key = &text[position..end];
             position = (end + 1).min(text.len());
-            if !key.is_empty() {
-                self.fetch_counted(key, fetch, now)?;
+            if key.is_empty() {
+                continue;
+            }
+            if let Some(hit) = self.fetch_counted(scratch, key, fetch, now)? {
+                scratch.hits.push(hit);
             }
         }
         Ok(position)
     }
 
     /// Fetches one key, counted as memcached counts a `get` (or `gat`):
-    /// on a hit, the key and value go to the scratch buffer and a [`Hit`]
-    /// to its list.
+    /// the one fetch path of text and binary retrievals. On a hit, the key
+    /// and value go to the scratch buffer, and the [`Hit`] says where.
     pub(super) fn fetch_counted(
         &mut self,
+        scratch: &mut Scratch,
         key: &[u8],
         fetch: FetchRequest,
         now: u64,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Option<Hit>, StorageError> {
         let touch = fetch.touch.is_some();
         self.counts.cmd_get += 1;
         if touch {
             self.counts.cmd_touch += 1;
         }
-        let key_range = self.scratch.push(key);
-        let value_start = self.scratch.bytes.len();
-        match self.storage.fetch(&mut self.worker, key, fetch, Some(&mut self.scratch.bytes), now)? {
+        let key_range = scratch.push(key);
+        let value_start = scratch.bytes.len();
+        match self.storage.fetch(&mut self.worker, key, fetch, Some(&mut scratch.bytes), now)? {
             Fetched::Hit(found) => {
                 self.counts.hit(true, touch);
-                let value = value_start..self.scratch.bytes.len();
+                let value = value_start..scratch.bytes.len();
                 self.log_fetch(key, Some(value.len()));
-                self.scratch.hits.push(Hit {
-                    key: key_range,
-                    value,
-                    flags: found.info.flags,
-                    cas: found.info.cas,
-                });
+                Ok(Some(Hit { key: key_range, value, flags: found.info.flags, cas: found.info.cas }))
             }
             Fetched::Miss { expired } => {
                 self.counts.hit(false, touch);
@@ -140,10 +154,10 @@ impl<S: Storage> MemcacheService<S> {
                 if expired {
                     self.counts.get_expired += 1;
                 }
-                self.scratch.bytes.truncate(key_range.start);
+                scratch.bytes.truncate(key_range.start);
+                Ok(None)
             }
         }
-        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use petrel_metrics::Timer;
 
-use super::{MemcacheService, quiet_if, store_failed};
+use super::{Executor, quiet_if, store_failed};
 use crate::Error;
 use crate::expiry::Expiry;
 use crate::key::Key;
@@ -14,7 +14,7 @@ use crate::store::{
     StoreMode, StoreRequest, Stored,
 };
 
-impl<S: Storage> MemcacheService<S> {
+impl<S: Storage> Executor<S> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn store(
         &mut self,
@@ -204,6 +204,15 @@ impl<S: Storage> MemcacheService<S> {
     }
 
     pub(super) fn flush_all(&mut self, delay: i64, noreply: bool) -> Response<'static> {
+        let response = match self.flush_counted(delay) {
+            Ok(()) => Response::Ok,
+            Err(error) => store_failed(error),
+        };
+        quiet_if(noreply, response)
+    }
+
+    /// Flushes every item stored before `delay` has passed, counted.
+    pub(super) fn flush_counted(&mut self, delay: i64) -> Result<(), StorageError> {
         self.counts.cmd_flush += 1;
         let now = self.clock.now();
         // memcached's `oldest_live` is the flush time less a second, and
@@ -213,10 +222,6 @@ impl<S: Storage> MemcacheService<S> {
             Expiry::At(at) if delay > 1 => at.saturating_sub(1).max(now),
             _ => now,
         };
-        let response = match self.storage.flush_all(&mut self.worker, at, now) {
-            Ok(()) => Response::Ok,
-            Err(error) => store_failed(error),
-        };
-        quiet_if(noreply, response)
+        self.storage.flush_all(&mut self.worker, at, now)
     }
 }

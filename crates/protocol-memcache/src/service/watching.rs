@@ -3,17 +3,17 @@
 
 use petrel_protocol::ConnectionEvent;
 
-use super::{MemcacheService, quiet_if};
+use super::{Executor, quiet_if};
 use crate::Error;
 use crate::expiry::Expiry;
 use crate::response::Response;
 use crate::store::{Storage, StorageError, StoreMode, StoreRequest, Stored};
-use crate::watch::{self, WatchKinds, WatchLog};
+use crate::watch::WatchKinds;
 
-impl<S: Storage> MemcacheService<S> {
+impl<S: Storage> Executor<S> {
     /// `watch`: `OK`, then the session streams the log to this connection.
     pub(super) fn watch(&mut self, kinds: WatchKinds, noreply: bool) -> Response<'static> {
-        match watch::watch(kinds, self.max_watchers) {
+        match self.watchers.watch(kinds, self.max_watchers) {
             Some(stream) => {
                 self.unfinished = Some(stream);
                 quiet_if(noreply, Response::Ok)
@@ -24,7 +24,7 @@ impl<S: Storage> MemcacheService<S> {
 
     /// Logs a key looked up: `size` is the value's length when found.
     pub(super) fn log_fetch(&mut self, key: &[u8], size: Option<usize>) {
-        if !WatchLog::wants(WatchKinds::FETCHERS) {
+        if !self.watch_log.wants(WatchKinds::FETCHERS) {
             return;
         }
         self.watch_log.publish(WatchKinds::FETCHERS, |line| {
@@ -46,7 +46,7 @@ impl<S: Storage> MemcacheService<S> {
         stored: &Result<Stored, StorageError>,
         now: u64,
     ) {
-        if !WatchLog::wants(WatchKinds::MUTATIONS) {
+        if !self.watch_log.wants(WatchKinds::MUTATIONS) {
             return;
         }
         let status: &[u8] = match stored {
@@ -82,7 +82,7 @@ impl<S: Storage> MemcacheService<S> {
 
     /// Logs a client connection opening or closing (`connevents`).
     pub(super) fn log_connection(&mut self, event: ConnectionEvent) {
-        if !WatchLog::wants(WatchKinds::CONNEVENTS) {
+        if !self.watch_log.wants(WatchKinds::CONNEVENTS) {
             return;
         }
         self.watch_log.publish(WatchKinds::CONNEVENTS, |line| {

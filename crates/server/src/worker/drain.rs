@@ -50,19 +50,24 @@ impl<P: Protocol, V: Service<P>> Worker<P, V> {
     /// Drives a stopping session with no request limit, since nothing new
     /// competes for the worker.
     fn drive_to_end(&mut self, key: usize) {
-        let Some(connection) = self.sessions.get_mut(key) else { return };
-        match connection.session.drive(
-            self.protocol.as_ref(),
-            &mut self.service,
-            usize::MAX,
-            Readiness::RESUME,
-        ) {
-            Ok(Progress::Done) | Err(_) => self.close(key, CloseReason::Shutdown),
-            Ok(_) => {
-                if self.register_interest(key).is_err() {
-                    self.close(key, CloseReason::Shutdown);
+        loop {
+            let Some(connection) = self.sessions.get_mut(key) else { return };
+            match connection.session.drive(
+                self.protocol.as_ref(),
+                &mut self.service,
+                usize::MAX,
+                Readiness::RESUME,
+            ) {
+                Ok(Progress::Done) | Err(_) => self.close(key, CloseReason::Shutdown),
+                // More to serve at once (a part of a long reply was sent).
+                Ok(Progress::Yield) => continue,
+                Ok(_) => {
+                    if self.register_interest(key).is_err() {
+                        self.close(key, CloseReason::Shutdown);
+                    }
                 }
             }
+            return;
         }
     }
 }

@@ -9,7 +9,7 @@ use petrel_metrics::ServerInfo;
 use petrel_protocol_admin::AdminService;
 use petrel_protocol_memcache::{
     ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, ItemCursor, Limits, Memcache,
-    MemcacheService, MemoryStorage, Storage, StorageError, StorageStats, StoreRequest, Stored,
+    MemcacheService, MemoryStorage, Storage, StorageError, StorageStats, StoreRequest, Stored, Watchers,
 };
 use petrel_testkit::Client;
 
@@ -221,10 +221,11 @@ fn a_commit_failing_mid_round_withdraws_the_replies_of_every_connection_it_cover
 fn start(storage: Arc<FailingCommit>) -> petrel_server::RunningServer {
     let info = Arc::new(ServerInfo::new("failed commit test", 1));
     let limits = Limits::default();
+    let watchers = Watchers::new();
     petrel_server::start(
         &one_worker_on_free_ports(),
         Memcache::new(limits),
-        move |_| MemcacheService::new(storage.clone(), limits, info.clone()),
+        move |_| MemcacheService::new(storage.clone(), limits, info.clone(), &watchers),
         AdminService::new(ServerInfo::new("failed commit test", 1).into()),
     )
     .unwrap()

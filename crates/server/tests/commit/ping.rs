@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use petrel_metrics::ServerInfo;
-use petrel_protocol::{Protocol, Service};
+use petrel_protocol::{Executed, IfCommitFails, Protocol, Service};
 use petrel_protocol_admin::AdminService;
 use petrel_protocol_ping::{Ping, PingService};
 
@@ -20,11 +20,12 @@ struct Committing {
 }
 
 impl Service<Ping> for Committing {
+    /// A reply that cannot be replaced: a failed commit closes.
     fn execute<'s>(
         &'s mut self,
         request: <Ping as Protocol>::Request<'_>,
-    ) -> <Ping as Protocol>::Response<'s> {
-        PingService.execute(request)
+    ) -> Executed<<Ping as Protocol>::Response<'s>> {
+        Executed { if_commit_fails: IfCommitFails::Close, ..PingService.execute(request) }
     }
 
     fn commit(&mut self) -> io::Result<()> {

@@ -2,7 +2,7 @@
 //! for newcomers, and the write journal that both rest on.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+
 use std::time::Duration;
 
 use super::*;
@@ -66,16 +66,16 @@ fn a_key_read_continually_survives_a_write_stream_four_times_the_capacity_and_un
     let mut worker = storage.worker();
     put(&storage, &mut worker, "hot", b"kept because read");
     put(&storage, &mut worker, "cold", b"never read");
-    let reinserted_before = REINSERTED.value();
-    let reinserted_bytes_before = REINSERTED_BYTES.value();
+    let reinserted_before = storage.shared.ledger.counts().reinserted;
+    let reinserted_bytes_before = storage.shared.ledger.counts().reinserted_bytes;
     write_stream_with(&storage, &mut worker, 0, 32 << 20, &["hot"]);
     assert_eq!(get(&storage, b"hot"), Some(b"kept because read".to_vec()));
     assert_eq!(get(&storage, b"cold"), None, "an unread key written with the hot one is gone");
     assert_eq!(get(&storage, b"stream-00000100"), None, "and so are the unread ones after it");
-    assert!(REINSERTED.value() > reinserted_before, "the hot key was written again");
+    assert!(storage.shared.ledger.counts().reinserted > reinserted_before, "the hot key was written again");
     // Each copy's bytes are counted: at least its key and stored item.
-    let copies = REINSERTED.value() - reinserted_before;
-    let copied_bytes = REINSERTED_BYTES.value() - reinserted_bytes_before;
+    let copies = storage.shared.ledger.counts().reinserted - reinserted_before;
+    let copied_bytes = storage.shared.ledger.counts().reinserted_bytes - reinserted_bytes_before;
     assert!(
         copied_bytes >= copies * ("hot".len() + "kept because read".len()) as u64,
         "{copied_bytes} for {copies}"
@@ -92,9 +92,9 @@ fn newcomers_nobody_reads_leave_on_probation_once_the_store_is_nearly_full() {
     let dir = tempfile::tempdir().unwrap();
     let storage = small_store(dir.path());
     write_stream(&storage, 0, 6 << 20, &[]);
-    assert_eq!(storage.filter_state.unfetched.load(Ordering::Relaxed), 0, "not nearly full yet");
+    assert_eq!(storage.shared.ledger.counts().unfetched, 0, "not nearly full yet");
     write_stream(&storage, 6 << 10, 16 << 20, &[]);
-    let unfetched = storage.filter_state.unfetched.load(Ordering::Relaxed);
+    let unfetched = storage.shared.ledger.counts().unfetched;
     assert!(unfetched > 0, "merges put unread newcomers out once nearly full");
     assert!(unfetched <= storage.evicted());
 }
@@ -104,8 +104,8 @@ fn the_journal_names_what_was_written_goes_on_after_a_restart_and_stays_out_of_d
     let dir = tempfile::tempdir().unwrap();
     let newest_record = |storage: &RocksStorage| {
         let mut records = storage.db.raw_iterator();
-        records.seek_for_prev(journal::key(u64::MAX));
-        records.key().and_then(journal::position).expect("a record")
+        records.seek_for_prev(crate::eviction::journal::key(u64::MAX));
+        records.key().and_then(crate::eviction::journal::position).expect("a record")
     };
     let before_restart = {
         let storage = small_store(dir.path());
@@ -118,9 +118,9 @@ fn the_journal_names_what_was_written_goes_on_after_a_restart_and_stays_out_of_d
     // Every item is named by a record.
     let mut named = std::collections::HashSet::new();
     let mut records = storage.db.raw_iterator();
-    records.seek(journal::PREFIX);
+    records.seek(crate::eviction::journal::PREFIX);
     while let Some(record) = records.value() {
-        named.extend(journal::entries(record).map(|(key, _)| key.to_vec()));
+        named.extend(crate::eviction::journal::entries(record).map(|(key, _)| key.to_vec()));
         records.next();
     }
     for i in (0..2048).step_by(97) {
@@ -130,7 +130,7 @@ fn the_journal_names_what_was_written_goes_on_after_a_restart_and_stays_out_of_d
     let mut dump = storage.items();
     let mut listed = 0;
     while dump.next_part(unix_now(), &mut |key, _, _| {
-        assert!(!journal::is_journal(key));
+        assert!(!crate::eviction::journal::is_journal(key));
         listed += 1;
         true
     }) == petrel_protocol_memcache::Walk::More
@@ -160,14 +160,14 @@ fn a_hot_item_is_copied_through_a_stall_of_writes_in_either_stall_mode() {
         // The record naming them, as the eviction thread writes a quiet
         // worker's; then a file in level 0, for the stall below.
         std::thread::sleep(Duration::from_millis(30));
-        storage.journal.write_idle(&storage.db, &rocksdb::WriteOptions::default());
+        storage.shared.journal.write_idle(&storage.db, &rocksdb::WriteOptions::default());
         storage.flush_memtables().unwrap();
         let evicted_before = storage.evicted();
 
         stall_writes(&storage, true);
         let settling = {
             let storage = storage.clone();
-            std::thread::spawn(move || storage.evictor.as_ref().unwrap().settle_all_now())
+            std::thread::spawn(move || storage.retirement.settle_all_now())
         };
         // Longer than a copy waits for room before it is written.
         std::thread::sleep(Duration::from_millis(1500));
@@ -182,7 +182,7 @@ fn a_hot_item_is_copied_through_a_stall_of_writes_in_either_stall_mode() {
         let mut entries = storage.db.raw_iterator_opt(memtable_only);
         entries.seek_to_first();
         let mut in_memtable = Vec::new();
-        while let Some(key) = entries.key().filter(|key| !journal::is_journal(key)) {
+        while let Some(key) = entries.key().filter(|key| !crate::eviction::journal::is_journal(key)) {
             in_memtable.push(key.to_vec());
             entries.next();
         }

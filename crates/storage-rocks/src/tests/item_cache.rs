@@ -19,9 +19,9 @@ fn gets_are_served_by_the_item_cache_once_filled() {
     // Reopened: the cache is empty, and the first read fills it.
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
     let cached = |key: &[u8]| {
-        storage
-            .items
-            .get(&mut ReadCounts::default(), storage.hash(key), key, |stored| item::value(stored).to_vec())
+        storage.shared.items.get(&mut ReadCounts::default(), storage.shared.keys.hash(key), key, |stored| {
+            item::value(stored).to_vec()
+        })
     };
     assert_eq!(cached(b"written"), None);
     assert_eq!(get(&storage, b"written"), Some(b"1".to_vec()));
@@ -45,7 +45,7 @@ fn a_write_during_a_fill_is_not_hidden_by_the_older_item() {
     let dir = tempfile::tempdir().unwrap();
     let storage = std::sync::Arc::new(RocksStorage::open(&config(dir.path())).unwrap());
     storage.one_off(|s, w| s.store(w, b"k", b"old", set(0), unix_now())).unwrap();
-    storage.items.clear();
+    storage.shared.items.clear();
     let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
     let writer_storage = storage.clone();
     *storage.before_fill.lock().unwrap() = Some(Box::new(move || {
@@ -65,9 +65,12 @@ fn a_write_during_a_fill_is_not_hidden_by_the_older_item() {
         assert!(std::time::Instant::now() < deadline, "the write was hidden by the filled item");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let cached = storage
-        .items
-        .get(&mut ReadCounts::default(), storage.hash(b"k"), b"k", |stored| item::value(stored).to_vec());
+    let cached = storage.shared.items.get(
+        &mut ReadCounts::default(),
+        storage.shared.keys.hash(b"k"),
+        b"k",
+        |stored| item::value(stored).to_vec(),
+    );
     assert_eq!(cached, Some(b"new".to_vec()));
 }
 

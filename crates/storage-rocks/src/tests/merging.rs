@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::merging::{GROUP_FILES, WINDOW_FILES};
+use crate::eviction::merging::{GROUP_FILES, WINDOW_FILES};
 
 /// Flushes one file per entry of `files`, each with the keys given (items
 /// of 4 KiB, from one worker, so that its journal records name them in
@@ -49,7 +49,7 @@ fn rewrites(first: usize) -> Vec<Vec<(String, bool)>> {
 /// look, and checks that it left them as they are, `why`.
 fn flush_and_see_left(storage: &RocksStorage, files: &[Vec<(String, bool)>], why: &str) {
     flush_files(storage, files);
-    storage.merger.as_ref().unwrap().merge_now().unwrap();
+    storage.merger.merge_now().unwrap();
     assert_eq!(table_files(storage), files.len(), "{why}: a merge would only write the items again");
 }
 
@@ -57,7 +57,7 @@ fn flush_and_see_left(storage: &RocksStorage, files: &[Vec<(String, bool)>], why
 fn merge_down_to(storage: &RocksStorage, files: usize, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while table_files(storage) > files {
-        storage.merger.as_ref().unwrap().merge_now().ok();
+        storage.merger.merge_now().ok();
         assert!(Instant::now() < deadline, "{what} was not merged");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -80,7 +80,7 @@ fn far_from_its_capacity_the_store_merges_only_to_drop_older_versions() {
 fn on_probation_a_group_read_since_written_is_left_and_one_of_unread_newcomers_merged() {
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    storage.access.hold_on_probation();
+    storage.shared.policy.hold_on_probation();
     flush_and_see_left(&storage, &group(0, true), "every item would be kept");
     flush_files(&storage, &group(100, false));
     let before = 2 * (WINDOW_FILES + GROUP_FILES);
@@ -94,7 +94,7 @@ fn on_probation_a_group_read_since_written_is_left_and_one_of_unread_newcomers_m
 
 #[test]
 fn past_its_most_files_the_store_merges_whatever_a_group_drops() {
-    use crate::merging::MOST_FILES_LEFT;
+    use crate::eviction::merging::MOST_FILES_LEFT;
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
     // Files of sixteen distinct unread keys, far from the capacity: nothing
@@ -103,7 +103,7 @@ fn past_its_most_files_the_store_merges_whatever_a_group_drops() {
         .map(|file| (0..16).map(|key| (format!("file-{file}-key-{key}"), false)).collect())
         .collect();
     flush_files(&storage, &files);
-    storage.merger.as_ref().unwrap().merge_now().unwrap();
+    storage.merger.merge_now().unwrap();
     // (and perhaps a file of the meta family)
     assert!(table_files(&storage) >= MOST_FILES_LEFT, "no group was worth merging");
     // A group more, as little to drop, past the limit: merged. (Groups

@@ -138,14 +138,14 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
     // Merges run only while the store is nearly full (`merging.rs`).
-    storage.access.hold_on_probation();
-    let reclaimed_before = RECLAIMED.value();
+    storage.shared.policy.hold_on_probation();
+    let reclaimed_before = storage.shared.ledger.counts().reclaimed;
     let expired = StoreRequest::set(0, Expiry::At(1), 1 << 20);
     // Four memtable flushes, four files, each with a new version of the
     // same 500 live keys, read so that probation keeps them, and 500 keys
     // already expired; then the flushes of the window after them, a key
     // each. The store merges the four.
-    use crate::merging::{GROUP_FILES, WINDOW_FILES};
+    use crate::eviction::merging::{GROUP_FILES, WINDOW_FILES};
     for round in 0..GROUP_FILES {
         // The dead first: a key written starts its read count over, and so
         // does one that shares its slot.
@@ -171,7 +171,7 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
         storage.stats();
     }
     for filler in 0..WINDOW_FILES {
-        let merger = storage.merger.as_ref().unwrap();
+        let merger = &storage.merger;
         assert_eq!(merger.merge_now().unwrap(), 0, "no merge before {WINDOW_FILES} newer files");
         storage
             .one_off(|s, w| s.store(w, format!("filler-{filler}").as_bytes(), b"-", set(0), unix_now()))
@@ -189,7 +189,7 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
     let files = storage.db.live_files().unwrap();
     let entries: u64 = files.iter().map(|file| file.num_entries - file.num_deletions).sum();
     let mut records = storage.db.raw_iterator();
-    records.seek(journal::PREFIX);
+    records.seek(crate::eviction::journal::PREFIX);
     let mut journal_records = 0;
     while records.valid() {
         journal_records += 1;
@@ -200,7 +200,7 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
         500,
         "only the newest version of each live key is left, and the fillers"
     );
-    assert!(RECLAIMED.value() - reclaimed_before >= 2000);
+    assert!(storage.shared.ledger.counts().reclaimed - reclaimed_before >= 2000);
     assert_eq!(storage.evicted(), 0, "merging is not evicting");
     for i in 0..500 {
         assert_eq!(get(&storage, format!("live-{i}").as_bytes()), Some(format!("round-3-{i}").into_bytes()));
@@ -209,11 +209,11 @@ fn merging_files_drops_expired_items_and_older_versions_without_counting_evictio
 
 #[test]
 fn a_merged_file_is_never_merged_again() {
-    use crate::merging::{GROUP_FILES, WINDOW_FILES};
+    use crate::eviction::merging::{GROUP_FILES, WINDOW_FILES};
     let dir = tempfile::tempdir().unwrap();
     let storage = RocksStorage::open(&config(dir.path())).unwrap();
-    storage.access.hold_on_probation();
-    let merger = storage.merger.as_ref().unwrap();
+    storage.shared.policy.hold_on_probation();
+    let merger = &storage.merger;
     // Each file: a key read, kept by the merge, and one never read, which
     // makes the merge worth its writes.
     let flush_files = |count: usize, from: usize| {

@@ -1,13 +1,13 @@
-//! The eviction thread: before RocksDB drops the oldest file, the items in
-//! it that were read since written are written again, so that a hot item
-//! outlives the file it was written to (CLOCK over files, with S3-FIFO's
-//! counts: `access.rs`). It also tells merges when the store is nearly
-//! full (probation, `compaction.rs`) and counts what leaves with the file
-//! as evicted.
+//! Retirement of the oldest files, in the eviction thread: before RocksDB
+//! drops the oldest file, the items in it that were read since written are
+//! written again, so that a hot item outlives the file it was written to
+//! (CLOCK over files, with S3-FIFO's counts: `policy.rs`). The thread also
+//! tells the policy when the store is nearly full (probation, `filter.rs`)
+//! and counts what leaves with the file as evicted.
 //!
 //! Whenever RocksDB's files changed (`versions.rs`: looked at every 10 ms
 //! while the store is written; probation and reinsertion judge items best
-//! soon after a flush, docs/performance.md section 22), the thread lists
+//! soon after a flush: docs/performance.md, "Eviction: what the server lost against the model, found and fixed"), the thread lists
 //! the live files and orders them by their newest journal record
 //! (`journal.rs`). The files that the next
 //! flushes will push out, oldest first, are those within
@@ -26,99 +26,29 @@
 //! before they were looked at, whose keys are not known.
 
 use std::collections::VecDeque;
-use std::collections::hash_map::RandomState;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
-use petrel_protocol_memcache::rules::ItemMeta;
-use petrel_protocol_memcache::{EVICTIONS, Eviction, Expiry, log_eviction, unix_now};
-use rocksdb::{DB, WriteOptions};
+use rocksdb::DB;
 
-use crate::access::Access;
-use crate::compaction::FilterState;
-use crate::item;
-use crate::item_cache::ItemCache;
-use crate::journal::{self, Journal, JournalBuffer};
-use crate::stripes::{HeldStripes, Stripes};
-use crate::versions::VersionWatch;
+use super::journal;
+use super::reinsertion::Reinsertion;
+use super::versions::VersionWatch;
+use crate::key_hash;
+use crate::shared::Shared;
+use crate::stripes::HeldStripes;
 
 /// Files within this many memtables of the capacity are about to go.
 const REINSERT_HEADROOM: u64 = 2;
 /// Within this many, merges drop unread newcomers.
 const PROBATION_HEADROOM: u64 = 4;
 
-/// Counts an item evicted, and logs it for `watch evictions`; `fetched`:
-/// it was ever read.
-pub(crate) fn count_eviction(
-    state: &FilterState,
-    key: &[u8],
-    stored: &[u8],
-    meta: Option<ItemMeta>,
-    fetched: bool,
-) {
-    EVICTIONS.increment();
-    state.evicted.fetch_add(1, Ordering::Relaxed);
-    if let Some(meta) = meta.filter(|_| petrel_protocol_memcache::evictions_watched()) {
-        let now = unix_now();
-        log_eviction(Eviction {
-            key,
-            fetched: fetched || meta.fetched,
-            ttl: match meta.expiry {
-                Expiry::Never => None,
-                Expiry::At(at) => Some(at.saturating_sub(now)),
-            },
-            idle: now.saturating_sub(meta.last_access.max(meta.stored_at)),
-            size: stored.len().saturating_sub(item::HEADER_LEN),
-        });
-    }
-}
-
-/// Items the store holds: entries of live files and memtables that are
-/// not deletions, less the journal's records. Versions of a key not yet
-/// merged away count each. (RocksDB's own estimate takes each deletion to
-/// remove an entry, and probation's leave many more behind than that.)
-pub(crate) fn count_items(db: &DB, journal: &Journal) -> u64 {
-    let property = |name: &str| db.property_int_value(name).ok().flatten().unwrap_or(0);
-    let in_files: u64 = db
-        .live_files()
-        .map(|files| {
-            files
-                .iter()
-                .filter(|file| file.column_family_name == rocksdb::DEFAULT_COLUMN_FAMILY_NAME)
-                .map(|file| file.num_entries.saturating_sub(file.num_deletions))
-                .sum()
-        })
-        .unwrap_or(0);
-    let in_memtables = (property("rocksdb.num-entries-active-mem-table")
-        + property("rocksdb.num-entries-imm-mem-tables"))
-    .saturating_sub(
-        property("rocksdb.num-deletes-active-mem-table") + property("rocksdb.num-deletes-imm-mem-tables"),
-    );
-    let mut records = db.raw_iterator();
-    records.seek(journal::PREFIX);
-    let oldest_record = records.key().and_then(journal::position).unwrap_or(journal.next());
-    (in_files + in_memtables).saturating_sub(journal.next().saturating_sub(oldest_record))
-}
-
-/// What the thread needs of the store.
-pub(crate) struct Evictor {
-    pub(crate) db: Arc<DB>,
-    pub(crate) access: Arc<Access>,
-    pub(crate) journal: Arc<Journal>,
-    pub(crate) flush_gate: Arc<parking_lot::RwLock<()>>,
-    pub(crate) stripes: Stripes,
-    pub(crate) hasher: RandomState,
-    pub(crate) filter_state: Arc<FilterState>,
-    /// Evicted items leave it (see the module docs).
-    pub(crate) items: Arc<ItemCache>,
-    pub(crate) capacity: u64,
-    pub(crate) memtable: u64,
-    /// `write_stall = "busy"`: the store refuses writes while RocksDB
-    /// stalls them.
-    pub(crate) busy_on_stall: bool,
+/// The eviction thread's state.
+pub(crate) struct Retirement {
+    db: Arc<DB>,
+    shared: Arc<Shared>,
     /// What passes carry over; made by the first.
-    pub(crate) state: Mutex<Option<Pass>>,
+    state: Mutex<Option<Pass>>,
 }
 
 /// A live file as a pass saw it.
@@ -131,24 +61,26 @@ struct FileSeen {
 }
 
 /// What passes carry over.
-pub(crate) struct Pass {
+struct Pass {
     /// Journal records before this position have been looked at.
-    pub(crate) frontier: u64,
+    frontier: u64,
     /// The files the last pass saw.
     seen: Vec<FileSeen>,
-    pub(crate) held: HeldStripes,
-    pub(crate) journal: JournalBuffer,
-    /// Copies a stall refused, to try again: keys and CASes, encoded as a
-    /// journal record's entries.
-    pub(crate) refused: Vec<u8>,
+    /// Copies of the items read since written.
+    copies: Reinsertion,
     /// Items counted as evicted that may still be in the item cache: the
     /// newest journal record of the file they go with, and their key's
     /// hash, oldest first.
-    pub(crate) doomed: VecDeque<(u64, u64)>,
-    pub(crate) write_options: WriteOptions,
+    doomed: VecDeque<(u64, u64)>,
+    /// The stripe of an item leaving the item cache.
+    held: HeldStripes,
 }
 
-impl Evictor {
+impl Retirement {
+    pub(crate) fn new(db: Arc<DB>, shared: Arc<Shared>) -> Self {
+        Self { db, shared, state: Mutex::new(None) }
+    }
+
     /// Starts the thread; it stops when the sender is dropped.
     pub(crate) fn start(self: Arc<Self>) -> std::io::Result<(mpsc::Sender<()>, JoinHandle<()>)> {
         let (stop, stopped) = mpsc::channel::<()>();
@@ -179,55 +111,36 @@ impl Evictor {
     pub(crate) fn settle_all_now(&self) {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let pass = state.get_or_insert_with(|| self.first_pass());
-        self.reinsert_through(pass, u64::MAX);
+        pass.copies.settle_through(&self.db, &self.shared, pass.frontier, u64::MAX, &mut pass.doomed);
     }
 
     /// Between passes: the journal records of workers gone quiet.
     fn write_idle_records(&self) {
         let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(pass) = state.as_ref() {
-            self.journal.write_idle(&self.db, &pass.write_options);
+            self.shared.journal.write_idle(&self.db, pass.copies.write_options());
         }
     }
 
     fn first_pass(&self) -> Pass {
-        let mut write_options = WriteOptions::default();
-        // The item is on disk already, in the file about to go: if the
-        // process dies before the copy's memtable is flushed, the item is
-        // evicted, which is all the copy was to prevent. So copies skip the
-        // write-ahead log (a write of each hot item saved).
-        write_options.disable_wal(true);
-        // On a stall, copies wait as the workers' writes do, or are refused
-        // as theirs are with `write_stall = "busy"` (and tried again). Were
-        // they refused while workers wait, a write-heavy load would keep
-        // them out: the waiting writes go first when room comes.
-        write_options.set_no_slowdown(self.busy_on_stall);
         Pass {
-            frontier: self.oldest_record(),
+            frontier: journal::oldest_record(&self.db, &self.shared.journal),
             seen: Vec::new(),
-            held: HeldStripes::new(self.stripes.clone()),
-            journal: JournalBuffer::new(self.memtable),
-            refused: Vec::new(),
+            copies: Reinsertion::new(&self.shared),
             doomed: VecDeque::new(),
-            write_options,
+            held: HeldStripes::new(self.shared.stripes.clone()),
         }
-    }
-
-    /// The position of the oldest journal record on disk.
-    fn oldest_record(&self) -> u64 {
-        let mut iterator = self.db.raw_iterator();
-        iterator.seek(journal::PREFIX);
-        iterator.key().and_then(journal::position).unwrap_or(0)
     }
 
     /// One look at the files; see the module docs.
     fn pass(&self, pass: &mut Pass) {
-        self.journal.write_idle(&self.db, &pass.write_options);
+        let shared = &self.shared;
+        shared.journal.write_idle(&self.db, pass.copies.write_options());
         let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
         let disk = property("rocksdb.live-sst-files-size") + property("rocksdb.live-blob-file-size");
-        let items = count_items(&self.db, &self.journal);
-        let nearly_full = disk + PROBATION_HEADROOM * self.memtable >= self.capacity;
-        self.access.set_fill(nearly_full, items);
+        let items = journal::count_items(&self.db, &shared.journal);
+        let nearly_full = disk + PROBATION_HEADROOM * shared.memtable >= shared.capacity;
+        shared.policy.set_fill(nearly_full, items);
         let Ok(files) = self.db.live_files() else { return };
         let mut files: Vec<FileSeen> = files
             .into_iter()
@@ -248,7 +161,7 @@ impl Evictor {
         // reckons each file (with its blob files) as an equal share of the
         // data when it drops files, whatever its size: so do the same, or a
         // large merged file going would take smaller ones with it unseen.
-        let leaving = (disk + REINSERT_HEADROOM * self.memtable).saturating_sub(self.capacity);
+        let leaving = (disk + REINSERT_HEADROOM * shared.memtable).saturating_sub(shared.capacity);
         let share = disk / files.len().max(1) as u64;
         let mut before = 0;
         for file in &files {
@@ -256,8 +169,9 @@ impl Evictor {
                 break;
             }
             if file.newest_record >= pass.frontier && file.newest_record != u64::MAX {
-                self.reinsert_through(pass, file.newest_record);
-                pass.frontier = file.newest_record + 1;
+                let (from, last) = (pass.frontier, file.newest_record);
+                pass.copies.settle_through(&self.db, shared, from, last, &mut pass.doomed);
+                pass.frontier = last + 1;
             }
             before += share;
         }
@@ -276,11 +190,10 @@ impl Evictor {
             if dropped {
                 // Its records are those from the frontier to its newest.
                 let items = gone.items.saturating_sub(gone.newest_record + 1 - pass.frontier);
-                EVICTIONS.add(items);
-                self.filter_state.evicted.fetch_add(items, Ordering::Relaxed);
+                self.shared.ledger.evicted_unnamed(items);
                 pass.frontier = gone.newest_record + 1;
                 // Its keys are not known: none of them may be served.
-                self.items.clear();
+                self.shared.items.clear();
             }
         }
     }
@@ -289,7 +202,7 @@ impl Evictor {
     /// (no live file's newest record is as old as theirs: the oldest is
     /// `oldest_record`), and those dropped by merges in place.
     fn forget_evicted(&self, pass: &mut Pass, oldest_record: u64) {
-        let mut gone = self.filter_state.dropped.take_merged();
+        let mut gone = self.shared.ledger.take_merged();
         while let Some(&(record, hash)) = pass.doomed.front() {
             if record >= oldest_record {
                 break;
@@ -297,12 +210,12 @@ impl Evictor {
             gone.push(hash);
             pass.doomed.pop_front();
         }
-        if !self.items.is_on() {
+        if !self.shared.items.is_on() {
             return;
         }
         for hash in gone {
-            pass.held.take_waiting(Stripes::of(hash));
-            self.items.remove(hash);
+            pass.held.take_waiting(key_hash::stripe(hash));
+            self.shared.items.remove(hash);
             pass.held.release_all();
         }
     }

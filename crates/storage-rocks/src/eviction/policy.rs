@@ -1,18 +1,21 @@
-//! What eviction knows about reads, in memory and of a fixed size: per key
-//! hash, how often the item was read since written (0 to 3), whether it is
-//! past probation, and a ghost of newcomers dropped unread. The policy is
-//! S3-FIFO's (Yang et al., SOSP 2023) laid over a store that can only drop
-//! whole files and merge the newest ones:
+//! The eviction policy: S3-FIFO (Yang et al., SOSP 2023) laid over a store
+//! that can only drop whole files and merge the newest ones. It knows, in
+//! memory and in tables of a fixed size, per key hash: how often the item
+//! was read since written (0 to 3), whether it is past probation, and a
+//! ghost of newcomers dropped unread. The store tells it what happens
+//! (`on_read`, `on_write`, `on_dropped`); the merges and the retirement of
+//! the oldest files ask it what to keep:
 //!
 //! - **Probation.** A newcomer unread by the time its file is merged (the
 //!   store merges each flushed file once, after
-//!   [`WINDOW_FILES`](crate::merging::WINDOW_FILES) newer ones: `merging.rs`),
-//!   while the store is nearly full, is dropped by the merge
-//!   (`compaction.rs`) and its hash goes into the ghost.
+//!   [`WINDOW_FILES`](super::merging::WINDOW_FILES) newer ones:
+//!   `merging.rs`), while the store is nearly full, is dropped by the merge
+//!   (`filter.rs`) and its hash goes into the ghost.
 //! - **Admission.** A key written again while its hash is in the ghost was
 //!   wanted back: it skips probation.
 //! - **Reinsertion.** Before the oldest file goes, its items read since
-//!   written are written again (`eviction.rs`), one read fewer each time.
+//!   written are written again (`retirement.rs`, `reinsertion.rs`), one
+//!   read fewer each time.
 //!
 //! Keys share a slot when their hashes do: a collision makes an unread item
 //! look read, which costs a reinsertion, never a wrong answer. Reads take
@@ -21,11 +24,14 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
+use crate::key_hash;
+
 /// Bytes of capacity per slot: with items of 1 KiB, sixteen slots per
 /// item. Keys that share a slot share their counts, and a write starts the
 /// slot over: at four slots per item a fifth of the items lost their reads
 /// to a neighbour's write, which cost 0.004 of hit ratio on the
-/// eviction loads (docs/performance.md, section 22).
+/// eviction loads (docs/performance.md, "Probation and reinsertion judged
+/// soon after a flush").
 pub(crate) const CAPACITY_PER_SLOT: u64 = 64;
 /// Slot bits: reads since written, saturating ...
 const READS: u8 = 0b011;
@@ -37,7 +43,7 @@ const GHOST_EPOCHS: u64 = 4;
 const EPOCH_STAMPS: u64 = 255;
 
 /// The tables; see the module docs.
-pub(crate) struct Access {
+pub(crate) struct Policy {
     slots: Box<[AtomicU8]>,
     ghosts: Box<[AtomicU8]>,
     mask: u64,
@@ -53,7 +59,7 @@ pub(crate) struct Access {
     held_on_probation: AtomicBool,
 }
 
-impl Access {
+impl Policy {
     /// Tables for a store of `capacity` bytes: two bytes per
     /// [`CAPACITY_PER_SLOT`].
     pub(crate) fn new(capacity: u64) -> Self {
@@ -72,12 +78,11 @@ impl Access {
     }
 
     fn index(&self, hash: u64) -> usize {
-        // The low bits pick the lock stripe, the high ones the cache shard.
-        (hash.rotate_right(20) & self.mask) as usize
+        key_hash::slot(hash, self.mask)
     }
 
     /// A read found the item.
-    pub(crate) fn read(&self, hash: u64) {
+    pub(crate) fn on_read(&self, hash: u64) {
         let slot = &self.slots[self.index(hash)];
         let state = slot.load(Ordering::Relaxed);
         if state & READS < READS {
@@ -87,7 +92,7 @@ impl Access {
 
     /// A new item is written under the key: unread, and past probation if
     /// the ghost remembers the key.
-    pub(crate) fn written(&self, hash: u64) {
+    pub(crate) fn on_write(&self, hash: u64) {
         let index = self.index(hash);
         let state = if self.in_ghost(index) { KEPT } else { 0 };
         if self.slots[index].load(Ordering::Relaxed) != state {
@@ -117,7 +122,7 @@ impl Access {
         reinsert
     }
 
-    /// Whether a merge (of flushed files only, `merging.rs`) should drop the
+    /// Whether a merge (of flushed files only, `merging.rs`) drops the
     /// item now: the store is nearly full, and nobody read the item since it
     /// was written, nor wanted it back.
     pub(crate) fn drops_on_probation(&self, hash: u64) -> bool {
@@ -132,7 +137,7 @@ impl Access {
     }
 
     /// A merge dropped the newcomer: the ghost remembers it.
-    pub(crate) fn dropped_on_probation(&self, hash: u64) {
+    pub(crate) fn on_dropped(&self, hash: u64) {
         let dropped = self.dropped.fetch_add(1, Ordering::Relaxed);
         self.ghosts[self.index(hash)].store(self.stamp(dropped), Ordering::Relaxed);
     }
@@ -168,45 +173,45 @@ mod tests {
 
     #[test]
     fn reads_earn_reinsertions_up_to_three() {
-        let access = Access::new(1 << 20);
-        access.written(h(1));
-        assert!(!access.take_reinsertion(h(1)), "never read");
+        let policy = Policy::new(1 << 20);
+        policy.on_write(h(1));
+        assert!(!policy.take_reinsertion(h(1)), "never read");
         for _ in 0..10 {
-            access.read(h(1));
+            policy.on_read(h(1));
         }
-        assert!((0..3).all(|_| access.take_reinsertion(h(1))));
-        assert!(!access.take_reinsertion(h(1)), "three reads at most");
-        access.read(h(1));
-        access.written(h(1));
-        assert!(!access.take_reinsertion(h(1)), "a write starts over");
+        assert!((0..3).all(|_| policy.take_reinsertion(h(1))));
+        assert!(!policy.take_reinsertion(h(1)), "three reads at most");
+        policy.on_read(h(1));
+        policy.on_write(h(1));
+        assert!(!policy.take_reinsertion(h(1)), "a write starts over");
     }
 
     #[test]
     fn probation_drops_unread_newcomers_only_when_nearly_full_and_the_ghost_admits_their_return() {
-        let access = Access::new(1 << 30);
-        access.written(h(1));
-        access.written(h(2));
-        access.read(h(2));
-        assert!(!access.drops_on_probation(h(1)), "not full yet");
-        access.set_fill(true, 1000);
-        assert!(access.drops_on_probation(h(1)));
-        assert!(!access.drops_on_probation(h(2)), "read");
-        access.dropped_on_probation(h(1));
-        access.written(h(1));
-        assert!(!access.drops_on_probation(h(1)), "wanted back: admitted");
+        let policy = Policy::new(1 << 30);
+        policy.on_write(h(1));
+        policy.on_write(h(2));
+        policy.on_read(h(2));
+        assert!(!policy.drops_on_probation(h(1)), "not full yet");
+        policy.set_fill(true, 1000);
+        assert!(policy.drops_on_probation(h(1)));
+        assert!(!policy.drops_on_probation(h(2)), "read");
+        policy.on_dropped(h(1));
+        policy.on_write(h(1));
+        assert!(!policy.drops_on_probation(h(1)), "wanted back: admitted");
         // After four epochs of other drops (250 each), the ghost forgets.
-        (0..1000).for_each(|n| access.dropped_on_probation(h(1_000_000 + n)));
-        access.written(h(1));
-        assert!(access.drops_on_probation(h(1)));
+        (0..1000).for_each(|n| policy.on_dropped(h(1_000_000 + n)));
+        policy.on_write(h(1));
+        assert!(policy.drops_on_probation(h(1)));
     }
 
     #[test]
     fn a_reinserted_item_is_past_probation() {
-        let access = Access::new(1 << 20);
-        access.set_fill(true, 1000);
-        access.written(h(5));
-        access.read(h(5));
-        assert!(access.take_reinsertion(h(5)));
-        assert!(!access.drops_on_probation(h(5)));
+        let policy = Policy::new(1 << 20);
+        policy.set_fill(true, 1000);
+        policy.on_write(h(5));
+        policy.on_read(h(5));
+        assert!(policy.take_reinsertion(h(5)));
+        assert!(!policy.drops_on_probation(h(5)));
     }
 }

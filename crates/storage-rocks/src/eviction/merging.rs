@@ -2,12 +2,11 @@
 //!
 //! RocksDB's own choice of merges (FIFO's intra-L0 compaction) is off: it
 //! merges the newest files as soon as enough of them wait, in groups whose
-//! size depends on how full a flushed file is (docs/performance.md, section
-//! 21), so a newcomer was judged at any age from nothing to a thirteenth of
+//! size depends on how full a flushed file is (docs/performance.md, "Where a set's CPU goes, and what RocksDB's merge picker does"), so a newcomer was judged at any age from nothing to a thirteenth of
 //! the capacity. Instead this thread merges each flushed file once, after
 //! [`WINDOW_FILES`] newer ones were flushed, with at least
 //! [`GROUP_FILES`] - 1 others, through RocksDB's `CompactFiles` and the
-//! same compaction filter (`compaction.rs`). So every newcomer has a
+//! same compaction filter (`filter.rs`). So every newcomer has a
 //! like time to be read before a merge judges it (S3-FIFO's small queue),
 //! and a file is never merged twice.
 //!
@@ -15,41 +14,38 @@
 //! `GROUP_FILES` memtables were written after it (at most a sixteenth of
 //! the capacity). Measured on the eviction loads, a window of six files
 //! (a tenth of the capacity, S3-FIFO's share) kept fewer hot items
-//! (docs/performance.md, section 22): a newcomer read in its first short
+//! (docs/performance.md, "Eviction: what the server lost against the model, found and fixed"): a newcomer read in its first short
 //! while is the likelier to be read again, and one dropped too early
 //! comes back through the ghost.
 //!
 //! A merge rewrites every item it keeps, so a group is merged only when at
 //! least [`MIN_DROP_SHARE`] of the writes its journal records name would
 //! go: older versions of keys written again within the group, and, while
-//! the store is nearly full (probation, `access.rs`), unread newcomers
+//! the store is nearly full (probation, `policy.rs`), unread newcomers
 //! (`drop_estimate.rs`). Otherwise its files are left as they are, and
-//! judged when they are the oldest (`eviction.rs`). Measured on the
+//! judged when they are the oldest (`retirement.rs`). Measured on the
 //! eviction loads, merges that would drop little were a third of the
 //! bytes written, and most of the rest came from the store filling up,
-//! where merges dropped nothing (docs/performance.md, sections 23 and 24).
+//! where merges dropped nothing (docs/performance.md, "Eviction measured warm, copies that were refused, merges worth their writes" and
+//! "Merges for what they drop, wherever the store stands").
 //! Files left unmerged are at most one per memtable of the capacity, as
 //! many as a full store on probation keeps, and past [`MOST_FILES_LEFT`]
 //! every group is merged.
 //!
 //! The thread runs in the idle scheduling class, as RocksDB's background
-//! threads do (`background.rs`): a merge runs in the thread that asks.
+//! threads do (`crate::background`): a merge runs in the thread that asks.
 
 use std::collections::HashSet;
-use std::collections::hash_map::RandomState;
 use std::ffi::{CStr, CString, c_char};
-use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
-use metriken::{Counter, metric};
 use rocksdb::{AsRawPtr, DB, ReadOptions};
 
-use crate::access::Access;
-use crate::compaction::FilterState;
-use crate::drop_estimate::DropEstimate;
-use crate::journal;
-use crate::versions::VersionWatch;
+use super::drop_estimate::DropEstimate;
+use super::journal;
+use super::versions::VersionWatch;
+use crate::shared::Shared;
 
 /// A flushed file is merged once this many newer ones were flushed ...
 pub(crate) const WINDOW_FILES: usize = 1;
@@ -60,7 +56,7 @@ pub(crate) const GROUP_FILES: usize = 4;
 /// writes again. Measured on the eviction loads at 25 MiB (misses against
 /// LRU's, bytes written per byte set): 0.4 gave 0.89 to 0.92 and 3.1 to
 /// 3.2, 0.45 gave 0.93 and 3.0, 0.5 gave 0.91 to 0.95 and 2.9 to 3.1
-/// (docs/performance.md, section 24).
+/// (docs/performance.md, "Merges for what they drop, wherever the store stands").
 const MOST_FILES: usize = 8;
 pub(crate) const MIN_DROP_SHARE: f64 = 0.45;
 /// Past this many files every group is merged, whatever it drops: a read
@@ -69,20 +65,10 @@ pub(crate) const MIN_DROP_SHARE: f64 = 0.45;
 /// it; a larger one keeps its files as few as merging makes them.
 pub(crate) const MOST_FILES_LEFT: usize = 2 * crate::config::MEMTABLES_IN_CAPACITY as usize;
 
-/// Groups of flushed files left unmerged: too little to drop.
-#[metric(
-    name = "merges_skipped",
-    description = "groups of flushed files left unmerged, as too little would go"
-)]
-pub static MERGES_SKIPPED: Counter = Counter::new();
-
-/// What the thread needs of the store.
+/// The merging thread's state.
 pub(crate) struct Merger {
     db: Arc<DB>,
-    access: Arc<Access>,
-    hasher: RandomState,
-    /// Where the compaction filter notes what a merge dropped.
-    filter_state: Arc<FilterState>,
+    shared: Arc<Shared>,
     /// Numbers of the files not to merge: the outputs of merges, and the
     /// files there were at open (whose history is unknown).
     merged: Mutex<HashSet<u64>>,
@@ -97,14 +83,9 @@ pub(crate) struct MergeError {
 }
 
 impl Merger {
-    pub(crate) fn new(
-        db: Arc<DB>,
-        access: Arc<Access>,
-        hasher: RandomState,
-        filter_state: Arc<FilterState>,
-    ) -> Self {
+    pub(crate) fn new(db: Arc<DB>, shared: Arc<Shared>) -> Self {
         let at_open = table_files(&db).into_iter().map(|file| file.number).collect();
-        Self { db, access, hasher, filter_state, merged: Mutex::new(at_open) }
+        Self { db, shared, merged: Mutex::new(at_open) }
     }
 
     /// Starts the thread; it stops when the sender is dropped.
@@ -140,7 +121,7 @@ impl Merger {
         let Some(count) = files_to_merge(flushed.len()) else { return Ok(0) };
         let group = &flushed[..count];
         if !self.worth_merging(&files, group) {
-            MERGES_SKIPPED.increment();
+            self.shared.ledger.merge_skipped();
             merged.extend(group.iter().map(|file| file.number));
             return Ok(0);
         }
@@ -148,7 +129,7 @@ impl Merger {
         let outputs = compact_files(&self.db, &names);
         // In place (or not at all): what the filter dropped may leave the
         // item cache now.
-        self.filter_state.dropped.merge_done();
+        self.shared.ledger.merge_done();
         let outputs = outputs.map_err(|detail| MergeError { files: names, detail })?;
         merged.extend(outputs.iter().filter_map(|name| file_number(name)));
         Ok(count)
@@ -183,11 +164,11 @@ impl Merger {
             if journal::position(key).is_none_or(|position| position > last_record) {
                 break;
             }
-            journal::entries(record).for_each(|(key, _)| estimate.note(self.hasher.hash_one(key)));
+            journal::entries(record).for_each(|(key, _)| estimate.note(self.shared.keys.hash(key)));
             records.next();
         }
         estimate
-            .share(|hash| self.access.drops_on_probation(hash))
+            .share(|hash| self.shared.policy.drops_on_probation(hash))
             .is_none_or(|share| share >= MIN_DROP_SHARE)
     }
 

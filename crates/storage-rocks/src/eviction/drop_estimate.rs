@@ -2,7 +2,7 @@
 //! the writes their journal records name (`merging.rs` decides with it).
 //!
 //! A merge drops every version of a key but the newest among its files,
-//! and, on probation, the newest too if nobody read it (`access.rs`). Both
+//! and, on probation, the newest too if nobody read it (`policy.rs`). Both
 //! show in the records: a key named again later in the group, and a key
 //! whose read count is still nothing. Expired items do not show (records
 //! carry no expiry time); they go when their file does, or with a merge
