@@ -10,9 +10,10 @@ use std::error::Error;
 use std::sync::Arc;
 
 use petrel_config::{ServerConfig, Validate, ValueError};
+use petrel_memcache_service::{MemcacheService, Storage, Watchers};
 use petrel_metrics::ServerInfo;
 use petrel_protocol_admin::AdminService;
-use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, Storage, Watchers, data_port_version};
+use petrel_protocol_memcache::{Limits, Memcache, data_port_version};
 use petrel_server::{CoreConfig, RunningServer};
 use petrel_storage_rocks::{RocksStorage, StorageConfig};
 use serde::{Deserialize, Serialize};
@@ -93,7 +94,7 @@ impl Default for ProtocolConfig {
             item_size_max: limits.item_size_max,
             max_line: limits.max_line,
             binary: true,
-            max_watchers: petrel_protocol_memcache::MAX_WATCHERS,
+            max_watchers: petrel_memcache_service::MAX_WATCHERS,
         }
     }
 }

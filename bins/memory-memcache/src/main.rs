@@ -8,11 +8,10 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use petrel_memcache_service::{MemcacheService, MemoryStorage, Watchers};
 use petrel_metrics::ServerInfo;
 use petrel_protocol_admin::AdminService;
-use petrel_protocol_memcache::{
-    Limits, Memcache, MemcacheService, MemoryStorage, Watchers, data_port_version,
-};
+use petrel_protocol_memcache::{Limits, Memcache, data_port_version};
 use petrel_server::{Binary, CoreConfig};
 
 fn main() -> ExitCode {

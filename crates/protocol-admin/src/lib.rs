@@ -23,6 +23,7 @@
 
 use metriken::{Counter, metric};
 use petrel_metrics::ServerInfo;
+use petrel_protocol::line::{Line, first_line};
 use petrel_protocol::{Executed, Flow, ParseError, Parsed, Protocol, Recovery, Service};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,11 +103,9 @@ impl Protocol for Admin {
 
     fn parse<'a>(&self, _: &mut (), input: &'a [u8]) -> Result<Parsed<Request<'a>>, ParseError<Error>> {
         let window = &input[..input.len().min(MAX_REQUEST)];
-        let Some(newline) = window.iter().position(|&b| b == b'\n') else {
+        let Some(Line { text: line, len: consumed }) = first_line(input, MAX_REQUEST) else {
             return Err(incomplete_or_too_long(input));
         };
-        let line = &input[..newline];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
         if let Some(rest) = line.strip_prefix(b"GET ") {
             // Take the whole request head, up to the blank line.
             let Some(end) = find(window, b"\r\n\r\n") else {
@@ -115,7 +114,6 @@ impl Protocol for Admin {
             let path = rest.split(|&b| b == b' ').next().unwrap_or_default();
             return Ok(Parsed { message: Request::HttpGet(path), consumed: end + 4 });
         }
-        let consumed = newline + 1;
         if is_http_request_line(line) {
             return Err(ParseError::Invalid { error: Error::HttpRequest, recovery: Recovery::Close });
         }

@@ -17,8 +17,8 @@
 //! - `client.rs` is the other side, for clients, tools and tests: requests
 //!   composed ([`BinaryRequest::compose`]), replies parsed ([`Packet`]).
 //!
-//! The commands run on the same [`Storage`](crate::Storage) and item rules
-//! as the text commands (`service/binary.rs`), so the protocols cannot
+//! `petrel-memcache-service` serves the commands through the same fetch and
+//! store paths as the text and meta commands, so the protocols cannot
 //! disagree about an item.
 
 mod client;

@@ -66,10 +66,9 @@ impl<'a> Key<'a> {
     }
 }
 
-/// Appends `key` base64-encoded.
 /// Percent-encodes all but letters, digits and `-._~`, as memcached does
 /// in dumps and logs: `emit` gets each byte kept or its `%XX`.
-pub(crate) fn percent_encode(key: &[u8], mut emit: impl FnMut(&[u8])) {
+pub fn percent_encode(key: &[u8], mut emit: impl FnMut(&[u8])) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &byte in key {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
@@ -80,7 +79,8 @@ pub(crate) fn percent_encode(key: &[u8], mut emit: impl FnMut(&[u8])) {
     }
 }
 
-pub(crate) fn encode_base64(key: &[u8], out: &mut Vec<u8>) {
+/// Appends `key` base64-encoded.
+pub fn encode_base64(key: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + base64::encoded_len(key.len(), true).unwrap_or(0), 0);
     let written = BASE64.encode_slice(key, &mut out[start..]).unwrap_or(0);

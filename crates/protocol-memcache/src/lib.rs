@@ -1,7 +1,7 @@
-//! The memcached protocols (text, meta and binary commands) for servers,
-//! proxies and clients; and the storage seam a memcache backend implements.
-//!
-//! Sans-IO: bytes in, requests out; responses in, bytes out.
+//! The memcached protocols (text, meta and binary commands), sans-IO, for
+//! servers, proxies and clients: bytes in, requests out; responses in,
+//! bytes out. Executing requests against a store is
+//! `petrel-memcache-service`'s.
 //!
 //! - [`Memcache`] is the [`Protocol`]: [`parse`](parse::parse) borrows keys
 //!   and values from the read buffer and reports [`ParseError::Incomplete`]
@@ -10,72 +10,48 @@
 //!   connection whose first byte is 0x80 speaks the [`binary`] protocol,
 //!   as in memcached; its requests and replies are variants of the same
 //!   [`Request`] and [`Response`].
-//! - [`Storage`] is what a backend provides (fetch, store, delete,
-//!   arithmetic, flush), each atomic per key; [`rules`] holds memcached's
-//!   item rules, which every backend applies rather than restating;
-//!   [`MemoryStorage`] is the in-memory reference backend.
-//! - [`MemcacheService`] executes requests against any [`Storage`] and
-//!   counts them under memcached's stats names.
 //! - Clients compose with [`Request::compose`] and parse with [`parse_reply`].
 //!
 //! ```
-//! use std::sync::Arc;
-//! use petrel_protocol::{Protocol, Service};
-//! use petrel_protocol_memcache::{ConnectionState, Limits, Memcache, MemcacheService, MemoryStorage, Watchers};
-//! use petrel_metrics::ServerInfo;
+//! use petrel_protocol::Protocol;
+//! use petrel_protocol_memcache::{ConnectionState, Memcache, Request, Response};
 //!
 //! let protocol = Memcache::default();
 //! let mut state = ConnectionState::default();
-//! let storage = Arc::new(MemoryStorage::new());
-//! let info = Arc::new(ServerInfo::new("example 1.0", 1));
-//! let mut service = MemcacheService::new(storage, Limits::default(), info, &Watchers::new());
+//! let parsed = protocol.parse(&mut state, b"delete greeting\r\n").unwrap();
+//! assert!(matches!(parsed.message, Request::Delete { key: b"greeting", noreply: false }));
 //! let mut out = Vec::new();
-//! for input in [&b"set greeting 5 0 5\r\nhello\r\n"[..], b"get greeting\r\n"] {
-//!     let parsed = protocol.parse(&mut state, input).unwrap();
-//!     let executed = service.execute(parsed.message);
-//!     protocol.compose(&executed.response, &mut out);
-//! }
-//! assert_eq!(out, b"STORED\r\nVALUE greeting 5 5\r\nhello\r\nEND\r\n");
+//! protocol.compose(&Response::Deleted, &mut out);
+//! assert_eq!(out, b"DELETED\r\n");
 //! ```
 
 pub mod binary;
-pub mod conformance;
 mod crawler;
 mod error;
-mod expiry;
 mod key;
-mod memory;
 mod meta;
 mod multiget;
 pub mod number;
 pub mod parse;
 pub mod request;
 mod response;
-pub mod rules;
-mod service;
 mod slabs;
-mod store;
+mod store_mode;
 mod watch;
 
 use metriken::{Counter, metric};
 use petrel_protocol::{Flow, ParseError, Parsed, Protocol, Recovery};
 
-pub use crawler::{CrawlerCommand, DumpFormat, ItemCursor, KeyDump, Walk};
+pub use crawler::{CrawlerCommand, DumpFormat};
 pub use error::Error;
-pub use expiry::{Clock, Expiry, MAX_RELATIVE_EXPTIME, unix_now};
-pub use key::{Key, Keys, MAX_KEY_LEN};
-pub use memory::MemoryStorage;
+pub use key::{Key, Keys, MAX_KEY_LEN, encode_base64, percent_encode};
 pub use meta::{ArithmeticMode, MAX_OPAQUE_LEN, MetaCommand, MetaFlags, Return, Returns};
-pub use parse::TextState;
-pub use request::{ITEM_OVERHEAD, Limits, Request, StoreCommand};
+pub use multiget::TextState;
+pub use request::{ITEM_OVERHEAD, Limits, ParseResult, Request, StoreCommand};
 pub use response::{Hit, MetaCode, Reply, Response, ReturnFlag, parse_reply};
-pub use service::{MemcacheService, RESPONSE_PART};
 pub use slabs::SlabsCommand;
-pub use store::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, Eviction, EvictionLog, FetchRequest, Fetched, Found,
-    ItemInfo, NoEvictionLog, Storage, StorageError, StorageStats, StoreMode, StoreRequest, Stored,
-};
-pub use watch::{MAX_WATCHERS, WatchKinds, Watchers};
+pub use store_mode::StoreMode;
+pub use watch::WatchKinds;
 
 /// The memcached release whose protocols Petrel serves, and against which
 /// its differential tests compare it byte for byte.

@@ -5,9 +5,11 @@
 //! answered in the order they were given, so the flags text is kept as sent
 //! ([`MetaFlags::text`]) alongside the decoded values.
 
+use petrel_protocol::line::words;
+
 use crate::Error;
 use crate::number::memcached;
-use crate::store::StoreMode;
+use crate::store_mode::StoreMode;
 
 /// The longest opaque (`O`) token, in bytes.
 pub const MAX_OPAQUE_LEN: usize = 32;
@@ -176,7 +178,7 @@ impl<'a> MetaFlags<'a> {
     fn decode(command: MetaCommand, text: &'a [u8]) -> Result<Self, Error> {
         let mut flags = MetaFlags { text, ..MetaFlags::default() };
         let mut seen = [false; 128];
-        for token in tokens(text) {
+        for token in words(text) {
             let flag = token[0];
             if flag >= 128 || !command.accepts(flag) {
                 return Err(Error::InvalidFlag);
@@ -237,11 +239,6 @@ impl<'a> MetaFlags<'a> {
         }
         Ok(flags)
     }
-}
-
-/// The space-separated tokens of `text`.
-pub(crate) fn tokens(text: &[u8]) -> impl Iterator<Item = &[u8]> {
-    text.split(|&b| b == b' ').filter(|token| !token.is_empty())
 }
 
 #[cfg(test)]

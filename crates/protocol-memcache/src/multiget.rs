@@ -11,13 +11,20 @@
 //! Memory stays bounded by `max_line` whatever the line's length.
 
 use memchr::{memchr, memrchr};
+use petrel_protocol::line::{Line, first_line, split_word};
 use petrel_protocol::{ParseError, Parsed, Recovery};
 
 use crate::Error;
 use crate::key::Keys;
 use crate::number::memcached;
-use crate::parse::{ParseResult, TextState, split_token};
-use crate::request::{Limits, Request};
+use crate::request::{Limits, ParseResult, Request};
+
+/// What the text protocol remembers about a connection between requests.
+#[derive(Debug, Default)]
+pub struct TextState {
+    /// A retrieval line too long to buffer whole, served as its keys arrive.
+    pub(crate) multiget: Option<Multiget>,
+}
 
 /// A retrieval whose line is still arriving.
 #[derive(Debug, Clone, Copy)]
@@ -44,11 +51,11 @@ impl Multiget {
 /// retrieval starts being served in pieces; any other line closes the
 /// connection without a reply, as memcached closes it.
 pub(crate) fn start<'a>(state: &mut TextState, input: &'a [u8], window: &'a [u8]) -> ParseResult<'a> {
-    let (command, rest) = split_token(window);
+    let (command, rest) = split_word(window);
     let (exptime, keys) = match command {
         b"get" | b"gets" => (None, rest),
         b"gat" | b"gats" => {
-            let (exptime, keys) = split_token(rest);
+            let (exptime, keys) = split_word(rest);
             (Some(memcached::i32(exptime).map(i64::from)), keys)
         }
         _ => return Err(ParseError::Invalid { error: Error::LineTooLong, recovery: Recovery::Close }),
@@ -71,18 +78,14 @@ pub(crate) fn resume<'a>(
     input: &'a [u8],
     limits: &Limits,
 ) -> ParseResult<'a> {
-    let window = &input[..input.len().min(limits.max_line)];
-    if let Some(newline) = memchr(b'\n', window) {
+    if let Some(Line { text: line, len: consumed }) = first_line(input, limits.max_line) {
         state.multiget = None;
-        let consumed = newline + 1;
         if multiget.refused {
             return Err(ParseError::Invalid {
                 error: Error::NoReply,
                 recovery: Recovery::Skip(consumed as u64),
             });
         }
-        let line = &input[..newline];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
         let line = &line[..memchr(0, line).unwrap_or(line.len())];
         return match keys(line) {
             Ok(keys) => Ok(Parsed { message: multiget.request(keys, true), consumed }),
@@ -92,6 +95,7 @@ pub(crate) fn resume<'a>(
     if input.len() < limits.max_line {
         return Err(ParseError::Incomplete);
     }
+    let window = &input[..limits.max_line];
     if multiget.refused {
         return Err(ParseError::Invalid {
             error: Error::NoReply,

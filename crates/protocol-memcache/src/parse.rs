@@ -4,56 +4,43 @@
 //! fault, and `noreply` silencing every reply of the commands that take it.
 
 use memchr::memchr;
+use petrel_protocol::line::{Line, first_line, split_word, words};
 use petrel_protocol::{ParseError, Parsed, Recovery};
 
 use crate::Error;
 use crate::crawler::CrawlerCommand;
 use crate::key::{Key, Keys, MAX_KEY_LEN};
-use crate::meta::{MetaCommand, MetaFlags, tokens};
-use crate::multiget::{self, Multiget};
+use crate::meta::{MetaCommand, MetaFlags};
+use crate::multiget::{self, TextState};
 use crate::number::memcached;
-use crate::request::{Limits, Request, StoreCommand};
+use crate::request::{Limits, ParseResult, Request, StoreCommand};
 use crate::slabs::SlabsCommand;
 use crate::watch::WatchKinds;
-
-/// A request parsed from the front of a buffer, or why not.
-pub type ParseResult<'a> = Result<Parsed<Request<'a>>, ParseError<Error>>;
-
-/// What the text protocol remembers about a connection between requests.
-#[derive(Debug, Default)]
-pub struct TextState {
-    /// A retrieval line too long to buffer whole, served as its keys arrive.
-    pub(crate) multiget: Option<Multiget>,
-}
 
 /// Parses one request from the front of `input`.
 pub fn parse<'a>(state: &mut TextState, input: &'a [u8], limits: &Limits) -> ParseResult<'a> {
     if let Some(multiget) = state.multiget {
         return multiget::resume(state, multiget, input, limits);
     }
-    let window = &input[..input.len().min(limits.max_line)];
-    let Some(newline) = memchr(b'\n', window) else {
+    let Some(Line { text: line, len: line_len }) = first_line(input, limits.max_line) else {
         return if input.len() < limits.max_line {
             Err(ParseError::Incomplete)
         } else {
-            multiget::start(state, input, window)
+            multiget::start(state, input, &input[..limits.max_line])
         };
     };
-    let line_len = newline + 1;
-    let line = &input[..newline];
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
     // memcached reads the line as a C string: it ends at the first NUL.
     let line = &line[..memchr(0, line).unwrap_or(line.len())];
     let rejected = |error| ParseError::Invalid { error, recovery: Recovery::Skip(line_len as u64) };
 
-    let (command, rest) = split_token(line);
-    let arguments = tokens(rest).count();
+    let (command, rest) = split_word(line);
+    let arguments = words(rest).count();
     let request = match command {
         b"get" | b"gets" => {
             Request::Get { keys: Keys::parse(rest).map_err(rejected)?, cas: command == b"gets", last: true }
         }
         b"gat" | b"gats" => {
-            let (exptime, keys) = split_token(rest);
+            let (exptime, keys) = split_word(rest);
             if exptime.is_empty() {
                 return Err(rejected(Error::UnknownCommand));
             }
@@ -97,7 +84,7 @@ pub fn parse<'a>(state: &mut TextState, input: &'a [u8], limits: &Limits) -> Par
 
 /// The commands that are a single line.
 fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8], arguments: usize) -> Result<Request<'a>, Error> {
-    let mut args = tokens(rest);
+    let mut args = words(rest);
     let noreply = asks_no_reply(command, rest, arguments);
     // Each command's range of argument counts; outside it memcached does
     // not recognise the command. Arguments past those a command uses are
@@ -201,13 +188,13 @@ fn parse_line_command<'a>(command: &'a [u8], rest: &'a [u8], arguments: usize) -
             if arguments == 0 && meta != MetaCommand::Debug {
                 return Err(Error::UnknownCommand);
             }
-            let (key, flags) = split_token(rest);
+            let (key, flags) = split_word(rest);
             let flags = match meta {
                 // `me` reads one flag, `b` right after the key, and ignores
                 // the rest, as memcached does.
                 MetaCommand::Debug => MetaFlags {
                     text: flags,
-                    base64: tokens(flags).next() == Some(b"b"),
+                    base64: words(flags).next() == Some(b"b"),
                     ..MetaFlags::default()
                 },
                 _ => MetaFlags::parse(meta, flags)?,
@@ -242,7 +229,7 @@ fn asks_no_reply(command: &[u8], rest: &[u8], arguments: usize) -> bool {
 
 /// Whether the last word of the arguments is `noreply`.
 fn last_word_is_noreply(rest: &[u8]) -> bool {
-    tokens(rest).last() == Some(b"noreply")
+    words(rest).last() == Some(b"noreply")
 }
 
 /// memcached closes, without a reply, a connection whose line is not a
@@ -255,7 +242,7 @@ fn is_http_request_line(command: &[u8], rest: &[u8]) -> bool {
     let own = command.len() == 1
         || matches!(first, b'a' | b'c' | b'd' | b'g' | b'i' | b's' | b't')
         || (first == b'm' && command.len() == 2);
-    let last = tokens(rest).last().unwrap_or(command);
+    let last = words(rest).last().unwrap_or(command);
     !own && last.starts_with(b"HTTP/")
 }
 
@@ -269,7 +256,7 @@ fn parse_store<'a>(
 ) -> ParseResult<'a> {
     let noreply = last_word_is_noreply(rest);
     let reply = |error| if noreply { Error::NoReply } else { error };
-    let mut args = tokens(rest);
+    let mut args = words(rest);
     let mut next = || args.next().ok_or(Error::BadCommandLine);
     let header = (|| {
         let key = Key::parse(next()?)?;
@@ -318,8 +305,8 @@ fn value_length(token: &[u8]) -> Option<usize> {
 /// `ms <key> <datalen> <flags>*` and the data block.
 fn parse_meta_set<'a>(rest: &'a [u8], input: &'a [u8], line_len: usize, limits: &Limits) -> ParseResult<'a> {
     let rejected = |error| ParseError::Invalid { error, recovery: Recovery::Skip(line_len as u64) };
-    let (key, rest) = split_token(rest);
-    let (datalen, flags) = split_token(rest);
+    let (key, rest) = split_word(rest);
+    let (datalen, flags) = split_word(rest);
     // Before anything else, and without swallowing the value: memcached
     // checks the key's length as sent.
     if key.len() > MAX_KEY_LEN {
@@ -361,20 +348,6 @@ fn meta_key<'a>(token: &'a [u8], flags: &MetaFlags<'a>) -> Result<Key<'a>, Error
         return Err(Error::BadCommandLine);
     }
     if flags.base64 { Key::decode_base64(token) } else { Key::parse(token) }
-}
-
-/// Splits off the first space-separated token; the rest keeps its spacing.
-pub(crate) fn split_token(text: &[u8]) -> (&[u8], &[u8]) {
-    let text = trim_start(text);
-    match memchr(b' ', text) {
-        Some(space) => (&text[..space], trim_start(&text[space + 1..])),
-        None => (text, &[]),
-    }
-}
-
-fn trim_start(text: &[u8]) -> &[u8] {
-    let start = text.iter().position(|&b| b != b' ').unwrap_or(text.len());
-    &text[start..]
 }
 
 impl<'a> Key<'a> {

@@ -1,12 +1,18 @@
 //! Requests: what the server parses (`parse.rs`) and clients compose
 //! (`request/compose.rs`).
 
+use petrel_protocol::{ParseError, Parsed};
+
+use crate::Error;
 use crate::binary::BinaryRequest;
 use crate::crawler::CrawlerCommand;
 use crate::key::{Key, Keys};
 use crate::meta::MetaFlags;
 use crate::slabs::SlabsCommand;
 use crate::watch::WatchKinds;
+
+/// A request parsed from the front of a buffer, or why not.
+pub type ParseResult<'a> = Result<Parsed<Request<'a>>, ParseError<Error>>;
 
 mod compose;
 

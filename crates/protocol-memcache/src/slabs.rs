@@ -64,7 +64,7 @@ impl SlabsCommand {
     }
 
     /// The reply line, without its `\r\n`.
-    pub(crate) fn reply(self) -> &'static str {
+    pub fn reply(self) -> &'static str {
         match self {
             Self::Automove => "OK",
             Self::SameClass => "SAME src and dst class are identical",

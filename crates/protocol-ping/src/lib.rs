@@ -19,6 +19,7 @@
 //! ```
 
 use metriken::{Counter, metric};
+use petrel_protocol::line::{Line, first_line};
 use petrel_protocol::{Executed, Flow, ParseError, Parsed, Protocol, Recovery, Service};
 
 /// The longest request line accepted. A longer line cannot be a ping, and one
@@ -63,7 +64,7 @@ impl Protocol for Ping {
     type State = ();
 
     fn parse(&self, _: &mut (), input: &[u8]) -> Result<Parsed<Request>, ParseError<Error>> {
-        let Some((line, consumed)) = split_line(input) else {
+        let Some(Line { text: line, len: consumed }) = first_line(input, MAX_LINE) else {
             return Err(incomplete_or_too_long(input));
         };
         if line.eq_ignore_ascii_case(b"ping") {
@@ -114,7 +115,7 @@ pub fn compose_request(out: &mut Vec<u8>) {
 /// Parses one response from the front of `input` (client side). Anything but
 /// `PONG` is returned as the error [`Error::UnknownCommand`].
 pub fn parse_response(input: &[u8]) -> Result<Parsed<Response>, ParseError<Error>> {
-    let Some((line, consumed)) = split_line(input) else {
+    let Some(Line { text: line, len: consumed }) = first_line(input, MAX_LINE) else {
         return Err(incomplete_or_too_long(input));
     };
     if line == b"PONG" {
@@ -122,16 +123,6 @@ pub fn parse_response(input: &[u8]) -> Result<Parsed<Response>, ParseError<Error
     } else {
         Err(ParseError::Invalid { error: Error::UnknownCommand, recovery: Recovery::Skip(consumed as u64) })
     }
-}
-
-/// Splits the first line off `input`: the line without its CRLF (or LF), and
-/// the bytes it occupies including the terminator.
-fn split_line(input: &[u8]) -> Option<(&[u8], usize)> {
-    let window = &input[..input.len().min(MAX_LINE)];
-    let newline = window.iter().position(|&b| b == b'\n')?;
-    let line = &input[..newline];
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    Some((line, newline + 1))
 }
 
 fn incomplete_or_too_long(input: &[u8]) -> ParseError<Error> {

@@ -11,7 +11,10 @@
 //!
 //! Requests borrow from the read buffer and responses may borrow from the
 //! service (a value read from the store), so nothing is copied on the way
-//! through except into the write buffer.
+//! through except into the write buffer. The text protocols find their
+//! lines and words with [`mod@line`].
+
+pub mod line;
 
 /// A message parsed from the front of a buffer, with the number of bytes it took.
 #[derive(Debug, Clone, PartialEq, Eq)]

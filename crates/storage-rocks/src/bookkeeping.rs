@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use petrel_protocol_memcache::StorageError;
+use petrel_memcache_service::StorageError;
 use rocksdb::WriteOptions;
 
 use crate::RocksStorage;

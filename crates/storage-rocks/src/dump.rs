@@ -14,8 +14,9 @@
 
 use std::sync::Arc;
 
-use petrel_protocol_memcache::rules::{self, ItemMeta, Liveness};
-use petrel_protocol_memcache::{ItemCursor, Walk};
+use petrel_memcache_service::ItemMeta;
+use petrel_memcache_service::rules::{self, Liveness};
+use petrel_memcache_service::{ItemCursor, Walk};
 use rocksdb::{DB, ReadOptions, SnapshotWithThreadMode};
 
 use crate::eviction::journal;

@@ -1,7 +1,7 @@
 //! The store's failures as the protocol answers them (`SERVER_ERROR ...`).
 
 use metriken::{Counter, metric};
-use petrel_protocol_memcache::StorageError;
+use petrel_memcache_service::StorageError;
 
 #[metric(
     name = "write_stalls",

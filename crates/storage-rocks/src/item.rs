@@ -10,8 +10,8 @@
 //! delay; `last_access` and `state` serve the meta `h`, `l`, `X`, `W`, `Z`
 //! flags.
 
-use petrel_protocol_memcache::Expiry;
-use petrel_protocol_memcache::rules::ItemMeta;
+use petrel_memcache_service::Expiry;
+use petrel_memcache_service::ItemMeta;
 
 const VERSION: u8 = 1;
 /// Bytes before the value.

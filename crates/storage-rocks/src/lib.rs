@@ -1,8 +1,8 @@
 //! RocksDB storage for Petrel's memcache server: items survive restarts.
 //!
 //! [`RocksStorage`] implements the memcache
-//! [`Storage`](petrel_protocol_memcache::Storage) seam on RocksDB, applying
-//! memcached's item rules from `petrel_protocol_memcache::rules`:
+//! [`Storage`](petrel_memcache_service::Storage) seam on RocksDB, applying
+//! memcached's item rules from `petrel_memcache_service::rules`:
 //!
 //! - **Layout.** Items live in the default column family, key → header and
 //!   value (see `item.rs`); bookkeeping (the CAS high-water mark, a pending
@@ -30,7 +30,7 @@
 //!   again the items of the oldest file that were read since written, and
 //!   while the store is nearly full, merges of flushed files drop
 //!   newcomers nobody read. It counts what it evicts in the store's
-//!   [`StorageStats`](petrel_protocol_memcache::StorageStats) and names
+//!   [`StorageStats`](petrel_memcache_service::StorageStats) and names
 //!   each item to the [`EvictionLog`] the store was opened with.
 //!
 //! docs/storage.md gives the design: the files, the policy, its
@@ -67,7 +67,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-use petrel_protocol_memcache::{EvictionLog, NoEvictionLog, StorageError};
+use petrel_memcache_service::{EvictionLog, NoEvictionLog, StorageError};
 use rocksdb::{Cache, DB, Options, WriteOptions};
 
 use bookkeeping::CasCounter;

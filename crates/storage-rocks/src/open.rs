@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use petrel_protocol_memcache::EvictionLog;
+use petrel_memcache_service::EvictionLog;
 use rocksdb::{Cache, ColumnFamilyDescriptor, DB, WriteOptions};
 
 use crate::bookkeeping::META;

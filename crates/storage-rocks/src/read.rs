@@ -2,8 +2,9 @@
 //! and fetches that change nothing, answered from the item cache when it
 //! holds the item and without a lock.
 
-use petrel_protocol_memcache::rules::{self, ItemMeta, Liveness};
-use petrel_protocol_memcache::{FetchRequest, Fetched, StorageError};
+use petrel_memcache_service::ItemMeta;
+use petrel_memcache_service::rules::{self, Liveness};
+use petrel_memcache_service::{FetchRequest, Fetched, StorageError};
 
 use crate::failure::read_failure;
 use crate::item::{self, HEADER_LEN};

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use petrel_protocol_memcache::EvictionLog;
+use petrel_memcache_service::EvictionLog;
 
 use crate::config::StorageConfig;
 use crate::eviction::{Journal, Ledger, Policy};

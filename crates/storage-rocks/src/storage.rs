@@ -2,11 +2,9 @@
 //! memcached's, from [`rules`].
 
 use metriken::{Gauge, metric};
-use petrel_protocol_memcache::rules::{
-    self, ArithmeticDecision, DeleteDecision, ItemMeta, NewValue, StoreDecision,
-};
-use petrel_protocol_memcache::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, ItemCursor, Storage,
+use petrel_memcache_service::rules::{self, ArithmeticDecision, DeleteDecision, NewValue, StoreDecision};
+use petrel_memcache_service::{
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, ItemCursor, ItemMeta, Storage,
     StorageError, StorageStats, StoreRequest, Stored,
 };
 use rocksdb::WriteBatch;

@@ -2,7 +2,7 @@
 //!
 //! A worker's writes are encoded once into its [`PendingWrites`] and reach
 //! RocksDB together, in one batch (one log append), when the round commits
-//! ([`Storage::commit`](petrel_protocol_memcache::Storage::commit)), before
+//! ([`Storage::commit`](petrel_memcache_service::Storage::commit)), before
 //! any reply of the round leaves. Then they go to the item cache.
 //!
 //! Until then nobody sees them, and every key written keeps its stripe
@@ -18,8 +18,8 @@
 //! that fails is remembered, and the round's commit reports it, so that
 //! every write of the round is answered as failed.
 
-use petrel_protocol_memcache::StorageError;
-use petrel_protocol_memcache::rules::ItemMeta;
+use petrel_memcache_service::ItemMeta;
+use petrel_memcache_service::StorageError;
 use rocksdb::WriteBatch;
 
 use crate::eviction::journal::{self, SharedBuffer};
@@ -30,7 +30,7 @@ use crate::stripes::{HeldStripes, Stripes};
 use crate::{RocksStorage, item, key_hash};
 
 /// One worker's state in its use of a [`RocksStorage`]: created once per
-/// worker by that store ([`Storage::worker`](petrel_protocol_memcache::Storage::worker))
+/// worker by that store ([`Storage::worker`](petrel_memcache_service::Storage::worker))
 /// and passed to every operation on it, never to another store's.
 #[derive(Debug)]
 pub struct RocksWorker {

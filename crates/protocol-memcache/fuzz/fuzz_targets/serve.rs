@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use petrel_protocol::{Executed, ParseError, Protocol, Recovery, Service, Streamed};
-use petrel_protocol_memcache::{
-    ConnectionState, Limits, Memcache, MemcacheService, MemoryStorage, Request, Watchers, binary, parse_reply,
-};
+use petrel_memcache_service::{MemcacheService, MemoryStorage, Watchers};
+use petrel_protocol_memcache::{ConnectionState, Limits, Memcache, Request, binary, parse_reply};
 
 fuzz_target!(|input: &[u8]| {
     let limits = Limits { item_size_max: 4096, max_line: 2048 };

@@ -10,9 +10,8 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use petrel_protocol_memcache::{
-    Limits, Memcache, MemcacheService, MemoryStorage, RESPONSE_PART, Watchers, binary, parse_reply,
-};
+use petrel_memcache_service::{MemcacheService, MemoryStorage, RESPONSE_PART, Watchers};
+use petrel_protocol_memcache::{Limits, Memcache, binary, parse_reply};
 use petrel_session::{Limits as BufferLimits, MemoryBudget, Progress, Readiness, Session, Traffic};
 
 /// A socket whose input comes in pieces and whose output is taken a few

@@ -1,6 +1,7 @@
 //! Replies as a client reads them: the other side of `response.rs`.
 
 use memchr::memchr;
+use petrel_protocol::line::{Line, first_line};
 use petrel_protocol::{ParseError, Parsed, Recovery};
 
 use crate::Error;
@@ -72,9 +73,9 @@ pub enum Reply<'a> {
 
 /// Parses one reply from the front of `input` (client side).
 pub fn parse_reply(input: &[u8]) -> Result<Parsed<Reply<'_>>, ParseError<Error>> {
-    let Some(newline) = memchr(b'\n', input) else { return Err(ParseError::Incomplete) };
-    let line_len = newline + 1;
-    let line = input[..newline].strip_suffix(b"\r").unwrap_or(&input[..newline]);
+    let Some(Line { text: line, len: line_len }) = first_line(input, usize::MAX) else {
+        return Err(ParseError::Incomplete);
+    };
     let bad = ParseError::Invalid { error: Error::BadCommandLine, recovery: Recovery::Skip(line_len as u64) };
     let (word, rest) = match memchr(b' ', line) {
         Some(space) => (&line[..space], &line[space + 1..]),

@@ -5,12 +5,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
+use petrel_memcache_service::{
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, ItemCursor, MemcacheService,
+    MemoryStorage, Storage, StorageError, StorageStats, StoreRequest, Stored, Watchers,
+};
 use petrel_metrics::ServerInfo;
 use petrel_protocol_admin::AdminService;
-use petrel_protocol_memcache::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, ItemCursor, Limits, Memcache,
-    MemcacheService, MemoryStorage, Storage, StorageError, StorageStats, StoreRequest, Stored, Watchers,
-};
+use petrel_protocol_memcache::{Limits, Memcache};
 use petrel_testkit::Client;
 
 use crate::one_worker_on_free_ports;

@@ -17,8 +17,8 @@
 
 use std::sync::Arc;
 
-use petrel_protocol_memcache::rules::{self, Liveness};
-use petrel_protocol_memcache::unix_now;
+use petrel_memcache_service::rules::{self, Liveness};
+use petrel_memcache_service::unix_now;
 use rocksdb::compaction_filter::Decision;
 
 use super::journal;

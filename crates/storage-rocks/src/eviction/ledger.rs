@@ -1,7 +1,7 @@
 //! The ledger of what eviction did: every item that left for room is
 //! counted here once, and named to the store's [`EvictionLog`] (`watch
 //! evictions`) while someone listens. The store reports the counts in
-//! [`StorageStats`](petrel_protocol_memcache::StorageStats) and its
+//! [`StorageStats`](petrel_memcache_service::StorageStats) and its
 //! metrics (`publish`); nothing here is process-wide, so two stores in one
 //! process keep their own.
 //!
@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use metriken::{Counter, metric};
-use petrel_protocol_memcache::rules::ItemMeta;
-use petrel_protocol_memcache::{Eviction, EvictionLog, Expiry, unix_now};
+use petrel_memcache_service::ItemMeta;
+use petrel_memcache_service::{Eviction, EvictionLog, Expiry, unix_now};
 
 use crate::item;
 

@@ -11,8 +11,9 @@
 
 use std::collections::VecDeque;
 
-use petrel_protocol_memcache::rules::{self, ItemMeta, Liveness};
-use petrel_protocol_memcache::unix_now;
+use petrel_memcache_service::ItemMeta;
+use petrel_memcache_service::rules::{self, Liveness};
+use petrel_memcache_service::unix_now;
 use rocksdb::{DB, ReadOptions, WriteBatch, WriteOptions};
 
 use super::journal::{self, JournalBuffer};

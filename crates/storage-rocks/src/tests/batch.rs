@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use petrel_protocol_memcache::{ArithmeticRequest, Storage, unix_now};
+use petrel_memcache_service::{ArithmeticRequest, Storage, unix_now};
 use rocksdb::statistics::Ticker;
 
 use super::*;
@@ -73,7 +73,7 @@ fn a_worker_sees_its_writes_at_once_and_others_from_its_commit() {
     );
     assert_eq!(fetch(&storage, writer, b"k"), Some(b"new".to_vec()), "the writer did not see its own write");
     // Appends read what the worker wrote last, even uncommitted.
-    let append = StoreRequest { mode: petrel_protocol_memcache::StoreMode::Append, ..set(0) };
+    let append = StoreRequest { mode: petrel_memcache_service::StoreMode::Append, ..set(0) };
     storage.store(writer, b"k", b"-er", append, unix_now()).unwrap();
     storage.store(writer, b"k", b"!", append, unix_now()).unwrap();
     storage.commit(writer).unwrap();

@@ -1,6 +1,6 @@
 //! What survives reopening, and when writes are made durable.
 
-use petrel_protocol_memcache::{FetchRequest, Fetched, Storage, unix_now};
+use petrel_memcache_service::{FetchRequest, Fetched, Storage, unix_now};
 
 use super::*;
 

@@ -133,7 +133,7 @@ fn the_journal_names_what_was_written_goes_on_after_a_restart_and_stays_out_of_d
         assert!(!crate::eviction::journal::is_journal(key));
         listed += 1;
         true
-    }) == petrel_protocol_memcache::Walk::More
+    }) == petrel_memcache_service::Walk::More
     {}
     assert_eq!(listed, 2048);
 }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use petrel_protocol_memcache::{Storage, unix_now};
+use petrel_memcache_service::{Storage, unix_now};
 
 use crate::item_cache::ReadCounts;
 

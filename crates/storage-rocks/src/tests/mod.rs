@@ -9,8 +9,8 @@ mod stall;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use petrel_protocol_memcache::{
-    DeleteRequest, Expiry, FetchRequest, Fetched, Storage, StoreRequest, Stored, conformance, unix_now,
+use petrel_memcache_service::{
+    DeleteRequest, Expiry, FetchRequest, Fetched, Storage, StoreRequest, Stored, unix_now,
 };
 
 use super::*;
@@ -45,7 +45,7 @@ fn get(storage: &RocksStorage, key: &[u8]) -> Option<Vec<u8>> {
 fn rocks_storage_conforms() {
     let parent = tempfile::tempdir().unwrap();
     let next = AtomicUsize::new(0);
-    conformance::run_all(|| {
+    petrel_memcache_conformance::run_all(|| {
         let dir = parent.path().join(next.fetch_add(1, Ordering::Relaxed).to_string());
         // The suite checks the meta h and l flags, which need access tracking.
         RocksStorage::open(&StorageConfig { track_access: true, ..config(&dir) }).unwrap()
@@ -56,7 +56,7 @@ fn rocks_storage_conforms() {
 fn rocks_storage_conforms_without_the_item_cache() {
     let parent = tempfile::tempdir().unwrap();
     let next = AtomicUsize::new(0);
-    conformance::run_all(|| {
+    petrel_memcache_conformance::run_all(|| {
         let dir = parent.path().join(next.fetch_add(1, Ordering::Relaxed).to_string());
         RocksStorage::open(&StorageConfig { track_access: true, item_cache_size: 0, ..config(&dir) }).unwrap()
     });

@@ -9,104 +9,35 @@
 //! the next, so a steady load allocates nothing.
 
 use std::any::Any;
-use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use metriken::metric;
-use petrel_metrics::{LatencyHistogram, LatencyShard, ServerInfo};
+use petrel_metrics::ServerInfo;
 use petrel_protocol::{ConnectionEvent, Executed, IfCommitFails, ResponseStream, Service, Streamed};
 
-use crate::binary::{BinaryReply, BinaryResponse, Status};
-use crate::crawler::{CrawlerCommand, ItemCursor, KeyDump};
-use crate::request::{Limits, Request};
-use crate::response::{Hit, MetaCode, Response, ReturnFlag};
+use petrel_protocol_memcache::binary::{BinaryReply, BinaryResponse, Status};
+use petrel_protocol_memcache::{CrawlerCommand, Error, Hit, Limits, Memcache, MetaCode, Request, Response};
+
+use crate::Clock;
+use crate::key_dump::KeyDump;
+use crate::store::{ItemCursor, ItemMeta, Walk};
 use crate::store::{Storage, StorageError};
-use crate::watch::{WatchLog, Watchers};
-use crate::{Clock, Error, Memcache};
+use crate::watchers::{MAX_WATCHERS, WatchLog, Watchers};
 
 mod acknowledges;
 mod binary;
 mod counts;
 mod meta;
 mod retrieval;
+mod scratch;
 mod text;
 mod watching;
 
 use acknowledges::{Acknowledges, COMMIT_FAILED, acknowledges_change};
-use counts::{COMMIT_ERRORS, Counts, STORE_ERRORS};
+use counts::{COMMIT_ERRORS, Counts, Latencies, STORE_ERRORS};
 pub use retrieval::RESPONSE_PART;
 use retrieval::{RestOfRetrieval, Retrieval};
-
-#[metric(name = "get_latency", description = "nanoseconds to serve a retrieval (get, gets, gat, gats, mg)")]
-static GET_LATENCY: LatencyHistogram = LatencyHistogram::new();
-#[metric(name = "set_latency", description = "nanoseconds to serve a storage request (set ... cas, ms)")]
-static SET_LATENCY: LatencyHistogram = LatencyHistogram::new();
-#[metric(name = "delete_latency", description = "nanoseconds to serve delete and md")]
-static DELETE_LATENCY: LatencyHistogram = LatencyHistogram::new();
-#[metric(name = "arithmetic_latency", description = "nanoseconds to serve incr, decr and ma")]
-static ARITHMETIC_LATENCY: LatencyHistogram = LatencyHistogram::new();
-#[metric(name = "touch_latency", description = "nanoseconds to serve touch")]
-static TOUCH_LATENCY: LatencyHistogram = LatencyHistogram::new();
-
-/// This worker's shards of the latency histograms.
-struct Latencies {
-    get: LatencyShard,
-    set: LatencyShard,
-    delete: LatencyShard,
-    arithmetic: LatencyShard,
-    touch: LatencyShard,
-}
-
-impl Latencies {
-    fn new() -> Self {
-        Self {
-            get: GET_LATENCY.shard(),
-            set: SET_LATENCY.shard(),
-            delete: DELETE_LATENCY.shard(),
-            arithmetic: ARITHMETIC_LATENCY.shard(),
-            touch: TOUCH_LATENCY.shard(),
-        }
-    }
-}
-
-/// Response text reused between requests: what a response borrows.
-#[derive(Debug, Default)]
-pub(super) struct Scratch {
-    bytes: Vec<u8>,
-    hits: Vec<Hit>,
-    flags: Vec<ReturnFlag>,
-}
-
-impl Scratch {
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.hits.clear();
-        self.flags.clear();
-    }
-
-    /// Gives back what a large response grew the buffers to: one item of
-    /// up to a mebibyte would otherwise stay allocated by every worker that
-    /// ever served one.
-    fn release_large(&mut self) {
-        const KEPT: usize = 2 * retrieval::RESPONSE_PART;
-        if self.bytes.capacity() > KEPT {
-            self.bytes.clear();
-            self.bytes.shrink_to(KEPT);
-        }
-        if self.hits.capacity() > KEPT / 64 {
-            self.hits.clear();
-            self.hits.shrink_to(KEPT / 64);
-        }
-    }
-
-    /// Copies `data` in; returns where it went.
-    fn push(&mut self, data: &[u8]) -> Range<usize> {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(data);
-        start..self.bytes.len()
-    }
-}
+pub(crate) use scratch::Scratch;
 
 /// Serves memcache requests from a shared [`Storage`]; one per worker.
 ///
@@ -155,7 +86,7 @@ impl<S: Storage> MemcacheService<S> {
             unfinished: None,
             watchers: watchers.clone(),
             watch_log: watchers.log(),
-            max_watchers: crate::watch::MAX_WATCHERS,
+            max_watchers: MAX_WATCHERS,
             clock: Clock::System,
             latencies: Latencies::new(),
         };
@@ -379,12 +310,8 @@ impl<S: Storage> Service<Memcache> for MemcacheService<S> {
 struct NoItems;
 
 impl ItemCursor for NoItems {
-    fn next_part(
-        &mut self,
-        _now: u64,
-        _visit: &mut dyn FnMut(&[u8], &crate::rules::ItemMeta, usize) -> bool,
-    ) -> crate::Walk {
-        crate::Walk::End
+    fn next_part(&mut self, _now: u64, _visit: &mut dyn FnMut(&[u8], &ItemMeta, usize) -> bool) -> Walk {
+        Walk::End
     }
 }
 
@@ -414,7 +341,7 @@ static FAILURES_SINCE_LOGGED: AtomicU64 = AtomicU64::new(0);
 /// last line: a full disk or a stall fails every write, and a line per
 /// write would cost more than the writes.
 pub(super) fn log_store_failure(error: &StorageError) {
-    let now = crate::unix_now();
+    let now = crate::expiry::unix_now();
     let last = LAST_LOGGED_FAILURE.load(Ordering::Relaxed);
     if now == last
         || LAST_LOGGED_FAILURE.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()

@@ -2,9 +2,11 @@
 //! statuses, quiet variants and CAS rules.
 
 use super::{Harness, cas_of};
-use crate::StoreMode;
-use crate::binary::{BinaryCommand, BinaryRequest, NO_VIVIFY, Opcode, Status, parse_packet};
-use crate::store::Storage;
+use petrel_memcache_service::Storage;
+use petrel_protocol_memcache::StoreMode;
+use petrel_protocol_memcache::binary::{
+    BinaryCommand, BinaryRequest, NO_VIVIFY, Opcode, Status, parse_packet,
+};
 
 /// What a test reads of a reply: status, CAS, flags, key, value.
 type Reply = (Status, u64, Option<u32>, Vec<u8>, Vec<u8>);

@@ -4,11 +4,9 @@
 use petrel_protocol::ConnectionEvent;
 
 use super::{Executor, quiet_if};
-use crate::Error;
 use crate::expiry::Expiry;
-use crate::response::Response;
 use crate::store::{Storage, StorageError, StoreMode, StoreRequest, Stored};
-use crate::watch::WatchKinds;
+use petrel_protocol_memcache::{Error, Response, WatchKinds};
 
 impl<S: Storage> Executor<S> {
     /// `watch`: `OK`, then the session streams the log to this connection.

@@ -10,85 +10,17 @@
 //! [`DeleteRequest`], [`ArithmeticRequest`]) and says what happened
 //! ([`Fetched`], [`Stored`], [`Deleted`], [`Counted`]); any of them can fail
 //! with a [`StorageError`]. What to decide for an item lives in
-//! [`crate::rules`], so a backend only reads, locks, writes and deletes.
+//! the service's `rules` module, so a backend only reads, locks, writes and
+//! deletes.
 //!
 //! Time is passed in (`now`, seconds since the Unix epoch), so that a
-//! backend is deterministic and can be tested without waiting.
+//! backend is deterministic and can be tested without waiting. What a
+//! store reports (its figures, the items it evicts) is in `report.rs`.
 
-use metriken::{Counter, Gauge, metric};
+pub use petrel_protocol_memcache::StoreMode;
 
-use crate::crawler::ItemCursor;
 use crate::expiry::Expiry;
-
-#[metric(name = "curr_items", description = "items stored now (an estimate for some backends)")]
-static CURR_ITEMS: Gauge = Gauge::new();
-
-#[metric(name = "bytes", description = "bytes of item data stored now")]
-static BYTES: Gauge = Gauge::new();
-
-#[metric(name = "evictions", description = "items evicted to stay within the configured capacity")]
-static EVICTIONS: Counter = Counter::new();
-
-/// A store's figures, from [`Storage::stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StorageStats {
-    /// Items stored now (an estimate for some backends).
-    pub items: u64,
-    /// Bytes of item data stored now.
-    pub bytes: u64,
-    /// Items evicted to stay within capacity since the store opened.
-    pub evictions: u64,
-}
-
-impl StorageStats {
-    /// Sets the `curr_items`, `bytes` and `evictions` metrics, before stats
-    /// are read.
-    pub fn report(self) {
-        CURR_ITEMS.set(self.items as i64);
-        BYTES.set(self.bytes as i64);
-        EVICTIONS.set(self.evictions);
-    }
-}
-
-/// An evicted item, as `watch evictions` reports it.
-#[derive(Debug, Clone, Copy)]
-pub struct Eviction<'a> {
-    /// The key.
-    pub key: &'a [u8],
-    /// Whether it was ever read.
-    pub fetched: bool,
-    /// Seconds it had left to live; `None` for no expiry.
-    pub ttl: Option<u64>,
-    /// Seconds since it was last accessed.
-    pub idle: u64,
-    /// Bytes of its value.
-    pub size: usize,
-}
-
-/// Where a store reports the items it evicts, one by one, for `watch
-/// evictions`: handed to the store when it is opened (the server's
-/// [`Watchers`](crate::Watchers), or [`NoEvictionLog`]). Called from the
-/// store's background threads; it must never wait.
-pub trait EvictionLog: Send + Sync {
-    /// Whether anyone wants evictions now: a store asks before it gathers
-    /// what [`evicted`](Self::evicted) reports.
-    fn wanted(&self) -> bool;
-
-    /// One item evicted.
-    fn evicted(&self, eviction: &Eviction<'_>);
-}
-
-/// Nobody listens for evictions.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoEvictionLog;
-
-impl EvictionLog for NoEvictionLog {
-    fn wanted(&self) -> bool {
-        false
-    }
-
-    fn evicted(&self, _: &Eviction<'_>) {}
-}
+use crate::report::StorageStats;
 
 /// What a store keeps about an item besides its key and value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +33,84 @@ pub struct ItemInfo {
     pub expiry: Expiry,
     /// Length of the value.
     pub size: u64,
+}
+
+/// What a store keeps about an item besides its key and value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemMeta {
+    /// Client flags.
+    pub flags: u32,
+    /// When it expires.
+    pub expiry: Expiry,
+    /// CAS value.
+    pub cas: u64,
+    /// When the value was last written (decides `flush_all` with a delay).
+    pub stored_at: u64,
+    /// When it was last read (meta `l`), kept to a minute
+    /// (`rules::ACCESS_UPDATE_INTERVAL`).
+    pub last_access: u64,
+    /// Marked stale by an invalidating delete (meta `X`).
+    pub stale: bool,
+    /// The right to recache it has been given out (meta `W`, then `Z`).
+    pub win_sent: bool,
+    /// Read since it was written (meta `h`).
+    pub fetched: bool,
+}
+
+impl ItemMeta {
+    /// A fresh item's metadata, its CAS still to be filled in.
+    pub fn new(flags: u32, expiry: Expiry, now: u64) -> Self {
+        Self {
+            flags,
+            expiry,
+            cas: 0,
+            stored_at: now,
+            last_access: now,
+            stale: false,
+            win_sent: false,
+            fetched: false,
+        }
+    }
+
+    /// What the protocol sees, for a value of `size` bytes.
+    pub fn info(&self, size: usize) -> ItemInfo {
+        ItemInfo { flags: self.flags, cas: self.cas, expiry: self.expiry, size: size as u64 }
+    }
+
+    /// The answer to a fetch that found it.
+    pub fn found(&self, size: usize, won: bool, already_won: bool, now: u64) -> Found {
+        Found {
+            info: self.info(size),
+            stale: self.stale,
+            won,
+            already_won,
+            fetched_before: self.fetched,
+            idle_seconds: now.saturating_sub(self.last_access),
+        }
+    }
+}
+
+/// Live items of a store, a part at a time, from a view fixed when the
+/// cursor was made: what a dump reads.
+pub trait ItemCursor: Send {
+    /// Calls `visit` with the items live at `now` (key, metadata, value
+    /// length), in order, until `visit` answers false (the part is full:
+    /// the next part goes on after that item) or no item is left
+    /// ([`Walk::End`]). A cursor may also end a part early, after looking
+    /// at a bounded number of entries that are no live item (expired,
+    /// flushed), so that its worker serves others meanwhile. Between parts a
+    /// cursor holds nothing that pins the store's files (no open iterator):
+    /// a dump whose client stops reading holds no disk.
+    fn next_part(&mut self, now: u64, visit: &mut dyn FnMut(&[u8], &ItemMeta, usize) -> bool) -> Walk;
+}
+
+/// Whether a cursor has items left after a part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    /// Ask for the next part.
+    More,
+    /// No item left.
+    End,
 }
 
 /// A fetch, with the item changes the meta get flags ask for.
@@ -145,22 +155,6 @@ pub enum Fetched {
         /// It was there but had expired.
         expired: bool,
     },
-}
-
-/// How a store request treats an existing item.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum StoreMode {
-    /// Store whatever is there.
-    #[default]
-    Set,
-    /// Store only if absent.
-    Add,
-    /// Store only if present.
-    Replace,
-    /// Add the data after the present value; flags and expiry are kept.
-    Append,
-    /// Add the data before the present value; flags and expiry are kept.
-    Prepend,
 }
 
 /// A store request.

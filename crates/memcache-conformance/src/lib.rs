@@ -5,8 +5,10 @@
 //! the client. The in-memory reference store and the RocksDB store both run
 //! it, so they cannot drift apart.
 //!
+//! A dev-dependency only: release builds do not contain it.
+//!
 //! ```
-//! petrel_protocol_memcache::conformance::run_all(petrel_protocol_memcache::MemoryStorage::new);
+//! petrel_memcache_conformance::run_all(petrel_memcache_service::MemoryStorage::new);
 //! ```
 
 use std::sync::Arc;
@@ -14,8 +16,8 @@ use std::sync::Arc;
 use petrel_metrics::ServerInfo;
 use petrel_protocol::{Executed, ParseError, Protocol, Recovery, Service, Streamed};
 
-use crate::store::Storage;
-use crate::{Clock, ConnectionState, Limits, Memcache, MemcacheService, Watchers, unix_now};
+use petrel_memcache_service::{Clock, MemcacheService, Storage, Watchers, unix_now};
+use petrel_protocol_memcache::{ConnectionState, Limits, Memcache};
 
 mod binary;
 mod meta;

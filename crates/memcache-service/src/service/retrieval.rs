@@ -16,9 +16,8 @@ use petrel_protocol::{ResponseStream, Streamed};
 
 use super::{Executor, Scratch, store_failed};
 use crate::expiry::Expiry;
-use crate::key::Keys;
-use crate::response::{Hit, Response};
 use crate::store::{FetchRequest, Fetched, Storage, StorageError};
+use petrel_protocol_memcache::{Hit, Keys, Response};
 
 /// Bytes of keys and values past which a retrieval's reply is composed and
 /// the keys left wait for the client to read it.

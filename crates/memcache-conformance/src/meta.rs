@@ -1,7 +1,7 @@
 //! Conformance cases of the meta commands.
 
 use super::{Harness, cas_of};
-use crate::store::Storage;
+use petrel_memcache_service::Storage;
 
 pub(super) fn meta_get_set<S: Storage>(h: &mut Harness<S>) {
     h.expect("ms foo 3 T100 F9\r\nbar\r\n", "HD\r\n");

@@ -11,70 +11,17 @@
 //! ([`ItemMeta::cas`] is then 0): CAS values are handed out only for writes
 //! that happen.
 
+use petrel_protocol_memcache::StoreMode;
+use petrel_protocol_memcache::number::{Counter, next_counter};
+
 use crate::expiry::Expiry;
-use crate::number::{Counter, next_counter};
 use crate::store::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Found, ItemInfo, StoreMode,
-    StoreRequest, Stored,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Found, ItemMeta, StoreRequest, Stored,
 };
 
 /// A fetch rewrites an item's access time at most this often (memcached's
 /// `ITEM_UPDATE_INTERVAL`), so that reads of a hot item do not each write.
 pub const ACCESS_UPDATE_INTERVAL: u64 = 60;
-
-/// What a store keeps about an item besides its key and value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ItemMeta {
-    /// Client flags.
-    pub flags: u32,
-    /// When it expires.
-    pub expiry: Expiry,
-    /// CAS value.
-    pub cas: u64,
-    /// When the value was last written (decides `flush_all` with a delay).
-    pub stored_at: u64,
-    /// When it was last read (meta `l`), kept to [`ACCESS_UPDATE_INTERVAL`].
-    pub last_access: u64,
-    /// Marked stale by an invalidating delete (meta `X`).
-    pub stale: bool,
-    /// The right to recache it has been given out (meta `W`, then `Z`).
-    pub win_sent: bool,
-    /// Read since it was written (meta `h`).
-    pub fetched: bool,
-}
-
-impl ItemMeta {
-    /// A fresh item's metadata, its CAS still to be filled in.
-    pub fn new(flags: u32, expiry: Expiry, now: u64) -> Self {
-        Self {
-            flags,
-            expiry,
-            cas: 0,
-            stored_at: now,
-            last_access: now,
-            stale: false,
-            win_sent: false,
-            fetched: false,
-        }
-    }
-
-    /// What the protocol sees, for a value of `size` bytes.
-    pub fn info(&self, size: usize) -> ItemInfo {
-        ItemInfo { flags: self.flags, cas: self.cas, expiry: self.expiry, size: size as u64 }
-    }
-
-    /// The answer to a fetch that found it.
-    pub fn found(&self, size: usize, won: bool, already_won: bool, now: u64) -> Found {
-        Found {
-            info: self.info(size),
-            stale: self.stale,
-            won,
-            already_won,
-            fetched_before: self.fetched,
-            idle_seconds: now.saturating_sub(self.last_access),
-        }
-    }
-}
 
 /// What an item stored under a key is to the protocol at a moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,5 +2,5 @@
 
 #[test]
 fn memory_storage_conforms() {
-    petrel_protocol_memcache::conformance::run_all(petrel_protocol_memcache::MemoryStorage::new);
+    petrel_memcache_conformance::run_all(petrel_memcache_service::MemoryStorage::new);
 }

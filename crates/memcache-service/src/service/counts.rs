@@ -4,6 +4,7 @@
 //! worker writes is written per request.
 
 use metriken::{Counter, metric};
+use petrel_metrics::{LatencyHistogram, LatencyShard};
 
 macro_rules! counters {
     ($($field:ident: $name:ident = $text:literal, $description:literal;)*) => {
@@ -88,3 +89,35 @@ pub(crate) static STORE_ERRORS: Counter = Counter::new();
     description = "rounds whose commit failed: each write of the round was answered SERVER_ERROR with the store's reason"
 )]
 pub(crate) static COMMIT_ERRORS: Counter = Counter::new();
+
+#[metric(name = "get_latency", description = "nanoseconds to serve a retrieval (get, gets, gat, gats, mg)")]
+static GET_LATENCY: LatencyHistogram = LatencyHistogram::new();
+#[metric(name = "set_latency", description = "nanoseconds to serve a storage request (set ... cas, ms)")]
+static SET_LATENCY: LatencyHistogram = LatencyHistogram::new();
+#[metric(name = "delete_latency", description = "nanoseconds to serve delete and md")]
+static DELETE_LATENCY: LatencyHistogram = LatencyHistogram::new();
+#[metric(name = "arithmetic_latency", description = "nanoseconds to serve incr, decr and ma")]
+static ARITHMETIC_LATENCY: LatencyHistogram = LatencyHistogram::new();
+#[metric(name = "touch_latency", description = "nanoseconds to serve touch")]
+static TOUCH_LATENCY: LatencyHistogram = LatencyHistogram::new();
+
+/// This worker's shards of the latency histograms.
+pub(super) struct Latencies {
+    pub(super) get: LatencyShard,
+    pub(super) set: LatencyShard,
+    pub(super) delete: LatencyShard,
+    pub(super) arithmetic: LatencyShard,
+    pub(super) touch: LatencyShard,
+}
+
+impl Latencies {
+    pub(super) fn new() -> Self {
+        Self {
+            get: GET_LATENCY.shard(),
+            set: SET_LATENCY.shard(),
+            delete: DELETE_LATENCY.shard(),
+            arithmetic: ARITHMETIC_LATENCY.shard(),
+            touch: TOUCH_LATENCY.shard(),
+        }
+    }
+}

@@ -1,17 +1,6 @@
 use super::*;
 
 #[test]
-fn kinds_parse_as_memcached_takes_them() {
-    let parse = |words: &[&[u8]]| WatchKinds::parse(words.iter().copied());
-    assert_eq!(parse(&[]).unwrap(), WatchKinds::FETCHERS);
-    let both = parse(&[b"mutations", b"fetchers", b"fetchers"]).unwrap();
-    assert!(both.contains(WatchKinds::FETCHERS) && both.contains(WatchKinds::MUTATIONS));
-    assert!(!both.contains(WatchKinds::EVICTIONS));
-    assert_eq!(both.names().collect::<Vec<_>>(), ["fetchers", "mutations"]);
-    assert!(matches!(parse(&[b"deletions"]), Err(Error::UnknownCommand)));
-}
-
-#[test]
 fn lines_are_cut_to_fit_and_keys_are_percent_encoded() {
     let mut writer = LineWriter { line: Line { len: 0, bytes: [0; LINE_MAX] } };
     writer.text(b"key=").key(b"n,x y").text(b" size=").number(0).text(b" big=").number(u64::MAX);

@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::crawler::{ItemCursor, Walk};
-use crate::rules::{self, ArithmeticDecision, DeleteDecision, ItemMeta, Liveness, NewValue, StoreDecision};
+use crate::report::StorageStats;
+use crate::rules::{self, ArithmeticDecision, DeleteDecision, Liveness, NewValue, StoreDecision};
 use crate::store::{
-    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StorageError,
-    StorageStats, StoreRequest, Stored,
+    ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, ItemCursor, ItemMeta, Storage,
+    StorageError, StoreRequest, Stored, Walk,
 };
 
 const SHARDS: usize = 16;

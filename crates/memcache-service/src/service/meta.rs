@@ -4,14 +4,13 @@
 use petrel_metrics::Timer;
 
 use super::{Executor, Scratch, quiet_if, store_failed};
-use crate::Error;
 use crate::expiry::Expiry;
-use crate::key::Key;
-use crate::meta::{ArithmeticMode, MetaFlags, Return};
-use crate::response::{MetaCode, Response, ReturnFlag};
 use crate::store::{
     ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Found, Storage, StoreRequest,
     Stored,
+};
+use petrel_protocol_memcache::{
+    ArithmeticMode, Error, Key, MetaCode, MetaFlags, Response, Return, ReturnFlag,
 };
 
 impl<S: Storage> Executor<S> {
@@ -162,7 +161,7 @@ impl<S: Storage> Executor<S> {
         if let Some(info) = info {
             if flags.return_value {
                 let start = scratch.bytes.len();
-                crate::number::write_u64(&mut scratch.bytes, number);
+                petrel_protocol_memcache::number::write_u64(&mut scratch.bytes, number);
                 value = Some(start..scratch.bytes.len());
             }
             for returned in flags.returns.iter() {
@@ -197,7 +196,7 @@ impl<S: Storage> Executor<S> {
             Ok(Fetched::Hit(found)) => {
                 let out = &mut scratch.bytes;
                 if key.is_base64() {
-                    crate::key::encode_base64(&key, out);
+                    petrel_protocol_memcache::encode_base64(&key, out);
                 } else {
                     out.extend_from_slice(&key);
                 }

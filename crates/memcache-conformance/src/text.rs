@@ -1,8 +1,8 @@
 //! Conformance cases of the classic text commands, stats and concurrency.
 
 use super::{Harness, cas_of};
-use crate::expiry::Expiry;
-use crate::store::{
+use petrel_memcache_service::Expiry;
+use petrel_memcache_service::{
     ArithmeticRequest, Counted, FetchRequest, Fetched, Storage, StoreMode, StoreRequest, Stored,
 };
 

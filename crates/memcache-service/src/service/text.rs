@@ -4,15 +4,12 @@
 use petrel_metrics::Timer;
 
 use super::{Executor, quiet_if, store_failed};
-use crate::Error;
 use crate::expiry::Expiry;
-use crate::key::Key;
-use crate::request::StoreCommand;
-use crate::response::Response;
 use crate::store::{
     ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StorageError,
     StoreMode, StoreRequest, Stored,
 };
+use petrel_protocol_memcache::{Error, Key, Response, StoreCommand};
 
 impl<S: Storage> Executor<S> {
     #[allow(clippy::too_many_arguments)]

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
+use petrel_memcache_service::{MemcacheService, MemoryStorage, RESPONSE_PART, Watchers};
 use petrel_metrics::ServerInfo;
-use petrel_protocol_memcache::{Limits, Memcache, MemcacheService, MemoryStorage, RESPONSE_PART, Watchers};
+use petrel_protocol_memcache::{Limits, Memcache};
 use petrel_session::{Limits as BufferLimits, MemoryBudget, Progress, Readiness, Session, Traffic};
 use proptest::prelude::*;
 

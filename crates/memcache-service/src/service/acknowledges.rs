@@ -1,8 +1,8 @@
 //! What a request's reply acknowledges, so that a failed commit can take
 //! it back: the note a session keeps of each reply, and what it becomes.
 
-use crate::binary::{BinaryCommand, BinaryRequest, Opcode};
-use crate::request::Request;
+use petrel_protocol_memcache::Request;
+use petrel_protocol_memcache::binary::{BinaryCommand, BinaryRequest, Opcode};
 
 /// The reply to a write whose commit failed, when the store gave no reason.
 pub(super) const COMMIT_FAILED: &str = "storage write failed";

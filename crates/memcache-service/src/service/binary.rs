@@ -10,15 +10,15 @@
 use petrel_metrics::{ServerInfo, Timer};
 
 use super::{Executor, Scratch, StatsWritten, note_store_failure};
-use crate::binary::{BinaryCommand, BinaryReply, BinaryRequest, BinaryResponse, NO_VIVIFY, Opcode, Status};
 use crate::expiry::Expiry;
-use crate::request::StoreCommand;
-use crate::response::Hit;
-use crate::response::Response;
 use crate::store::{
     ArithmeticRequest, Counted, DeleteRequest, Deleted, FetchRequest, Fetched, Storage, StorageError,
     StoreMode, StoreRequest, Stored,
 };
+use petrel_protocol_memcache::binary::{
+    BinaryCommand, BinaryReply, BinaryRequest, BinaryResponse, NO_VIVIFY, Opcode, Status,
+};
+use petrel_protocol_memcache::{Hit, Response, StoreCommand};
 
 impl<S: Storage> Executor<S> {
     pub(super) fn binary<'s>(
