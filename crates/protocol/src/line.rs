@@ -19,6 +19,20 @@ pub fn first_line(input: &[u8], max: usize) -> Option<Line<'_>> {
     Some(Line { text: text.strip_suffix(b"\r").unwrap_or(text), len: newline + 1 })
 }
 
+/// The lines of `text`, each without its terminator; a last line without
+/// one counts too, and an empty remainder does not.
+pub fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let line = first_line(rest, usize::MAX).unwrap_or(Line { text: rest, len: rest.len() });
+        rest = &rest[line.len..];
+        Some(line.text)
+    })
+}
+
 /// Splits off the first space-separated word of `text`, skipping the
 /// spaces before it; the rest starts at the next word.
 pub fn split_word(text: &[u8]) -> (&[u8], &[u8]) {
@@ -50,6 +64,8 @@ mod tests {
         assert_eq!(first_line(b"\r\n", 64), Some(Line { text: b"", len: 2 }));
         assert_eq!(first_line(b"get a", 64), None, "no end yet");
         assert_eq!(first_line(b"get a\r\n", 5), None, "the end is past the limit");
+        assert_eq!(lines(b"a\r\nb\n\nc").collect::<Vec<_>>(), [&b"a"[..], b"b", b"", b"c"]);
+        assert_eq!(lines(b"a\r\n").count(), 1);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The server's binary replies, composed straight into the write buffer.
 
-use memchr::memchr;
 use petrel_protocol::Flow;
+use petrel_protocol::line::{lines, split_word};
 
 use super::{HEADER_LEN, Header, Opcode, RESPONSE_MAGIC, Status};
 
@@ -152,11 +152,6 @@ pub(super) fn compose_error(opcode: u8, opaque: u32, status: Status, message: &s
 }
 
 /// The (name, value) pairs of `STAT <name> <value>\r\n` lines.
-fn stat_lines(lines: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    lines.split(|&byte| byte == b'\n').filter_map(|line| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let line = line.strip_prefix(b"STAT ")?;
-        let space = memchr(b' ', line).unwrap_or(line.len());
-        Some((&line[..space], line.get(space + 1..).unwrap_or_default()))
-    })
+fn stat_lines(text: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    lines(text).filter_map(|line| Some(split_word(line.strip_prefix(b"STAT ")?)))
 }

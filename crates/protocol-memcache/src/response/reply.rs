@@ -1,7 +1,7 @@
 //! Replies as a client reads them: the other side of `response.rs`.
 
 use memchr::memchr;
-use petrel_protocol::line::{Line, first_line};
+use petrel_protocol::line::{Line, first_line, split_word};
 use petrel_protocol::{ParseError, Parsed, Recovery};
 
 use crate::Error;
@@ -77,10 +77,7 @@ pub fn parse_reply(input: &[u8]) -> Result<Parsed<Reply<'_>>, ParseError<Error>>
         return Err(ParseError::Incomplete);
     };
     let bad = ParseError::Invalid { error: Error::BadCommandLine, recovery: Recovery::Skip(line_len as u64) };
-    let (word, rest) = match memchr(b' ', line) {
-        Some(space) => (&line[..space], &line[space + 1..]),
-        None => (line, &[][..]),
-    };
+    let (word, rest) = split_word(line);
     let data = |len: u64| -> Result<(&[u8], usize), ParseError<Error>> {
         let end = line_len + len as usize;
         if input.len() < end + 2 {
@@ -102,10 +99,7 @@ pub fn parse_reply(input: &[u8]) -> Result<Parsed<Reply<'_>>, ParseError<Error>>
             (Reply::Value { key, flags, cas, data }, consumed)
         }
         b"VA" => {
-            let (len, flags) = match memchr(b' ', rest) {
-                Some(space) => (&rest[..space], &rest[space + 1..]),
-                None => (rest, &[][..]),
-            };
+            let (len, flags) = split_word(rest);
             let len = parse_u64(len).ok_or(bad.clone())?;
             let (data, consumed) = data(len)?;
             (Reply::Meta { code: *b"VA", flags, data: Some(data) }, consumed)
