@@ -192,7 +192,8 @@ def write_report(options, setup, rows, ping, big, big_keys, memaslap_tps):
         add(page.read().split("\n", 1)[1].replace("\n## ", "\n### "))
     add("## Reproduce\n")
     add("```sh\nscripts/compare              # about 45 minutes; rewrites this page, eviction.md and benchmarks.png\n"
-        "scripts/compare --quick      # one short run per load, to try the harness\n```\n")
+        "scripts/compare --quick      # one short run per load, to try the harness\n"
+        "scripts/compare --against OLD_BINARY   # an A/B of a change: this tree against an older build\n```\n")
     add("One load by hand (after `source scripts/common.sh`):\n")
     add(f"```sh\ntaskset -c 0 memcached -t 1 -m {setup.memory_mb} -p 11311 -U 0 -l 127.0.0.1 &\n"
         f"taskset -c 1 $CARGO_TARGET_DIR/release/petrel-bench --target 127.0.0.1:11311 --keys {setup.keys} "
