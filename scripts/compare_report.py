@@ -66,7 +66,7 @@ def chart(rows, path):
             right.bar([p + shift for p in positions], [r[kind][q] for r in rows], step,
                       label=f"{kind} {q}", color=("C0" if kind == "memcached" else "C1"), alpha=0.4 + 0.25 * q_index)
     right.set_yscale("log")
-    right.set_title("Latency at half of memcached's throughput (µs)")
+    right.set_title("Latency at half of the lower throughput (µs)")
     right.set_xticks(list(positions), names, rotation=20, ha="right", fontsize=8)
     right.legend(fontsize=7, ncol=2)
     figure.tight_layout()
@@ -101,8 +101,10 @@ def load_tables(rows, add):
         add(f"| {row['name']} | {m['throughput']:.0f} | {p['throughput']:.0f} | **{ratio(p['throughput'], m['throughput']):.2f}** | "
             f"{m['cpu_us']:.2f} | {p['cpu_us']:.2f} | **{ratio(p['cpu_us'], m['cpu_us']):.2f}** | "
             f"{m['p99']:.0f} | {p['p99']:.0f} | **{ratio(p['p99'], m['p99']):.2f}** |")
-    add("\nLatency is measured open loop at half of memcached's throughput for the load "
-        f"({', '.join(str(r['memcached']['rate']) + '/s' for r in rows)}), from when each request was due.\n")
+    add("\nLatency is measured open loop at half of the lower of the two servers' closed-loop throughputs for the "
+        f"load (on the write loads, half of petrel's own), the same rate sent to both "
+        f"({', '.join(str(r['petrel']['rate']) + '/s' for r in rows)}), from when each request was due: a rate both "
+        "servers can serve.\n")
     add("| load | p50 µs memcached | petrel | p99.9 µs memcached | petrel | errors |")
     add("| --- | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
