@@ -217,6 +217,9 @@ impl<S: Storage> Executor<S> {
                 petrel_metrics::write_stats(out);
             }
             (Some(b"reset"), _) => {
+                // The store's counts as of now, so that the reset starts
+                // from them rather than from the last `stats`.
+                self.storage.stats().report();
                 petrel_metrics::reset_stats();
                 return Ok(StatsWritten::Reset);
             }

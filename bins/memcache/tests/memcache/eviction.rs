@@ -114,3 +114,28 @@ fn an_evicted_item_is_not_served_from_the_item_cache() {
         evicted.len()
     );
 }
+
+/// `stats reset` zeroes `evictions` as memcached's does, although the store
+/// counts evictions itself and the counter follows it only when stats are
+/// read: the reset takes the store's count as of the reset, not as of the
+/// last `stats`.
+#[test]
+fn stats_reset_starts_the_eviction_count_from_the_store_s_own() {
+    let server = ServerProcess::start(BINARY, SMALL);
+    let mut client = server.connect();
+    // 16 MiB of items into 4 MiB: thousands evicted, with no `stats` read
+    // meanwhile.
+    for batch in 0..160 {
+        client.send(&stream_batch(batch));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    client.send(b"get stream-000000\r\n");
+    assert_eq!(client.read_line(), "END\r\n", "the first items were evicted");
+    // Let the store's background work settle.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(client.call(b"stats reset\r\n", 7), b"RESET\r\n");
+    client.send(b"stats\r\n");
+    let stats = client.read_until_line("END\r\n");
+    let since_reset = stat(&stats, "evictions").unwrap();
+    assert!(since_reset < 1000, "evictions {since_reset} after the reset: {stats}");
+}
