@@ -61,6 +61,10 @@ fn write_stream_with(
 fn a_key_read_continually_survives_a_write_stream_four_times_the_capacity_and_unread_keys_go_first() {
     let dir = tempfile::tempdir().unwrap();
     let storage = small_store(dir.path());
+    // A second store in the same process, written to by nobody: it counts
+    // no eviction of the first's.
+    let neighbour_dir = tempfile::tempdir().unwrap();
+    let neighbour = small_store(neighbour_dir.path());
     // One worker writes it all, as a busy server's does: its journal
     // records follow its writes closely.
     let mut worker = storage.worker();
@@ -85,6 +89,9 @@ fn a_key_read_continually_survives_a_write_stream_four_times_the_capacity_and_un
     let evicted = storage.evicted();
     assert!(evicted >= written - (8 << 20) / 1024 && evicted <= written, "{evicted} of {written}");
     assert!(data_file_bytes(dir.path()) <= (8 << 20) + (2 << 20));
+    // The store reports its own count; its neighbour has none.
+    assert!(storage.stats().evictions >= evicted);
+    assert_eq!(neighbour.stats().evictions, 0);
 }
 
 #[test]
