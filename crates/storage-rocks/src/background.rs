@@ -43,7 +43,7 @@ pub(crate) fn idle_background_threads() -> io::Result<usize> {
 }
 
 /// Puts the calling thread in the idle scheduling class (the store's own
-/// background thread, `merging.rs`).
+/// background thread, `eviction/merging.rs`).
 #[cfg(target_os = "linux")]
 pub(crate) fn idle_current_thread() -> io::Result<()> {
     // For sched_setscheduler, 0 is the calling thread.

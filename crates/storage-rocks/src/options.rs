@@ -17,7 +17,7 @@ const ROCKSDB_LOG_FILES: usize = 4;
 const MANIFEST_FILE_SIZE: usize = 8 << 20;
 
 /// The items family: tuned for point lookups, FIFO compaction within the
-/// capacity (merges are the store's: `merging.rs`). The compaction filter
+/// capacity (merges are the store's: `eviction/merging.rs`). The compaction filter
 /// is set by the caller.
 pub(crate) fn items(config: &StorageConfig, block_cache: &Cache) -> Options {
     // Tuned for point lookups, the only reads a cache makes. FIFO keeps
