@@ -23,7 +23,7 @@
 //!   and moves the [`epoch`](ItemCache::epoch), so that a fill or write
 //!   begun before the flush cannot put a flushed item back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -141,10 +141,12 @@ impl ItemCache {
     }
 
     /// Forgets `key`, and with it any other key of the same hash (rare, and
-    /// only a miss): so the ring, where the key is, is not read.
-    pub fn remove(&self, hash: u64) {
-        if let Some(mut shard) = self.shard(hash) {
-            shard.index.remove(&hash);
+    /// only a miss): so the ring, where the key is, is not read. Returns
+    /// whether it was cached.
+    pub fn remove(&self, hash: u64) -> bool {
+        match self.shard(hash) {
+            Some(mut shard) => shard.index.remove(&hash).is_some(),
+            None => false,
         }
     }
 
@@ -304,10 +306,13 @@ impl Shard {
     }
 }
 
+/// A set of key hashes, hashed as they are.
+pub(crate) type KeyHashes = HashSet<u64, BuildHasherDefault<KeyHash>>;
+
 /// The index is keyed by hashes already computed from the key: use them as
 /// they are.
 #[derive(Default)]
-struct KeyHash(u64);
+pub(crate) struct KeyHash(u64);
 
 impl Hasher for KeyHash {
     fn finish(&self) -> u64 {

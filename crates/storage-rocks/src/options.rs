@@ -13,6 +13,10 @@ use crate::{Compression, StorageConfig};
 const ROCKSDB_LOG_FILE_SIZE: usize = 1 << 20;
 /// ... and this many are kept, the current one included.
 const ROCKSDB_LOG_FILES: usize = 4;
+/// Spent log files kept to be written again: as many as can be live at
+/// once (the mutable memtable's and one per memtable waiting for its
+/// flush), so a new log rarely needs a new file.
+const LOG_FILES_KEPT_FOR_REUSE: usize = 4;
 /// The manifest (the list of live files) is rewritten past this size.
 const MANIFEST_FILE_SIZE: usize = 8 << 20;
 
@@ -72,6 +76,10 @@ pub(crate) fn database(items: &Options, config: &StorageConfig) -> Options {
     // The meta family is written rarely, so its memtable would pin every
     // log file since its first write; past this total RocksDB flushes it.
     db_options.set_max_total_wal_size(config.wal_limit());
+    // A spent log file is written again in place: a write into blocks the
+    // file has neither allocates nor grows it. RocksDB then refuses writes
+    // without the log, so every write of the store is logged.
+    db_options.set_recycle_log_file_num(LOG_FILES_KEPT_FOR_REUSE);
     // RocksDB's own files besides the data: its text log (a few KB per
     // flush and compaction, which a busy small store does every second)
     // rotates and keeps a few, and the manifest is rewritten compactly

@@ -3,7 +3,9 @@
 //! A worker's writes are encoded once into its [`PendingWrites`] and reach
 //! RocksDB together, in one batch (one log append), when the round commits
 //! ([`Storage::commit`](petrel_memcache_service::Storage::commit)), before
-//! any reply of the round leaves. Then they go to the item cache.
+//! any reply of the round leaves. Then the items that were in the item
+//! cache go there again: a key set but never read takes no room there, and
+//! its set pays for no copy (its first read fills the cache from RocksDB).
 //!
 //! Until then nobody sees them, and every key written keeps its stripe
 //! locked (`stripes.rs`):
@@ -24,7 +26,7 @@ use rocksdb::WriteBatch;
 
 use crate::eviction::journal::{self, SharedBuffer};
 use crate::failure::write_failure;
-use crate::item_cache::ReadCounts;
+use crate::item_cache::{KeyHashes, ReadCounts};
 use crate::pending::{BATCH_LIMIT, PendingWrites};
 use crate::stripes::{HeldStripes, Stripes};
 use crate::{RocksStorage, item, key_hash};
@@ -40,6 +42,9 @@ pub struct RocksWorker {
     stripes: HeldStripes,
     /// Keys written since the last journal record.
     journal: SharedBuffer,
+    /// The keys of the batch being written whose items were in the item
+    /// cache: their new items go there.
+    cached: KeyHashes,
     /// The first failure of a batch written since the last commit.
     failure: Option<StorageError>,
     /// Writes left for a commit to make durable, ever: `Storage::writes`.
@@ -54,6 +59,7 @@ impl RocksWorker {
             pending: PendingWrites::default(),
             stripes: HeldStripes::new(stripes),
             journal,
+            cached: KeyHashes::default(),
             failure: None,
             writes: 0,
             reads: ReadCounts::default(),
@@ -169,7 +175,12 @@ impl RocksStorage {
                 // Out of the cache while RocksDB changes: a read that missed
                 // the cache just before may find the new item in RocksDB, and
                 // a read after it must not find the old one in the cache.
-                self.shared.items.remove(write.hash);
+                // A later write of a key in the batch counts as cached if
+                // an earlier one did, so the batch's last item is the one
+                // cached.
+                if self.shared.items.remove(write.hash) {
+                    worker.cached.insert(write.hash);
+                }
                 match write.item {
                     Some(item) => {
                         batch.put(write.key, item);
@@ -186,11 +197,18 @@ impl RocksStorage {
             drop(journal);
             match self.db.write_opt(batch, &self.write_options) {
                 Ok(()) => {
-                    for write in worker.pending.iter() {
-                        match write.item {
-                            Some(item) => self.shared.items.insert(epoch, write.hash, write.key, item),
-                            // A put of the key earlier in the batch went in.
-                            None => self.shared.items.remove(write.hash),
+                    if !worker.cached.is_empty() {
+                        for write in worker.pending.iter() {
+                            if !worker.cached.contains(&write.hash) {
+                                continue;
+                            }
+                            match write.item {
+                                Some(item) => self.shared.items.insert(epoch, write.hash, write.key, item),
+                                // A put of the key earlier in the batch went in.
+                                None => {
+                                    self.shared.items.remove(write.hash);
+                                }
+                            }
                         }
                     }
                 }
@@ -200,6 +218,7 @@ impl RocksStorage {
                 }
             }
             worker.pending.clear();
+            worker.cached.clear();
         }
         worker.stripes.release_all();
     }

@@ -56,11 +56,6 @@ struct Settling<'a> {
 impl Reinsertion {
     pub(crate) fn new(shared: &Shared) -> Self {
         let mut write_options = WriteOptions::default();
-        // The item is on disk already, in the file about to go: if the
-        // process dies before the copy's memtable is flushed, the item is
-        // evicted, which is all the copy was to prevent. So copies skip the
-        // write-ahead log (a write of each hot item saved).
-        write_options.disable_wal(true);
         // On a stall, copies wait as the workers' writes do, or are refused
         // as theirs are with `write_stall = "busy"` (and tried again). Were
         // they refused while workers wait, a write-heavy load would keep
@@ -75,8 +70,9 @@ impl Reinsertion {
         }
     }
 
-    /// How the eviction thread writes: no log, and a stall as the workers
-    /// take it.
+    /// How the eviction thread writes: through the log (RocksDB refuses
+    /// writes without it once log files are reused, `options.rs`), and a
+    /// stall as the workers take it.
     pub(crate) fn write_options(&self) -> &WriteOptions {
         &self.write_options
     }

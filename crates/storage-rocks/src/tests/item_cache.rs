@@ -38,6 +38,39 @@ fn gets_are_served_by_the_item_cache_once_filled() {
     assert_eq!(get(&storage, b"flushed"), None);
 }
 
+/// A set copies its item into the cache only if the key's item was there:
+/// a key written and never read takes no room. Within one batch the last
+/// write of a cached key is the one cached.
+#[test]
+fn only_items_that_were_cached_are_cached_again_by_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open(&config(dir.path())).unwrap();
+    let cached = |key: &[u8]| {
+        storage.shared.items.get(&mut ReadCounts::default(), storage.shared.keys.hash(key), key, |stored| {
+            item::value(stored).to_vec()
+        })
+    };
+    storage.one_off(|s, w| s.store(w, b"unread", b"1", set(0), unix_now())).unwrap();
+    assert_eq!(cached(b"unread"), None);
+    assert_eq!(get(&storage, b"unread"), Some(b"1".to_vec()));
+    assert_eq!(cached(b"unread"), Some(b"1".to_vec()));
+    // Read, so cached: two writes and a delete and a write in one round.
+    storage
+        .one_off(|s, w| {
+            s.store(w, b"unread", b"2", set(0), unix_now())?;
+            s.store(w, b"unread", b"3", set(0), unix_now())?;
+            s.delete(w, b"unread", DeleteRequest::default(), unix_now())?;
+            s.store(w, b"unread", b"4", set(0), unix_now())
+        })
+        .unwrap();
+    assert_eq!(cached(b"unread"), Some(b"4".to_vec()));
+    storage.one_off(|s, w| s.delete(w, b"unread", DeleteRequest::default(), unix_now())).unwrap();
+    assert_eq!(cached(b"unread"), None);
+    storage.one_off(|s, w| s.store(w, b"unread", b"5", set(0), unix_now())).unwrap();
+    assert_eq!(cached(b"unread"), None);
+    assert_eq!(get(&storage, b"unread"), Some(b"5".to_vec()));
+}
+
 /// A write that arrives while a miss is being filled must win: the fill
 /// holds the key's lock, so the write waits and replaces the filled item.
 #[test]
