@@ -15,7 +15,7 @@ pub struct StorageConfig {
     /// Most bytes of item data kept on disk. Past it the oldest items (by
     /// the time they were written) are evicted and counted in `evictions`.
     pub capacity: u64,
-    /// Memory for the item cache: recently written and read items, served
+    /// Memory for the item cache: recently read items (kept current by their writes), served
     /// without a RocksDB lookup. 0 turns it off.
     pub item_cache_size: usize,
     /// Memory for RocksDB's block cache: blocks of the files on disk, so

@@ -1,4 +1,4 @@
-//! The item cache: recently written and read items, served without RocksDB.
+//! The item cache: recently read items (kept current by their writes), served without RocksDB.
 //!
 //! A RocksDB point lookup costs several microseconds even when every block
 //! is in memory (memtable filters, one filter per file, the block cache, the
