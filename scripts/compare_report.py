@@ -32,6 +32,11 @@ MEASURE_NAMES = {"throughput": "throughput", "cpu_us": "CPU per request", "p99":
 
 
 
+def ran(row, kind):
+    """Whether `kind` ran the load of `row` to the end."""
+    return kind in row and "failed" not in row[kind]
+
+
 def ratio(petrel, memcached):
     return petrel / memcached if memcached else float("nan")
 
@@ -132,6 +137,9 @@ def load_tables(rows, add):
         add("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for row in [row for row in rows if "petracache" in row]:
             c, p = row["petracache"], row["petrel"]
+            if "failed" in c:
+                add(f"| {row['name']} | failed: {c['failed']} | | | | | |")
+                continue
             add(f"| {row['name']} | {c['throughput']:.0f} | **{ratio(p['throughput'], c['throughput']):.2f}** | "
                 f"{c['cpu_us']:.2f} | **{ratio(p['cpu_us'], c['cpu_us']):.2f}** | {c['p99']:.0f} | {c['p999']:.0f} |")
     add("\nBytes written to disk per byte set (key and value), over the closed-loop runs: what each process sent "
@@ -141,7 +149,8 @@ def load_tables(rows, add):
     add("| --- | ---: |" + (" ---: |" if others else ""))
     for row in rows:
         if row["petrel"]["written_per_byte_set"]:
-            other = f" {row['petracache']['written_per_byte_set']:.2f} |" if "petracache" in row else (" |" if others else "")
+            other = (f" {row['petracache']['written_per_byte_set']:.2f} |" if ran(row, "petracache")
+                     else " |" if others else "")
             add(f"| {row['name']} | {row['petrel']['written_per_byte_set']:.2f} |{other}")
     add("\nThe p99 of each run, in run order, shows how much it moves from run to run on this machine:\n")
     add("| load | memcached p99 µs | petrel p99 µs |")
@@ -172,12 +181,15 @@ def write_report(options, setup, rows, ping, big, big_keys, memaslap_tps):
         f"(memcached `-m {setup.memory_mb}`; petrel: {setup.item_cache_mb} MiB item cache, {setup.block_cache_mb} MiB block cache, "
         f"two {setup.memtable_mb} MiB memtables); petrel-bench on CPU {CLIENT_CPU}.")
     add(f"- Loads: {setup.connections} connections, {setup.value}-byte values, {setup.keys} keys (fits in memory) unless the load "
-        "says otherwise (100 KB values: 8 connections, 2,000 keys), prefilled; "
+        "says otherwise (100 KB values: 8 connections, 1,600 keys), prefilled; "
         f"{options.runs} runs of {options.duration:g} s (latency: {setup.open_loop_stretch * options.duration:g} s) after 1 s of "
         "warm-up per server, alternating A B A B; medians. Each run is checked against the server's own counters "
         "(`cmd_get`, `cmd_set`, `request_errors`): a run whose server did not serve what petrel-bench counted is refused.")
     if any("petracache" in row for row in rows):
-        add(f"- PetraCache ({version_of(['git', '-C', os.path.dirname(os.path.dirname(os.path.dirname(options.petracache))), 'log', '-1', '--format=commit %h of %cs'])}), "
+        # The executable is target/release/petracache in its repository.
+        repository = os.path.dirname(os.path.dirname(os.path.dirname(options.petracache)))
+        commit = version_of(["git", "-C", repository, "log", "-1", "--format=commit %h of %cs"])
+        add(f"- PetraCache ({commit}), "
             "a memcached-compatible server over RocksDB, ran as a third server on the text-protocol loads: one tokio "
             "worker, pinned as the others, petrel's memtables, the rest of the budget as its block cache, LZ4; its "
             "write-ahead log is off (its only setting).")
@@ -216,7 +228,7 @@ def write_report(options, setup, rows, ping, big, big_keys, memaslap_tps):
             f"{'met' if p99 <= P99_BOUND else '**missed**'} |")
         add(f"| {row['name']} | p99.9 at the fixed rate (µs, not a ratio) | ≤ {P999_BOUND_US} | {p999:.0f} | "
             f"{'met' if p999 <= P999_BOUND_US else '**missed**'} |")
-    for row in [row for row in rows if "petracache" in row]:
+    for row in [row for row in rows if ran(row, "petracache")]:
         petrel, other = row["petrel"], row["petracache"]
         ahead = petrel["throughput"] >= other["throughput"] and petrel["cpu_us"] <= other["cpu_us"]
         add(f"| {row['name']} | ahead of PetraCache (throughput and CPU) | | "
