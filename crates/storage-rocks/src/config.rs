@@ -88,8 +88,10 @@ pub(crate) const MEMTABLES_IN_CAPACITY: u64 = 64;
 const SMALLEST_MEMTABLE: u64 = 256 << 10;
 
 impl StorageConfig {
-    /// Most bytes of write-ahead log kept: twice the memtables. Disk use is
-    /// at most `capacity` plus this, plus a few small bookkeeping files.
+    /// Most bytes of live write-ahead log: twice the memtables. Disk use is
+    /// at most `capacity` plus this, plus the spent log files kept for
+    /// reuse (four, each about a memtable's writes: `options.rs`), plus a
+    /// few small bookkeeping files.
     pub fn wal_limit(&self) -> u64 {
         2 * self.memtable_size() * self.write_buffer_count as u64
     }
